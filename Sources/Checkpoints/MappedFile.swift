@@ -1,0 +1,38 @@
+import Foundation
+
+/// A read-only memory map of a whole file; tensors are views into it until converted.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    public let bytes: UnsafeRawPointer
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw CheckpointError.fileNotFound(path: path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CheckpointError.fileNotFound(path: path) }
+        size = Int(info.st_size)
+        if size == 0 {
+            bytes = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64))
+            return
+        }
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+            throw CheckpointError.corrupt(path: path, detail: "cannot be memory-mapped")
+        }
+        bytes = UnsafeRawPointer(map)
+    }
+
+    deinit {
+        if size > 0 { munmap(UnsafeMutableRawPointer(mutating: bytes), size) }
+    }
+
+    /// Little-endian integer at `offset`, or a `truncated` error naming what was being read.
+    func read<T: FixedWidthInteger>(_: T.Type, at offset: Int, what: String) throws -> T {
+        guard offset >= 0, offset + MemoryLayout<T>.size <= size else {
+            throw CheckpointError.truncated(path: path, detail: "\(what) at byte \(offset) is past the end (\(size) bytes)")
+        }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}

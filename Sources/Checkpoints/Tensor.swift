@@ -1,0 +1,50 @@
+import Kernels
+
+/// Element types a checkpoint may store.
+public enum DType: String, Sendable, CaseIterable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", i16 = "I16",
+         i8 = "I8", u8 = "U8", bool = "BOOL"
+
+    public var size: Int {
+        switch self {
+        case .f64, .i64: return 8
+        case .f32, .i32: return 4
+        case .f16, .bf16, .i16: return 2
+        case .i8, .u8, .bool: return 1
+        }
+    }
+}
+
+/// One stored tensor: where its bytes are and how to read them. Shape is row-major (C order).
+public struct TensorRecord: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let file: MappedFile
+    public let byteOffset: Int
+
+    public var count: Int { shape.reduce(1, *) }
+    public var byteCount: Int { count * dtype.size }
+    public var raw: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: file.bytes + byteOffset, count: byteCount) }
+
+    /// The values as fp32 (fp16/bf16 are widened exactly; other dtypes are refused).
+    public func floats() throws -> [Float] {
+        let n = count
+        return try [Float](unsafeUninitializedCapacity: n) { out, initialized in
+            let src = file.bytes + byteOffset
+            switch dtype {
+            case .f32:
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: src, byteCount: n * 4)
+            case .f16:
+                Precision.convertFP16(src.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count: n)
+            case .bf16:
+                Precision.convertBF16(src.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count: n)
+            case .f64:
+                for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+            default:
+                throw CheckpointError.unsupportedDType(path: file.path, tensor: name, dtype: dtype.rawValue)
+            }
+            initialized = n
+        }
+    }
+}

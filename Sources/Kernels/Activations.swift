@@ -1,0 +1,51 @@
+import Foundation
+
+/// Element-wise activations over a flat buffer, in place.
+public enum Activation {
+    /// BLOOM's tanh GELU exactly as `bloom_gelu_forward` in transformers' modeling_bloom.py:
+    /// x · 0.5 · (1 + tanh(0.79788456 · x · (1 + 0.044715 · x²))).
+    public static func bloomGELU(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        if KernelSwitch.reference { return bloomGELUReference(x, count: count) }
+        let shared = SharedPointer(x)
+        parallelChunks(count / 16, minimumChunk: 256) { chunk in
+            for i in chunk {
+                let p = UnsafeMutableRawPointer(shared.base + i * 16)
+                let v = p.loadUnaligned(as: Vec16.self)
+                let t = simdTanh(0.797_884_56 * v * (1 + 0.044_715 * v * v))
+                p.storeBytes(of: v * 0.5 * (1 + t), as: Vec16.self)
+            }
+        }
+        let tail = count / 16 * 16
+        if tail < count { bloomGELUReference(x + tail, count: count - tail) }
+    }
+
+    public static func bloomGELUReference(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let v = x[i]
+            x[i] = v * 0.5 * (1 + tanhf(0.797_884_56 * v * (1 + 0.044_715 * v * v)))
+        }
+    }
+
+    /// Exact GELU, x · Φ(x) = 0.5 · x · (1 + erf(x / √2)) (torch.nn.functional.gelu default; XGLM's "gelu").
+    public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let shared = SharedPointer(x)
+        parallelChunks(count, minimumChunk: 4096) { chunk in
+            for i in chunk {
+                let v = shared.base[i]
+                shared.base[i] = 0.5 * v * (1 + erff(v * 0.707_106_781_186_547_6))
+            }
+        }
+    }
+
+    /// tanh-approximated GELU as torch's `gelu(approximate="tanh")` / HF `gelu_pytorch_tanh`.
+    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let shared = SharedPointer(x)
+        parallelChunks(count, minimumChunk: 4096) { chunk in
+            for i in chunk {
+                let v = shared.base[i]
+                let inner: Float = 0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)
+                shared.base[i] = 0.5 * v * (1 + tanhf(inner))
+            }
+        }
+    }
+}

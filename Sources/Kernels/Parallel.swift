@@ -1,0 +1,35 @@
+import Dispatch
+import Foundation
+
+/// Worker threads for row-parallel kernels: `XLSWEEP_THREADS`, else every online core.
+public let kernelThreads: Int = {
+    if let text = ProcessInfo.processInfo.environment["XLSWEEP_THREADS"], let n = Int(text), n > 0 { return n }
+    return max(1, ProcessInfo.processInfo.activeProcessorCount)
+}()
+
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread.
+/// Chunk boundaries depend only on `count` and `kernelThreads`, and every element's arithmetic is
+/// independent of its chunk, so results are bit-identical whatever the thread count.
+@inlinable
+public func parallelChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    let chunks = min(kernelThreads, max(1, count / max(1, minimumChunk)))
+    if chunks <= 1 || count <= 1 {
+        body(0..<count)
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        // Each chunk touches a disjoint range; the caller's closure outlives none of them.
+        nonisolated(unsafe) let run = escapable
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks
+            let hi = count * (c + 1) / chunks
+            if lo < hi { run(lo..<hi) }
+        }
+    }
+}
+
+/// Pointers shared across the threads of `parallelChunks`; each thread writes a disjoint range.
+public struct SharedPointer<T>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<T>
+    public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
