@@ -1,0 +1,73 @@
+import Kernels
+
+/// Causal multi-head scaled dot-product attention (Vaswani et al. 2017, eq. 1) over KV caches,
+/// with an optional ALiBi bias (Press et al. 2022): score(i, j) = bias_h·j + scale·q_i·k_j.
+/// Legend: T new tokens (packed over sequences), S keys of a sequence, H heads of width D.
+enum CausalAttention {
+    /// - Parameters:
+    ///   - q: `[T, H·D]` queries of all sequences, packed in batch order.
+    ///   - caches: per sequence, holding past keys/values and, at positions `past…`, the new ones.
+    ///   - lengths: new tokens per sequence; `caches[s].length` still excludes them.
+    ///   - slopes: ALiBi slope per head, or nil.
+    ///   - out: `[T, H·D]` context vectors.
+    static func run(q: UnsafePointer<Float>, caches: [KVCache], layer: Int, lengths: [Int], heads: Int, headDim: Int,
+                    scale: Float, slopes: [Float]?, out: UnsafeMutablePointer<Float>) {
+        let width = heads * headDim
+        var starts: [Int] = []
+        var row = 0
+        for n in lengths { starts.append(row); row += n }
+        let jobs = lengths.count * heads
+        let qs = SharedPointer(UnsafeMutablePointer(mutating: q)), os = SharedPointer(out)
+        parallelChunks(jobs) { range in
+            for job in range {
+                let s = job / heads, h = job % heads
+                let n = lengths[s], past = caches[s].length, keys = past + n
+                let k = caches[s].keys[layer].pointer + h * headDim
+                let v = caches[s].values[layer].pointer + h * headDim
+                let slope = slopes?[h] ?? 0
+                var scores = [Float](repeating: 0, count: keys)
+                for i in 0..<n {
+                    let qi = qs.base + (starts[s] + i) * width + h * headDim
+                    let visible = past + i + 1
+                    for j in 0..<visible {
+                        let dot = Self.dot(qi, k + j * width, headDim)
+                        scores[j] = slopes == nil ? scale * dot : slope * Float(j) + scale * dot
+                    }
+                    scores.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: visible) }
+                    let o = os.base + (starts[s] + i) * width + h * headDim
+                    o.update(repeating: 0, count: headDim)
+                    for j in 0..<visible { Self.axpy(scores[j], v + j * width, o, headDim) }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD16<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// y += alpha · x
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        while i + 16 <= n {
+            let r = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                + alpha * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            ry.storeBytes(of: r, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}

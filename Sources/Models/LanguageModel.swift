@@ -1,0 +1,119 @@
+import Checkpoints
+import Kernels
+
+/// Units of hook sites forced to fixed values at every position (prompt and generated tokens).
+public struct Interventions: Sendable {
+    public var values: [HookSite: [(unit: Int, value: Float)]]
+
+    public init(_ values: [HookSite: [(unit: Int, value: Float)]] = [:]) { self.values = values }
+
+    public var isEmpty: Bool { values.isEmpty }
+
+    /// Checks every site exists and every unit is inside its site's width.
+    public func validate(_ config: ModelConfig) throws {
+        for (site, units) in values {
+            guard site.exists(in: config) else {
+                throw HookSiteError.outOfRange(site.description, layers: config.nLayers)
+            }
+            for (unit, value) in units where unit < 0 || unit >= site.width(config) || !value.isFinite {
+                throw InterventionError(site: site.description, unit: unit, width: site.width(config), value: value)
+            }
+        }
+    }
+}
+
+public struct InterventionError: Error, CustomStringConvertible {
+    public let site: String, unit: Int, width: Int, value: Float
+    public var description: String {
+        value.isFinite ? "\(site): unit \(unit) is outside 0..<\(width)" : "\(site):\(unit): value \(value) is not finite"
+    }
+}
+
+/// Which logits a forward returns.
+public enum LogitsSelection: Sendable { case none, lastPosition, allPositions }
+
+/// What one forward call computes.
+public struct ForwardRequest: Sendable {
+    public var sites: Set<HookSite>
+    public var interventions: Interventions
+    public var logits: LogitsSelection
+
+    public init(sites: Set<HookSite> = [], interventions: Interventions = Interventions(), logits: LogitsSelection = .none) {
+        self.sites = sites
+        self.interventions = interventions
+        self.logits = logits
+    }
+}
+
+/// Activations of one forward over a ragged batch, packed along tokens.
+public struct ForwardResult: Sendable {
+    /// New tokens per sequence, in batch order.
+    public let lengths: [Int]
+    /// site → `[Σ lengths, width]`, rows in batch order.
+    public var activations: [HookSite: [Float]]
+    /// `[sequences, vocab]` for `.lastPosition`, `[Σ lengths, vocab]` for `.allPositions`.
+    public var logits: [Float]
+
+    /// Rows of sequence `index` of a packed `[Σ lengths, width]` array, as `[length][width]`.
+    public func rows(_ site: HookSite, sequence index: Int, width: Int) -> [[Float]] {
+        guard let a = activations[site] else { return [] }
+        let start = lengths[..<index].reduce(0, +)
+        return (0..<lengths[index]).map { t in Array(a[((start + t) * width)..<((start + t + 1) * width)]) }
+    }
+}
+
+/// A decoder-only transformer that runs a ragged batch (no padding: sequences are packed, so each
+/// row of a batch is computed exactly as when run alone), optionally extending KV caches.
+public protocol LanguageModel: Sendable {
+    var config: ModelConfig { get }
+    /// Stored name of every tensor the model consumed, by canonical name (for fingerprints).
+    var canonicalNames: [String: String] { get }
+    /// - Parameters: batch: token ids per sequence (new tokens only when caches hold a prefix);
+    ///   caches: one per sequence, or empty for a cache-free forward.
+    func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult
+}
+
+extension LanguageModel {
+    public func forward(_ batch: [[Int]], request: ForwardRequest) throws -> ForwardResult {
+        try forward(batch, caches: [], request: request)
+    }
+
+    public func makeCache() -> KVCache { KVCache(layers: config.nLayers, width: config.dModel) }
+
+    /// Layers a request needs: up to the deepest requested site, or all of them for logits.
+    func layersNeeded(_ request: ForwardRequest) -> (layers: Int, finalNorm: Bool) {
+        if request.logits != .none || request.sites.contains(.hidden(config.nLayers)) { return (config.nLayers, true) }
+        let deepest = request.sites.map { site -> Int in
+            if case .hidden(let l) = site { return l } else { return site.layer + 1 }
+        }.max() ?? 0
+        return (deepest, false)
+    }
+}
+
+public struct ForwardError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Applies interventions and copies requested sites as the forward pass reaches them.
+struct SiteRecorder {
+    let wanted: Set<HookSite>
+    let interventions: Interventions
+    var captured: [HookSite: [Float]] = [:]
+
+    init(_ request: ForwardRequest) {
+        wanted = request.sites
+        interventions = request.interventions
+    }
+
+    /// `sites` all name the tensor at `p` (`[rows, width]`), e.g. `blocks.L.resid_post` and `hidden.L+1`.
+    mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for site in sites {
+            guard let units = interventions.values[site] else { continue }
+            for r in 0..<rows { for (unit, value) in units { p[r * width + unit] = value } }
+        }
+        for site in sites where wanted.contains(site) {
+            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
+        }
+    }
+}

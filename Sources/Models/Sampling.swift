@@ -1,0 +1,104 @@
+import Foundation
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a specified, platform-independent stream.
+/// state += 0x9E3779B97F4A7C15; z = state; z = (z ^ z>>30)·0xBF58476D1CE4E5B9;
+/// z = (z ^ z>>27)·0x94D049BB133111EB; return z ^ z>>31. Uniform doubles take the top 53 bits.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1): (next() >> 11) · 2⁻⁵³.
+    public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+}
+
+/// How the next token is chosen from logits.
+public struct SamplingOptions: Sendable, Equatable {
+    public var greedy: Bool
+    public var temperature: Double
+    /// Keep only the k most likely tokens (0: all).
+    public var topK: Int
+    /// Keep the smallest most-likely set whose probability reaches p (1: all).
+    public var topP: Double
+
+    public init(greedy: Bool = false, temperature: Double = 1, topK: Int = 0, topP: Double = 1) {
+        self.greedy = greedy
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+    }
+
+    public static let greedyDecoding = SamplingOptions(greedy: true)
+
+    /// The next token. Greedy: the first maximum (as torch.argmax). Sampling: softmax of
+    /// logits / T in double, top-k then top-p over tokens sorted by probability (ties: lower id
+    /// first), one uniform draw walked along the kept tokens' cumulative probability.
+    public func choose(_ logits: ArraySlice<Float>, rng: inout SplitMix64) -> Int {
+        let base = logits.startIndex
+        if greedy || temperature <= 0 {
+            var best = base
+            for i in logits.indices where logits[i] > logits[best] { best = i }
+            return best - base
+        }
+        let maxLogit = Double(logits.max() ?? 0)
+        var probs = logits.map { exp((Double($0) - maxLogit) / temperature) }
+        let total = probs.reduce(0, +)
+        for i in probs.indices { probs[i] /= total }
+        var order = probs.indices.sorted { probs[$0] != probs[$1] ? probs[$0] > probs[$1] : $0 < $1 }
+        if topK > 0 && topK < order.count { order = Array(order[..<topK]) }
+        if topP < 1 {
+            var cumulative = 0.0
+            var keep = 0
+            for id in order {
+                cumulative += probs[id]
+                keep += 1
+                if cumulative >= topP { break }
+            }
+            order = Array(order[..<keep])
+        }
+        let kept = order.reduce(0.0) { $0 + probs[$1] }
+        let u = rng.nextUniform() * kept
+        var cumulative = 0.0
+        for id in order {
+            cumulative += probs[id]
+            if u < cumulative { return id }
+        }
+        return order[order.count - 1]
+    }
+}
+
+/// Text continuation with a KV cache (or, for checking, by re-running the whole sequence).
+public struct Generator: Sendable {
+    public let model: any LanguageModel
+    public init(model: any LanguageModel) { self.model = model }
+
+    /// New token ids after `prompt`: at most `maxNewTokens`, stopping after `stopToken` if given.
+    public func generate(prompt: [Int], maxNewTokens: Int, sampling: SamplingOptions, seed: UInt64,
+                         interventions: Interventions = Interventions(), stopToken: Int? = nil,
+                         useCache: Bool = true) throws -> [Int] {
+        guard !prompt.isEmpty else { throw ForwardError("generation needs a prompt of at least one token (e.g. BOS)") }
+        var rng = SplitMix64(seed: seed)
+        let request = ForwardRequest(interventions: interventions, logits: .lastPosition)
+        let cache = model.makeCache()
+        var generated: [Int] = []
+        var pending = prompt
+        for _ in 0..<maxNewTokens {
+            let result = useCache
+                ? try model.forward([pending], caches: [cache], request: request)
+                : try model.forward([prompt + generated], request: request)
+            let next = sampling.choose(result.logits[...], rng: &rng)
+            generated.append(next)
+            pending = [next]
+            if next == stopToken { break }
+        }
+        return generated
+    }
+}

@@ -1,0 +1,77 @@
+import Checkpoints
+import Foundation
+import XCTest
+@testable import Models
+
+/// Every hook site and the logits against transformers (fp32, max-abs 1e-4), for single
+/// sequences and a padded batch; greedy continuations token for token.
+final class ParityTests: XCTestCase {
+    static let tolerance: Float = 1e-4
+
+    func allSites(_ config: ModelConfig) -> [HookSite] {
+        (0...config.nLayers).map { HookSite.hidden($0) } + (0..<config.nLayers).flatMap { l in
+            [HookSite.residPre(l), .attnOut(l), .mlpPost(l), .mlpOut(l), .residPost(l)]
+        }
+    }
+
+    func checkSingleSequences(_ name: String) throws {
+        let loaded = try LoadedModel.load(Fixtures.path(name))
+        let (meta, ref) = try Fixtures.reference(name)
+        let sites = allSites(loaded.config)
+        for (n, prompt) in meta.prompts.enumerated() {
+            XCTAssertEqual(loaded.tokenizer?.encode(prompt), meta.ids[n], "\(name) tokenization of prompt \(n)")
+            let out = try loaded.model.forward([meta.ids[n]], request: ForwardRequest(sites: Set(sites), logits: .lastPosition))
+            for site in sites {
+                guard let expected = ref["seq\(n).\(site)"] else { return XCTFail("reference lacks seq\(n).\(site)") }
+                assertClose(out.activations[site] ?? [], try expected.floats(), tolerance: Self.tolerance, "\(name) seq\(n) \(site)")
+            }
+            assertClose(out.logits, try ref["seq\(n).logits_last"]!.floats(), tolerance: Self.tolerance, "\(name) seq\(n) logits")
+        }
+    }
+
+    func checkPaddedBatch(_ name: String) throws {
+        let loaded = try LoadedModel.load(Fixtures.path(name))
+        let (meta, ref) = try Fixtures.reference(name)
+        let sites = allSites(loaded.config).filter {
+            if case .hidden = $0 { return true }
+            if case .mlpPost = $0 { return true }
+            return false
+        }
+        let out = try loaded.model.forward(meta.ids, request: ForwardRequest(sites: Set(sites)))
+        let width = meta.batch_lengths.max()!
+        for site in sites {
+            let w = site.width(loaded.config)
+            let padded = try ref["batch.\(site)"]!.floats()   // [batch, width, w], right-padded
+            for (s, n) in meta.batch_lengths.enumerated() {
+                let expected = Array(padded[(s * width * w)..<((s * width + n) * w)])
+                assertClose(out.rows(site, sequence: s, width: w).flatMap { $0 }, expected, tolerance: Self.tolerance,
+                            "\(name) batch row \(s) \(site)")
+            }
+        }
+    }
+
+    func checkGreedy(_ name: String) throws {
+        let loaded = try LoadedModel.load(Fixtures.path(name))
+        let (meta, _) = try Fixtures.reference(name)
+        let generator = Generator(model: loaded.model)
+        let force = Interventions([.mlpPost(meta.force.layer): meta.force.units.map { ($0, meta.force.value) }])
+        for (n, ids) in meta.ids.enumerated() {
+            let greedy = try generator.generate(prompt: ids, maxNewTokens: meta.greedy_new_tokens,
+                                                sampling: .greedyDecoding, seed: 0)
+            XCTAssertEqual(greedy, meta.sequences[n].greedy, "\(name) greedy continuation of prompt \(n)")
+            let forced = try generator.generate(prompt: ids, maxNewTokens: meta.greedy_new_tokens,
+                                                sampling: .greedyDecoding, seed: 0, interventions: force)
+            XCTAssertEqual(forced, meta.sequences[n].greedy_forced, "\(name) forced greedy continuation of prompt \(n)")
+        }
+    }
+
+    func testBloomSites() throws { try checkSingleSequences("bloom-tiny") }
+    func testXGLMSites() throws { try checkSingleSequences("xglm-tiny") }
+    func testBloomPaddedBatch() throws { try checkPaddedBatch("bloom-tiny") }
+    func testXGLMPaddedBatch() throws { try checkPaddedBatch("xglm-tiny") }
+    func testBloomGreedy() throws { try checkGreedy("bloom-tiny") }
+    func testXGLMGreedy() throws { try checkGreedy("xglm-tiny") }
+    /// fp16/bf16 storage, widened to fp32, against transformers loading the same file as fp32.
+    func testBloomFP16Sites() throws { try checkSingleSequences("bloom-tiny-fp16") }
+    func testBloomBF16Sites() throws { try checkSingleSequences("bloom-tiny-bf16") }
+}
