@@ -11,6 +11,7 @@ MLP units forced by a forward hook. Versions are pinned in tools/requirements.tx
 Tests/Fixtures/manifest.json with the sha256 of every file written.
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -202,7 +203,7 @@ def references(model, kind: str, tok: Tokenizer, directory: str) -> None:
 def save_model(model, tok: Tokenizer, directory: str, dtype=torch.float32, shard: str | None = None,
                pytorch_bin: bool = False) -> None:
     os.makedirs(directory, exist_ok=True)
-    m = model.to(dtype)
+    m = copy.deepcopy(model).to(dtype)  # .to() is in place: never round the caller's weights
     if pytorch_bin:
         m.config.save_pretrained(directory)
         if shard:
@@ -226,7 +227,6 @@ def save_model(model, tok: Tokenizer, directory: str, dtype=torch.float32, shard
         path = os.path.join(directory, extra)
         if os.path.exists(path):
             os.remove(path)
-    model.to(torch.float32)
 
 
 def build(kind: str, tok: Tokenizer, out: str) -> None:
