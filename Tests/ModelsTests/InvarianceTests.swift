@@ -1,0 +1,155 @@
+import Checkpoints
+import Foundation
+import XCTest
+@testable import Models
+
+/// Properties that hold whatever the reference says: file format does not matter, the KV cache
+/// does not matter, forcing a unit to its own value changes nothing, stopping early changes nothing.
+final class InvarianceTests: XCTestCase {
+    func testFileFormatsGiveIdenticalOutputsAndFingerprints() throws {
+        let (meta, _) = try Fixtures.reference("bloom-tiny")
+        let base = try LoadedModel.load(Fixtures.path("bloom-tiny"))
+        let request = ForwardRequest(sites: [.hidden(3), .mlpPost(1)], logits: .lastPosition)
+        let expected = try base.model.forward(meta.ids, request: request)
+        for layout in ["bloom-tiny-bin", "bloom-tiny-sharded", "bloom-tiny-bin-sharded"] {
+            let other = try LoadedModel.load(Fixtures.path(layout))
+            XCTAssertEqual(other.fingerprint, base.fingerprint, layout)
+            let out = try other.model.forward(meta.ids, request: request)
+            XCTAssertEqual(out.activations[.hidden(3)], expected.activations[.hidden(3)], layout)
+            XCTAssertEqual(out.activations[.mlpPost(1)], expected.activations[.mlpPost(1)], layout)
+            XCTAssertEqual(out.logits, expected.logits, layout)
+        }
+        let fp16 = try LoadedModel.load(Fixtures.path("bloom-tiny-fp16"))
+        XCTAssertEqual(try LoadedModel.load(Fixtures.path("bloom-tiny-fp16-bin")).fingerprint, fp16.fingerprint)
+        XCTAssertNotEqual(fp16.fingerprint, base.fingerprint)
+        XCTAssertNotEqual(try LoadedModel.load(Fixtures.path("bloom-tiny-bf16")).fingerprint, fp16.fingerprint)
+        XCTAssertTrue(base.fingerprint.hasPrefix("sha256:"))
+    }
+
+    func testCachedAndUncachedGenerationAgree() throws {
+        for name in ["bloom-tiny", "xglm-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name))
+            let generator = Generator(model: loaded.model)
+            let force = Interventions([.mlpPost(0): [(5, 1.5), (9, -0.5)], .attnOut(1): [(2, 0.25)]])
+            let sampling = SamplingOptions(temperature: 0.8, topK: 50, topP: 0.9)
+            for seed in UInt64(0)..<3 {
+                for interventions in [Interventions(), force] {
+                    let cached = try generator.generate(prompt: [2, 40, 41], maxNewTokens: 12, sampling: sampling, seed: seed,
+                                                        interventions: interventions, useCache: true)
+                    let full = try generator.generate(prompt: [2, 40, 41], maxNewTokens: 12, sampling: sampling, seed: seed,
+                                                      interventions: interventions, useCache: false)
+                    XCTAssertEqual(cached, full, "\(name) seed \(seed)")
+                    XCTAssertEqual(cached.count, 12)
+                }
+            }
+            // Same seed, same stream; another seed, (almost surely) another text.
+            let a = try generator.generate(prompt: [2], maxNewTokens: 15, sampling: sampling, seed: 7)
+            XCTAssertEqual(a, try generator.generate(prompt: [2], maxNewTokens: 15, sampling: sampling, seed: 7))
+            XCTAssertNotEqual(a, try generator.generate(prompt: [2], maxNewTokens: 15, sampling: sampling, seed: 8))
+        }
+    }
+
+    func testForcingUnitsToTheirOwnValuesChangesNothing() throws {
+        let loaded = try LoadedModel.load(Fixtures.path("bloom-tiny"))
+        let ids = [[44, 81, 364, 589, 74]]
+        let plain = try loaded.model.forward(ids, request: ForwardRequest(sites: [.mlpPost(1), .hidden(3)], logits: .allPositions))
+        let own = plain.activations[.mlpPost(1)]!
+        // A constant the unit takes at every position: force unit u of a one-token prompt.
+        let single = try loaded.model.forward([[44]], request: ForwardRequest(sites: [.mlpPost(1)]))
+        let value = single.activations[.mlpPost(1)]![7]
+        let forced = try loaded.model.forward([[44]], request: ForwardRequest(
+            sites: [.hidden(3)], interventions: Interventions([.mlpPost(1): [(7, value)]]), logits: .allPositions))
+        let unforced = try loaded.model.forward([[44]], request: ForwardRequest(sites: [.hidden(3)], logits: .allPositions))
+        XCTAssertEqual(forced.activations[.hidden(3)], unforced.activations[.hidden(3)])
+        XCTAssertEqual(forced.logits, unforced.logits)
+        // And forcing a different value does change the output.
+        let moved = try loaded.model.forward(ids, request: ForwardRequest(
+            sites: [.hidden(3)], interventions: Interventions([.mlpPost(1): [(7, own[7] + 3)]]), logits: .allPositions))
+        XCTAssertNotEqual(moved.logits, plain.logits)
+    }
+
+    func testStoppingAtTheLastNeededLayerGivesTheSameActivations() throws {
+        let loaded = try LoadedModel.load(Fixtures.path("xglm-tiny"))
+        let ids = [[2, 152, 8, 26, 155], [2, 108, 14]]
+        let full = try loaded.model.forward(ids, request: ForwardRequest(sites: [.hidden(1), .mlpPost(0), .hidden(2)], logits: .lastPosition))
+        let early = try loaded.model.forward(ids, request: ForwardRequest(sites: [.hidden(1), .mlpPost(0)]))
+        XCTAssertEqual(early.activations[.hidden(1)], full.activations[.hidden(1)])
+        XCTAssertEqual(early.activations[.mlpPost(0)], full.activations[.mlpPost(0)])
+        XCTAssertNil(early.activations[.hidden(2)])
+        XCTAssertTrue(early.logits.isEmpty)
+    }
+
+    func testBatchRowsEqualSequencesRunAlone() throws {
+        for name in ["bloom-tiny", "xglm-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name))
+            let (meta, _) = try Fixtures.reference(name)
+            let sites: Set<HookSite> = [.hidden(loaded.config.nLayers), .mlpPost(1)]
+            let batch = try loaded.model.forward(meta.ids, request: ForwardRequest(sites: sites))
+            for (s, ids) in meta.ids.enumerated() {
+                let alone = try loaded.model.forward([ids], request: ForwardRequest(sites: sites))
+                for site in sites {
+                    let w = site.width(loaded.config)
+                    assertClose(batch.rows(site, sequence: s, width: w).flatMap { $0 }, alone.activations[site]!,
+                                tolerance: 1e-5, "\(name) row \(s) \(site)")
+                }
+            }
+        }
+    }
+}
+
+final class HookSiteTests: XCTestCase {
+    func testNamesRoundTripAndPatternsExpand() throws {
+        let config = try ModelConfig(path: Fixtures.path("bloom-tiny") + "/config.json")
+        let all = try HookSite.expand("hidden.*,blocks.*.resid_pre,blocks.*.attn_out,blocks.*.mlp_post,blocks.*.mlp_out,blocks.*.resid_post",
+                                      config: config)
+        XCTAssertEqual(all.count, 4 + 3 * 5)
+        for site in all { XCTAssertEqual(HookSite(site.description), site) }
+        XCTAssertEqual(all.sorted().prefix(7).map(\.description),
+                       ["hidden.0", "blocks.0.resid_pre", "blocks.0.attn_out", "blocks.0.mlp_post", "blocks.0.mlp_out",
+                        "blocks.0.resid_post", "hidden.1"])
+        XCTAssertEqual(try HookSite.expand("blocks.2.mlp_post, hidden.3", config: config), [.mlpPost(2), .hidden(3)])
+        XCTAssertThrowsError(try HookSite.expand("hidden.4", config: config))
+        XCTAssertThrowsError(try HookSite.expand("blocks.3.mlp_post", config: config))
+        XCTAssertThrowsError(try HookSite.expand("blocks.0.mlp_pre", config: config))
+        XCTAssertEqual(HookSite.mlpPost(0).width(config), 4 * 48)
+    }
+}
+
+final class ConfigErrorTests: XCTestCase {
+    func copyFixture(editing edit: (inout [String: Any]) -> Void) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let src = Fixtures.path("bloom-tiny")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/model.safetensors", withDestinationPath: src + "/model.safetensors")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/config.json"))) as! [String: Any]
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        return dir
+    }
+
+    func expectError(_ dir: String, _ check: (CheckpointError) -> Bool) {
+        do {
+            _ = try LoadedModel.load(dir, tokenizer: false)
+            XCTFail("no error")
+        } catch let e as CheckpointError {
+            XCTAssertTrue(check(e), "\(e)")
+        } catch { XCTFail("\(error)") }
+    }
+
+    func testUnknownModelTypeMissingTensorAndShapeMismatch() throws {
+        expectError(try copyFixture { $0["model_type"] = "gpt_neox" }) {
+            if case .unknownModelType(_, "gpt_neox") = $0 { return true }; return false
+        }
+        expectError(try copyFixture { $0["n_layer"] = 4 }) {
+            if case .missingTensor(_, let t) = $0 { return t == "transformer.h.3.input_layernorm.weight" }; return false
+        }
+        expectError(try copyFixture { $0["vocab_size"] = 1499 }) {
+            if case .shapeMismatch(_, "transformer.word_embeddings.weight", [1499, 48], [1500, 48]) = $0 { return true }
+            return false
+        }
+        expectError(try copyFixture { $0["n_head"] = 5 }) {
+            if case .badConfig(_, "n_head", _) = $0 { return true }; return false
+        }
+    }
+}
