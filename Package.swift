@@ -33,9 +33,9 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-        .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        .target(name: "CKernelSupport", path: "Sources/CKernelSupport"),
 
-        .target(name: "Kernels", dependencies: ["CBLAS", "CCPUFeatures"], swiftSettings: optimised),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernelSupport"], swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),

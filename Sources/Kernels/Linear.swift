@@ -1,4 +1,5 @@
 import CBLAS
+import CKernelSupport
 
 /// Dense products through BLAS (OpenBLAS sgemm), row-major.
 public enum Linear {
@@ -13,13 +14,26 @@ public enum Linear {
             return reference(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
                              outFeatures: outFeatures, into: y)
         }
-        var beta: Float = 0
-        if let bias {
-            for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
-            beta = 1
+        BLASThreads.configure()
+        // Output columns are split across our threads, one single-threaded sgemm each: every
+        // element keeps the same K-order (bit-identical whatever the thread count) and no idle
+        // BLAS threads spin against the element-wise kernels.
+        let columnBlocks = (outFeatures + 63) / 64
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ws = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        let ys = SharedPointer(y), bs = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        let work = rows * outFeatures * inFeatures
+        // Small products stay on one thread.
+        parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
+            let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
+            var beta: Float = 0
+            if let bs {
+                for r in 0..<rows { (ys.base + r * outFeatures + n0).update(from: bs.base + n0, count: n1 - n0) }
+                beta = 1
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n1 - n0), Int32(inFeatures),
+                        1, xs.base, Int32(inFeatures), ws.base + n0 * inFeatures, Int32(inFeatures), beta,
+                        ys.base + n0, Int32(outFeatures))
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-                    1, x, Int32(inFeatures), weight, Int32(inFeatures), beta, y, Int32(outFeatures))
     }
 
     /// The scalar ground truth of `forward` (double accumulation).
@@ -53,12 +67,24 @@ public enum Linear {
             }
             return
         }
+        BLASThreads.configure()
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Threads OpenBLAS uses for one product.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
     /// OpenBLAS's kernel name for this CPU (e.g. "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }
+}
+
+/// OpenBLAS runs single-threaded inside each of our threads (see `Linear.forward`). Large
+/// activation buffers are kept in the heap between forward passes instead of being mapped and
+/// page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
+enum BLASThreads {
+    static let configured: Bool = {
+        openblas_set_num_threads(1)
+        xl_keep_large_blocks_in_heap()
+        return true
+    }()
+
+    @inline(__always) static func configure() { _ = configured }
 }

@@ -19,24 +19,32 @@ enum CausalAttention {
         let jobs = lengths.count * heads
         let qs = SharedPointer(UnsafeMutablePointer(mutating: q)), os = SharedPointer(out)
         parallelChunks(jobs) { range in
+            var scores: [Float] = []
             for job in range {
                 let s = job / heads, h = job % heads
                 let n = lengths[s], past = caches[s].length, keys = past + n
                 let k = caches[s].keys[layer].pointer + h * headDim
                 let v = caches[s].values[layer].pointer + h * headDim
-                let slope = slopes?[h] ?? 0
-                var scores = [Float](repeating: 0, count: keys)
-                for i in 0..<n {
-                    let qi = qs.base + (starts[s] + i) * width + h * headDim
-                    let visible = past + i + 1
-                    for j in 0..<visible {
-                        let dot = Self.dot(qi, k + j * width, headDim)
-                        scores[j] = slopes == nil ? scale * dot : slope * Float(j) + scale * dot
+                let qh = qs.base + starts[s] * width + h * headDim
+                let oh = os.base + starts[s] * width + h * headDim
+                if scores.count < n * keys { scores = [Float](repeating: 0, count: n * keys) }
+                scores.withUnsafeMutableBufferPointer { buffer in
+                    let p = buffer.baseAddress!
+                    // scores[i, j] = bias·j + scale · q_i·k_j  (BLOOM: alibi.baddbmm(q, kᵀ, beta=1, alpha=scale))
+                    if let slopes {
+                        let slope = slopes[h]
+                        for i in 0..<n { for j in 0..<keys { p[i * keys + j] = slope * Float(j) } }
                     }
-                    scores.withUnsafeMutableBufferPointer { Softmax.row($0.baseAddress!, count: visible) }
-                    let o = os.base + (starts[s] + i) * width + h * headDim
-                    o.update(repeating: 0, count: headDim)
-                    for j in 0..<visible { Self.axpy(scores[j], v + j * width, o, headDim) }
+                    Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: width,
+                                transposeB: true, beta: slopes == nil ? 0 : 1, c: p, ldc: keys)
+                    // Causal mask: query i sees keys 0…past+i; the rest get probability 0.
+                    for i in 0..<n {
+                        let visible = past + i + 1
+                        Softmax.row(p + i * keys, count: visible)
+                        (p + i * keys + visible).update(repeating: 0, count: keys - visible)
+                    }
+                    Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: width,
+                                transposeB: false, beta: 0, c: oh, ldc: width)
                 }
             }
         }

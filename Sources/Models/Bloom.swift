@@ -32,10 +32,19 @@ public final class Bloom: LanguageModel {
     let head: LinearWeights
     let slopes: [Float]
 
-    public init(config: ModelConfig, weights: WeightStore) throws {
+    public convenience init(config: ModelConfig, weights: WeightStore) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["transformer.", ""]))
+    }
+
+    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
+    public convenience init(config: ModelConfig, randomSeed: UInt64) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed))
+    }
+
+    init(config: ModelConfig, loader: WeightLoader) throws {
         self.config = config
         let d = config.dModel, v = config.vocabSize
-        var w = WeightLoader(store: weights, prefixes: ["transformer.", ""])
+        var w = loader
         embedding = try w.load("word_embeddings.weight", [v, d])
         embeddingNorm = try LayerNormWeights(&w, "word_embeddings_layernorm", d)
         blocks = try (0..<config.nLayers).map { l in
@@ -48,8 +57,8 @@ public final class Bloom: LanguageModel {
                          down: try LinearWeights(&w, p + "mlp.dense_4h_to_h", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "ln_f", d)
-        if !config.tieWordEmbeddings && weights.tensors["lm_head.weight"] != nil {
-            var lm = WeightLoader(store: weights, prefixes: [""])
+        if w.hasUntiedHead(config), let store = w.store {
+            var lm = WeightLoader(store: store, prefixes: [""])
             head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
             w.canonical["lm_head.weight"] = "lm_head.weight"
         } else {
@@ -81,12 +90,13 @@ public final class Bloom: LanguageModel {
         let lengths = batch.map(\.count)
         let t = lengths.reduce(0, +)
         let (layers, finalNormNeeded) = layersNeeded(request)
-        let kv = workingCaches(batch, caches, layers: config.nLayers, width: d)
+        let work = WorkingCaches(batch, caches, layers: config.nLayers, width: d)
+        let kv = work.caches
         var recorder = SiteRecorder(request)
 
-        let x = FloatBuffer(count: t * d), ln = FloatBuffer(count: t * d), attn = FloatBuffer(count: t * d)
-        let qkv = FloatBuffer(count: t * 3 * d), q = FloatBuffer(count: t * d), context = FloatBuffer(count: t * d)
-        let mlp = FloatBuffer(count: t * config.dMLP)
+        let x = FloatBuffer(count: t * d, uninitialized: true), ln = FloatBuffer(count: t * d, uninitialized: true), attn = FloatBuffer(count: t * d, uninitialized: true)
+        let qkv = FloatBuffer(count: t * 3 * d, uninitialized: true), q = FloatBuffer(count: t * d, uninitialized: true), context = FloatBuffer(count: t * d, uninitialized: true)
+        let mlp = FloatBuffer(count: t * config.dMLP, uninitialized: true)
 
         // Embedding, then its LayerNorm.
         for (row, id) in batch.joined().enumerated() {
@@ -99,8 +109,8 @@ public final class Bloom: LanguageModel {
             let block = blocks[l]
             block.inputNorm(x.pointer, ln.pointer, rows: t, eps: eps)
             block.qkv(ln.pointer, qkv.pointer, rows: t)
-            splitHeads(qkv: qkv.pointer, q: q.pointer, caches: kv, layer: l, lengths: lengths)
-            CausalAttention.run(q: q.pointer, caches: kv, layer: l, lengths: lengths, heads: heads, headDim: hd,
+            splitHeads(qkv: qkv.pointer, q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths)
+            CausalAttention.run(q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths, heads: heads, headDim: hd,
                                 scale: 1 / Float(hd).squareRoot(), slopes: slopes, out: context.pointer)
             block.dense(context.pointer, attn.pointer, rows: t)
             recorder.visit([.attnOut(l)], attn.pointer, rows: t, width: d)
@@ -124,7 +134,7 @@ public final class Bloom: LanguageModel {
             recorder.visit([.hidden(config.nLayers)], x.pointer, rows: t, width: d)
             logits = computeLogits(request.logits, x: x.pointer, lengths: lengths, width: d, head: head)
         }
-        if layers == config.nLayers { for (s, c) in kv.enumerated() { c.advance(lengths[s]) } }
+        if layers == config.nLayers { work.commit(lengths) }
         return ForwardResult(lengths: lengths, activations: recorder.captured, logits: logits)
     }
 

@@ -22,7 +22,7 @@ public final class KVCache: @unchecked Sendable {
         let newCapacity = max(needed, capacity * 2, 16)
         func grow(_ old: [FloatBuffer]) -> [FloatBuffer] {
             (0..<layers).map { l in
-                let b = FloatBuffer(count: newCapacity * width)
+                let b = FloatBuffer(count: newCapacity * width, uninitialized: true)
                 if l < old.count { b.pointer.update(from: old[l].pointer, count: length * width) }
                 return b
             }

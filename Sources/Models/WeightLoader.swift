@@ -3,9 +3,11 @@ import Kernels
 
 /// Reads an architecture's tensors by canonical name (prefix-free, e.g. `h.0.mlp.dense_4h_to_h.weight`),
 /// accepting the prefixes checkpoints use, checking shapes, and remembering what it read.
+/// Without a store it makes random weights (uniform ±0.02, LayerNorm gains 1) for benchmarks.
 struct WeightLoader {
-    let store: WeightStore
+    let store: WeightStore?
     let prefixes: [String]
+    var random: SplitMix64?
     var canonical: [String: String] = [:]
 
     init(store: WeightStore, prefixes: [String]) {
@@ -13,7 +15,14 @@ struct WeightLoader {
         self.prefixes = prefixes
     }
 
+    init(randomSeed: UInt64) {
+        store = nil
+        prefixes = [""]
+        random = SplitMix64(seed: randomSeed)
+    }
+
     mutating func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+        guard let store else { return randomTensor(name, shape) }
         let record = try store.record(prefixes.map { $0 + name })
         canonical[name] = record.name
         guard record.shape == shape else {
@@ -22,7 +31,24 @@ struct WeightLoader {
         return FloatBuffer(try record.floats())
     }
 
-    func has(_ name: String) -> Bool { prefixes.contains { store.tensors[$0 + name] != nil } }
+    /// The checkpoint stores its own output head (untied `lm_head.weight`).
+    func hasUntiedHead(_ config: ModelConfig) -> Bool {
+        !config.tieWordEmbeddings && store?.tensors["lm_head.weight"] != nil
+    }
+
+    mutating func randomTensor(_ name: String, _ shape: [Int]) -> FloatBuffer {
+        let count = shape.reduce(1, *)
+        let buffer = FloatBuffer(count: count, uninitialized: true)
+        canonical[name] = name
+        if shape.count == 1 && name.hasSuffix(".weight") {
+            buffer.pointer.update(repeating: 1, count: count)
+            return buffer
+        }
+        var rng = random ?? SplitMix64(seed: 0)
+        for i in 0..<count { buffer[i] = Float(Int64(bitPattern: rng.next()) >> 11) * 0x1p-52 * 0.02 }
+        random = rng
+        return buffer
+    }
 }
 
 /// nn.LayerNorm parameters.
@@ -80,7 +106,7 @@ func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, length
         out.withUnsafeMutableBufferPointer { head(x, $0.baseAddress!, rows: rows) }
         return out
     case .lastPosition:
-        let last = FloatBuffer(count: lengths.count * width)
+        let last = FloatBuffer(count: lengths.count * width, uninitialized: true)
         var row = 0
         for (s, n) in lengths.enumerated() {
             row += n
@@ -110,9 +136,23 @@ func validate(_ batch: [[Int]], caches: [KVCache], config: ModelConfig) throws {
     }
 }
 
-/// Caches for a forward: the caller's, or fresh ones that live for this call only.
-func workingCaches(_ batch: [[Int]], _ caches: [KVCache], layers: Int, width: Int) -> [KVCache] {
-    let used = caches.isEmpty ? batch.map { _ in KVCache(layers: layers, width: width) } : caches
-    for (s, c) in used.enumerated() { c.reserve(batch[s].count) }
-    return used
+/// Caches for a forward: the caller's, or one-layer scratch caches that every layer reuses
+/// (a cache-free forward keeps no keys and values beyond the layer being computed).
+struct WorkingCaches {
+    let caches: [KVCache]
+    let persistent: Bool
+
+    init(_ batch: [[Int]], _ caches: [KVCache], layers: Int, width: Int) {
+        persistent = !caches.isEmpty
+        self.caches = persistent ? caches : batch.map { _ in KVCache(layers: 1, width: width) }
+        for (s, c) in self.caches.enumerated() { c.reserve(batch[s].count) }
+    }
+
+    /// Index of model layer `layer` in the caches.
+    func slot(_ layer: Int) -> Int { persistent ? layer : 0 }
+
+    /// Records the new tokens once every layer has written them.
+    func commit(_ lengths: [Int]) {
+        if persistent { for (s, c) in caches.enumerated() { c.advance(lengths[s]) } }
+    }
 }

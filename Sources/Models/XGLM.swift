@@ -36,10 +36,19 @@ public final class XGLM: LanguageModel {
     let head: LinearWeights
     let embedScale: Float
 
-    public init(config: ModelConfig, weights: WeightStore) throws {
+    public convenience init(config: ModelConfig, weights: WeightStore) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["model.", ""]))
+    }
+
+    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
+    public convenience init(config: ModelConfig, randomSeed: UInt64) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed))
+    }
+
+    init(config: ModelConfig, loader: WeightLoader) throws {
         self.config = config
         let d = config.dModel, v = config.vocabSize
-        var w = WeightLoader(store: weights, prefixes: ["model.", ""])
+        var w = loader
         embedding = try w.load("embed_tokens.weight", [v, d])
         blocks = try (0..<config.nLayers).map { l in
             let p = "layers.\(l)."
@@ -53,8 +62,8 @@ public final class XGLM: LanguageModel {
                          fc2: try LinearWeights(&w, p + "fc2", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "layer_norm", d)
-        if !config.tieWordEmbeddings && weights.tensors["lm_head.weight"] != nil {
-            var lm = WeightLoader(store: weights, prefixes: [""])
+        if w.hasUntiedHead(config), let store = w.store {
+            var lm = WeightLoader(store: store, prefixes: [""])
             head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
             w.canonical["lm_head.weight"] = "lm_head.weight"
         } else {
@@ -84,15 +93,16 @@ public final class XGLM: LanguageModel {
         let lengths = batch.map(\.count)
         let t = lengths.reduce(0, +)
         let (layers, finalNormNeeded) = layersNeeded(request)
-        let kv = workingCaches(batch, caches, layers: config.nLayers, width: d)
+        let work = WorkingCaches(batch, caches, layers: config.nLayers, width: d)
+        let kv = work.caches
         for (s, n) in lengths.enumerated() where kv[s].length + n + Self.positionOffset > config.maxPositions + Self.positionOffset {
             throw ForwardError("sequence \(s) reaches position \(kv[s].length + n), past max_position_embeddings \(config.maxPositions)")
         }
         var recorder = SiteRecorder(request)
 
-        let x = FloatBuffer(count: t * d), ln = FloatBuffer(count: t * d), attn = FloatBuffer(count: t * d)
-        let q = FloatBuffer(count: t * d), context = FloatBuffer(count: t * d), pos = FloatBuffer(count: d)
-        let mlp = FloatBuffer(count: t * config.dMLP)
+        let x = FloatBuffer(count: t * d, uninitialized: true), ln = FloatBuffer(count: t * d, uninitialized: true), attn = FloatBuffer(count: t * d, uninitialized: true)
+        let q = FloatBuffer(count: t * d, uninitialized: true), context = FloatBuffer(count: t * d, uninitialized: true), pos = FloatBuffer(count: d, uninitialized: true)
+        let mlp = FloatBuffer(count: t * config.dMLP, uninitialized: true)
 
         // Scaled token embeddings plus sinusoidal positions.
         var row = 0
@@ -112,8 +122,8 @@ public final class XGLM: LanguageModel {
             block.attentionNorm(x.pointer, ln.pointer, rows: t, eps: eps)
             block.qProj(ln.pointer, q.pointer, rows: t)
             for i in 0..<(t * d) { q[i] *= scaling }
-            appendKV(block, ln: ln.pointer, scratch: context.pointer, caches: kv, layer: l, lengths: lengths)
-            CausalAttention.run(q: q.pointer, caches: kv, layer: l, lengths: lengths, heads: config.nHeads, headDim: hd,
+            appendKV(block, ln: ln.pointer, scratch: context.pointer, caches: kv, layer: work.slot(l), lengths: lengths)
+            CausalAttention.run(q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths, heads: config.nHeads, headDim: hd,
                                 scale: 1, slopes: nil, out: context.pointer)
             block.outProj(context.pointer, attn.pointer, rows: t)
             recorder.visit([.attnOut(l)], attn.pointer, rows: t, width: d)
@@ -135,7 +145,7 @@ public final class XGLM: LanguageModel {
             recorder.visit([.hidden(config.nLayers)], x.pointer, rows: t, width: d)
             logits = computeLogits(request.logits, x: x.pointer, lengths: lengths, width: d, head: head)
         }
-        if layers == config.nLayers { for (s, c) in kv.enumerated() { c.advance(lengths[s]) } }
+        if layers == config.nLayers { work.commit(lengths) }
         return ForwardResult(lengths: lengths, activations: recorder.captured, logits: logits)
     }
 

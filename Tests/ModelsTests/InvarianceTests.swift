@@ -79,6 +79,9 @@ final class InvarianceTests: XCTestCase {
         XCTAssertTrue(early.logits.isEmpty)
     }
 
+    /// Within the parity tolerance: BLAS sums in a different order when the number of rows of a
+    /// product changes, so a batch is not bit-identical to its rows run alone (a sweep fixes its
+    /// batches in the plan, which keeps its outputs bit-identical).
     func testBatchRowsEqualSequencesRunAlone() throws {
         for name in ["bloom-tiny", "xglm-tiny"] {
             let loaded = try LoadedModel.load(Fixtures.path(name))
@@ -90,7 +93,7 @@ final class InvarianceTests: XCTestCase {
                 for site in sites {
                     let w = site.width(loaded.config)
                     assertClose(batch.rows(site, sequence: s, width: w).flatMap { $0 }, alone.activations[site]!,
-                                tolerance: 1e-5, "\(name) row \(s) \(site)")
+                                tolerance: 1e-4, "\(name) row \(s) \(site)")
                 }
             }
         }

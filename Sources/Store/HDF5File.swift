@@ -1,0 +1,142 @@
+import CHDF5
+import Foundation
+
+/// An HDF5 failure, naming the file and the object or operation at fault.
+public struct HDF5Error: Error, CustomStringConvertible {
+    public let path: String
+    public let detail: String
+    public var description: String { "\(path): \(detail)" }
+}
+
+/// A small writer over the HDF5 C library: datasets (gzip + shuffle, chunked), UTF-8 strings,
+/// attributes and dimension scales. HDF5 calls must stay on one thread per process
+/// (../shared/PLATFORM.md). The file is written under a temporary name and renamed on `close`,
+/// so a crash never leaves a half-written file under the final name.
+public final class HDF5Writer {
+    public let path: String
+    let temporaryPath: String
+    var file: hid_t = -1
+
+    public init(creating path: String) throws {
+        self.path = path
+        temporaryPath = path + ".tmp-\(getpid())"
+        H5Eset_auto2(xl_H5E_DEFAULT(), nil, nil)   // errors become HDF5Error values, not stderr dumps
+        file = H5Fcreate(temporaryPath, xl_H5F_ACC_TRUNC(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
+        guard file >= 0 else { throw HDF5Error(path: path, detail: "cannot create (directory missing or not writable?)") }
+    }
+
+    deinit {
+        if file >= 0 {
+            H5Fclose(file)
+            unlink(temporaryPath)
+        }
+    }
+
+    func check(_ status: herr_t, _ what: String) throws {
+        guard status >= 0 else { throw HDF5Error(path: path, detail: "\(what) failed") }
+    }
+
+    public func createGroup(_ name: String) throws {
+        let g = H5Gcreate2(file, name, xl_H5P_DEFAULT(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
+        guard g >= 0 else { throw HDF5Error(path: path, detail: "cannot create group \(name)") }
+        H5Gclose(g)
+    }
+
+    /// Writes a row-major array; `chunk` (same rank as `shape`) enables gzip level 4 + shuffle.
+    @discardableResult
+    func write(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, bytes: UnsafeRawPointer) throws -> hid_t {
+        var dims = shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        defer { H5Sclose(space) }
+        let plist = H5Pcreate(xl_H5P_DATASET_CREATE())
+        defer { H5Pclose(plist) }
+        if let chunk, shape.allSatisfy({ $0 > 0 }) {
+            var c = zip(chunk, shape).map { hsize_t(max(1, min($0, $1))) }
+            try check(H5Pset_chunk(plist, Int32(c.count), &c), "chunking \(name)")
+            try check(H5Pset_shuffle(plist), "shuffle filter on \(name)")
+            try check(H5Pset_deflate(plist, 4), "gzip filter on \(name)")
+        }
+        let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), plist, xl_H5P_DEFAULT())
+        guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create dataset \(name)") }
+        if shape.allSatisfy({ $0 > 0 }) {
+            try check(H5Dwrite(ds, type, xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), bytes), "writing \(name) (disk full?)")
+        }
+        return ds
+    }
+
+    public func write(_ name: String, floats: [Float], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
+        let ds = try floats.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        try finish(ds, name, dimensions)
+    }
+
+    public func write(_ name: String, ints: [Int32], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
+        let ds = try ints.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        try finish(ds, name, dimensions)
+    }
+
+    public func write(_ name: String, int64s: [Int64], shape: [Int], dimensions: [String] = []) throws {
+        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: nil, bytes: $0.baseAddress!) }
+        try finish(ds, name, dimensions)
+    }
+
+    /// Variable-length UTF-8 strings, one per element.
+    public func write(_ name: String, strings: [String], dimensions: [String] = []) throws {
+        let type = H5Tcopy(xl_H5T_C_S1())
+        defer { H5Tclose(type) }
+        H5Tset_size(type, xl_H5T_VARIABLE())
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        let cStrings = strings.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let ds = try cStrings.withUnsafeBytes { try write(name, type: type, shape: [strings.count], chunk: nil, bytes: $0.baseAddress!) }
+        try finish(ds, name, dimensions)
+    }
+
+    var scales: [String: hid_t] = [:]
+
+    /// Makes dataset `name` a dimension scale called `dimension` (what h5py/xarray show as the axis name).
+    public func makeScale(_ name: String, dimension: String) throws {
+        let ds = H5Dopen2(file, name, xl_H5P_DEFAULT())
+        guard ds >= 0 else { throw HDF5Error(path: path, detail: "no dataset \(name) for scale \(dimension)") }
+        try check(H5DSset_scale(ds, dimension), "making \(name) a dimension scale")
+        scales[dimension] = ds
+    }
+
+    func finish(_ ds: hid_t, _ name: String, _ dimensions: [String]) throws {
+        defer { H5Dclose(ds) }
+        for (i, dimension) in dimensions.enumerated() {
+            if let scale = scales[dimension] {
+                try check(H5DSattach_scale(ds, scale, UInt32(i)), "attaching scale \(dimension) to \(name)")
+            } else {
+                try check(H5DSset_label(ds, UInt32(i), dimension), "labelling dimension \(i) of \(name)")
+            }
+        }
+    }
+
+    /// A UTF-8 string attribute on the object at `object` ("/" for the file).
+    public func setAttribute(_ name: String, _ value: String, on object: String = "/") throws {
+        let type = H5Tcopy(xl_H5T_C_S1())
+        defer { H5Tclose(type) }
+        H5Tset_size(type, max(1, value.utf8.count))
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        let space = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(space) }
+        let attr = H5Acreate_by_name(file, object, name, type, space, xl_H5P_DEFAULT(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
+        guard attr >= 0 else { throw HDF5Error(path: path, detail: "cannot create attribute \(name) on \(object)") }
+        defer { H5Aclose(attr) }
+        var bytes = Array(value.utf8)
+        if bytes.isEmpty { bytes = [0] }
+        try check(H5Awrite(attr, type, bytes), "writing attribute \(name)")
+    }
+
+    /// Flushes, closes and atomically renames the file to its final name.
+    public func close() throws {
+        for (_, ds) in scales { H5Dclose(ds) }
+        scales = [:]
+        try check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing (disk full?)")
+        try check(H5Fclose(file), "closing (disk full?)")
+        file = -1
+        guard rename(temporaryPath, path) == 0 else {
+            throw HDF5Error(path: path, detail: "cannot rename \(temporaryPath) into place: \(String(cString: strerror(errno)))")
+        }
+    }
+}

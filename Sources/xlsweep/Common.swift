@@ -1,0 +1,140 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Models
+import Tokenization
+
+/// `--model` and `--revision`, shared by every command that loads a checkpoint.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Checkpoint directory, or a Hugging Face repo id found in the local cache ($HF_HOME/hub).")
+    var model: String
+
+    @Option(help: "Revision of a Hugging Face repo id (branch, tag or commit), e.g. global_step1000.")
+    var revision: String?
+
+    func load(tokenizer: Bool = true) throws -> LoadedModel {
+        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer)
+    }
+
+    /// The tokenizer alone: no weights are read.
+    func tokenizerOnly() throws -> Tokenizer {
+        let directory = try ModelLocator.resolve(model, revision: revision)
+        let path = directory + "/tokenizer.json"
+        guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(directory): no tokenizer.json") }
+        return try Tokenizer(path: path)
+    }
+
+    func tokenizer(of loaded: LoadedModel) throws -> Tokenizer {
+        guard let t = loaded.tokenizer else { throw UserError("\(loaded.directory): no tokenizer.json") }
+        return t
+    }
+}
+
+/// `--input`: plain text (one sequence per line) or JSON lines with a `text` field.
+struct InputOptions: ParsableArguments {
+    @Option(help: "Text file, one sequence per line; a .jsonl file holds one {\"text\": …} object per line. '-' reads stdin.")
+    var input: String
+
+    func texts() throws -> [String] {
+        let data: Data
+        if input == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let d = FileManager.default.contents(atPath: input) else { throw UserError("\(input): cannot read file") }
+            data = d
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(input): not UTF-8 text") }
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        if input.hasSuffix(".jsonl") {
+            return try lines.enumerated().compactMap { n, line in
+                if line.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    throw UserError("\(input):\(n + 1): not a JSON object")
+                }
+                guard let t = object["text"] as? String else { throw UserError("\(input):\(n + 1): no string field \"text\"") }
+                return t
+            }
+        }
+        return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+    }
+}
+
+/// An error in what the user asked for; printed as one line, exit status 1.
+struct UserError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command body, turning every error into one `xlsweep: error: …` line and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        let message = String(describing: error)
+        FileHandle.standardError.write(Data("xlsweep: error: \(message)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Buffered standard output.
+struct Output {
+    var buffer = ""
+
+    mutating func line(_ s: String) {
+        buffer += s
+        buffer += "\n"
+        if buffer.utf8.count > 1 << 20 { flush() }
+    }
+
+    mutating func flush() {
+        FileHandle.standardOutput.write(Data(buffer.utf8))
+        buffer = ""
+    }
+}
+
+enum JSON {
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    static func ints(_ values: [Int]) -> String { "[" + values.map(String.init).joined(separator: ",") + "]" }
+
+    /// Shortest round-trip decimal of each float; non-finite values become null.
+    static func floats(_ values: ArraySlice<Float>) -> String {
+        "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]"
+    }
+}
+
+/// The repository's tools/ folder, for reference runs (XLSWEEP_ROOT, the working directory, or
+/// an ancestor of the executable).
+func toolsDirectory() -> String? {
+    var candidates: [String] = []
+    if let root = ProcessInfo.processInfo.environment["XLSWEEP_ROOT"] { candidates.append(root) }
+    candidates.append(FileManager.default.currentDirectoryPath)
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<5 {
+        url.deleteLastPathComponent()
+        candidates.append(url.path)
+    }
+    return candidates.map { $0 + "/tools" }.first { FileManager.default.fileExists(atPath: $0 + "/make_fixtures.py") }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct XLSweep: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "xlsweep",
+        abstract: "Interpretability sweeps over the training checkpoints of multilingual language models.",
+        version: version,
+        subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Bench.self])
+}
