@@ -91,6 +91,7 @@ public final class HDF5Writer {
         try finish(ds, name, dimensions)
     }
 
+    /// Open dimension-scale datasets by dataset name.
     var scales: [String: hid_t] = [:]
 
     /// Makes dataset `name` a dimension scale called `dimension` (what h5py/xarray show as the axis name).
@@ -98,9 +99,10 @@ public final class HDF5Writer {
         let ds = H5Dopen2(file, name, xl_H5P_DEFAULT())
         guard ds >= 0 else { throw HDF5Error(path: path, detail: "no dataset \(name) for scale \(dimension)") }
         try check(H5DSset_scale(ds, dimension), "making \(name) a dimension scale")
-        scales[dimension] = ds
+        scales[name] = ds
     }
 
+    /// `dimensions[i]` names the scale dataset of axis i (attached) or, without one, its label.
     func finish(_ ds: hid_t, _ name: String, _ dimensions: [String]) throws {
         defer { H5Dclose(ds) }
         for (i, dimension) in dimensions.enumerated() {
@@ -112,20 +114,20 @@ public final class HDF5Writer {
         }
     }
 
-    /// A UTF-8 string attribute on the object at `object` ("/" for the file).
+    /// A variable-length UTF-8 string attribute (h5py reads it as `str`) on `object` ("/": the file).
     public func setAttribute(_ name: String, _ value: String, on object: String = "/") throws {
         let type = H5Tcopy(xl_H5T_C_S1())
         defer { H5Tclose(type) }
-        H5Tset_size(type, max(1, value.utf8.count))
+        H5Tset_size(type, xl_H5T_VARIABLE())
         H5Tset_cset(type, H5T_CSET_UTF8)
         let space = H5Screate(H5S_SCALAR)
         defer { H5Sclose(space) }
         let attr = H5Acreate_by_name(file, object, name, type, space, xl_H5P_DEFAULT(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
         guard attr >= 0 else { throw HDF5Error(path: path, detail: "cannot create attribute \(name) on \(object)") }
         defer { H5Aclose(attr) }
-        var bytes = Array(value.utf8)
-        if bytes.isEmpty { bytes = [0] }
-        try check(H5Awrite(attr, type, bytes), "writing attribute \(name)")
+        var cString = strdup(value)
+        defer { free(cString) }
+        try check(H5Awrite(attr, type, &cString), "writing attribute \(name)")
     }
 
     /// Flushes, closes and atomically renames the file to its final name.

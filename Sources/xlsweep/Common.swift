@@ -40,8 +40,9 @@ struct InputOptions: ParsableArguments {
         if input == "-" {
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
-            guard let d = FileManager.default.contents(atPath: input) else { throw UserError("\(input): cannot read file") }
-            data = d
+            guard let handle = FileHandle(forReadingAtPath: input) else { throw UserError("\(input): cannot read file") }
+            defer { try? handle.close() }
+            data = handle.readDataToEndOfFile()
         }
         guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(input): not UTF-8 text") }
         var lines = text.components(separatedBy: "\n")

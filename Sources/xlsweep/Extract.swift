@@ -113,6 +113,7 @@ struct Extract: ParsableCommand {
         try file.makeScale("token", dimension: "token")
         try file.write("sequence_index", int64s: (0..<ids.count).map(Int64.init), shape: [ids.count])
         try file.makeScale("sequence_index", dimension: "sequence")
+        // One unit axis per width: d_model sites and d_mlp sites differ.
         for width in Set(sites.map { $0.width(loaded.config) }).sorted() {
             try file.write("unit_\(width)", int64s: (0..<width).map(Int64.init), shape: [width])
             try file.makeScale("unit_\(width)", dimension: "unit")
@@ -122,16 +123,15 @@ struct Extract: ParsableCommand {
                        dimensions: ["token"])
         try file.write("position", ints: ids.flatMap { $0.indices.map(Int32.init) }, shape: [n], dimensions: ["token"])
         try file.write("offsets", int64s: offsets, shape: [offsets.count])
-        try file.write("text", strings: texts, dimensions: ["sequence"])
+        try file.write("text", strings: texts, dimensions: ["sequence_index"])
         try file.createGroup("activations")
         for site in sites {
             let width = site.width(loaded.config)
             let name = "activations/\(site)"
             try file.write(name, floats: activations[site] ?? [], shape: [n, width], chunk: [256, width],
-                           dimensions: ["token"])
+                           dimensions: ["token", "unit_\(width)"])
             try file.setAttribute("hook_site", site.description, on: name)
         }
-        // Unit axes attach by width, since d_model and d_mlp sites differ.
         try file.setAttribute("model", modelOptions.model)
         try file.setAttribute("revision", modelOptions.revision ?? "")
         try file.setAttribute("directory", loaded.directory)

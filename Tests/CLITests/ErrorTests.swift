@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+
+/// Bad input gives one line on stderr naming the file and the item, a non-zero exit, no backtrace.
+final class ErrorTests: XCTestCase {
+    func assertOneLineError(_ arguments: [String], mentions: [String], environment: [String: String] = [:],
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try CLI.run(arguments, environment: environment)
+        XCTAssertNotEqual(r.status, 0, "exit status", file: file, line: line)
+        XCTAssertTrue(r.stdout.isEmpty, "stdout: \(r.stdout)", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "stderr: \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("xlsweep: error: "), r.stderr, file: file, line: line)
+        for m in mentions { XCTAssertTrue(r.stderr.contains(m), "\(r.stderr) lacks \(m)", file: file, line: line) }
+    }
+
+    func brokenCopy(_ edit: (String) throws -> Void) throws -> String {
+        let dir = try CLI.scratch(self)
+        for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: CLI.fixtures + "/bloom-tiny/" + f, toPath: dir + "/" + f)
+        }
+        try edit(dir)
+        return dir
+    }
+
+    func editConfig(_ dir: String, _ key: String, _ value: Any) throws {
+        let path = dir + "/config.json"
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        json[key] = value
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+    }
+
+    func testHostilePickleIsRefusedAndNothingRuns() throws {
+        let marker = "/tmp/xlsweep-pickle-executed"
+        try? FileManager.default.removeItem(atPath: marker)
+        try assertOneLineError(["inspect", CLI.fixtures + "/bad/evil-pickle"],
+                               mentions: ["evil-pickle/pytorch_model.bin", "posix.system", "nothing was executed"])
+        try assertOneLineError(["inspect", CLI.fixtures + "/bad/evil-stack-global"], mentions: ["builtins.eval"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+    }
+
+    func testBrokenCheckpoints() throws {
+        let truncated = try brokenCopy { dir in
+            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/model.safetensors"))
+            try h.truncate(atOffset: 20_000)
+            try h.close()
+        }
+        try assertOneLineError(["inspect", truncated], mentions: ["model.safetensors", "truncated"])
+        let missing = try brokenCopy { try self.editConfig($0, "n_layer", 4) }
+        try assertOneLineError(["extract", "--model", missing, "--input", "/dev/null", "--sites", "hidden.0", "--format", "jsonl"],
+                               mentions: ["model.safetensors", "missing tensor", "transformer.h.3.input_layernorm.weight"])
+        let shape = try brokenCopy { try self.editConfig($0, "hidden_size", 96) }
+        try assertOneLineError(["inspect", shape], mentions: ["transformer.word_embeddings.weight", "[1500, 48]", "[1500, 96]"])
+        let unknown = try brokenCopy { try self.editConfig($0, "model_type", "mamba") }
+        try assertOneLineError(["inspect", unknown], mentions: ["config.json", "model_type 'mamba'"])
+        try assertOneLineError(["inspect", "/nonexistent/model"], mentions: ["/nonexistent/model"])
+    }
+
+    func testMissingRevisionInHubCache() throws {
+        let home = try CLI.scratch(self)
+        let repo = home + "/hub/models--bigscience--bloom-560m-intermediate"
+        try FileManager.default.createDirectory(atPath: repo + "/refs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repo + "/snapshots", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: repo + "/snapshots/abc123", withDestinationPath: CLI.fixtures + "/bloom-tiny")
+        try "abc123".write(toFile: repo + "/refs/global_step1000", atomically: true, encoding: .utf8)
+        let ok = try CLI.run(["inspect", "bigscience/bloom-560m-intermediate", "--revision", "global_step1000"],
+                             environment: ["HF_HOME": home])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("snapshots/abc123"))
+        try assertOneLineError(["inspect", "bigscience/bloom-560m-intermediate", "--revision", "global_step2000"],
+                               mentions: ["global_step2000", "global_step1000"], environment: ["HF_HOME": home])
+    }
+
+    func testBadArgumentsAndInputs() throws {
+        let model = CLI.fixtures + "/bloom-tiny"
+        try assertOneLineError(["generate", "--model", model, "--force", "blocks.1.mlp_post:999=1"],
+                               mentions: ["blocks.1.mlp_post", "999", "0..<192"])
+        try assertOneLineError(["generate", "--model", model, "--force", "blocks.1.mlp:3=1"], mentions: ["blocks.1.mlp"])
+        try assertOneLineError(["extract", "--model", model, "--input", "/dev/null", "--sites", "hidden.9", "--format", "jsonl"],
+                               mentions: ["hidden.9"])
+        let dir = try CLI.scratch(self)
+        try "{\"text\": \"fine\"}\nnot json\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+        try assertOneLineError(["tokenize", "--model", model, "--input", dir + "/bad.jsonl"], mentions: ["bad.jsonl:2"])
+        let noDir = try CLI.run(["extract", "--model", model, "--input", "/dev/null", "--sites", "hidden.0", "--out", "/nonexistent/x.h5"])
+        XCTAssertNotEqual(noDir.status, 0)
+        XCTAssertTrue(noDir.stderr.contains("/nonexistent/x.h5"), noDir.stderr)
+    }
+}
