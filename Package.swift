@@ -39,11 +39,12 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
+        .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Store", dependencies: ["CHDF5"]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Store",
+                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -51,6 +52,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
         .testTarget(name: "CLITests", dependencies: ["Store"]),
     ]
 )

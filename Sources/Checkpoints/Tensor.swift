@@ -48,3 +48,26 @@ public struct TensorRecord: Sendable {
         }
     }
 }
+
+extension TensorRecord {
+    /// The values as doubles (exact for F64/F32/F16/BF16).
+    public func doubles() throws -> [Double] {
+        if dtype == .f64 {
+            return (0..<count).map { file.bytes.loadUnaligned(fromByteOffset: byteOffset + $0 * 8, as: Double.self) }
+        }
+        return try floats().map(Double.init)
+    }
+
+    /// Integer tensors (I64, I32, I16, I8, U8, BOOL) as Int.
+    public func ints() throws -> [Int] {
+        let base = file.bytes + byteOffset
+        switch dtype {
+        case .i64: return (0..<count).map { Int(base.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        case .i32: return (0..<count).map { Int(base.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
+        case .i16: return (0..<count).map { Int(base.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self)) }
+        case .i8: return (0..<count).map { Int(base.load(fromByteOffset: $0, as: Int8.self)) }
+        case .u8, .bool: return (0..<count).map { Int(base.load(fromByteOffset: $0, as: UInt8.self)) }
+        default: throw CheckpointError.unsupportedDType(path: file.path, tensor: name, dtype: dtype.rawValue)
+        }
+    }
+}

@@ -49,18 +49,20 @@ public enum Linear {
         }
     }
 
-    /// General strided product C[M, N] = alpha · A[M, K] · op(B) + beta · C, with op(B) = Bᵀ when
-    /// `transposeB` (B stored `[N, K]`) else B (stored `[K, N]`); `lda`/`ldb`/`ldc` are row strides.
+    /// General strided product C[M, N] = alpha · op(A) · op(B) + beta · C, with op(A) = Aᵀ when
+    /// `transposeA` (A stored `[K, M]`) else A (`[M, K]`), op(B) = Bᵀ when `transposeB` (B stored
+    /// `[N, K]`) else B (`[K, N]`); `lda`/`ldb`/`ldc` are row strides. One thread.
     public static func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                            b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
+                            transposeA: Bool = false, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
         if KernelSwitch.reference {
             for i in 0..<m {
                 for j in 0..<n {
                     var s: Double = 0
                     for p in 0..<k {
+                        let av = transposeA ? a[p * lda + i] : a[i * lda + p]
                         let bv = transposeB ? b[j * ldb + p] : b[p * ldb + j]
-                        s += Double(a[i * lda + p]) * Double(bv)
+                        s += Double(av) * Double(bv)
                     }
                     c[i * ldc + j] = alpha * Float(s) + (beta == 0 ? 0 : beta * c[i * ldc + j])
                 }
@@ -68,7 +70,8 @@ public enum Linear {
             return
         }
         BLASThreads.configure()
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
