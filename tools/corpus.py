@@ -64,3 +64,25 @@ def parity_lines(per_language: int = 80) -> list[str]:
     for lang in TRANSLATIONS.values():
         lines += verses(lang, 5000, per_language)
     return lines + EDGE_CASES
+
+
+def lid_split(train_per_language: int = 2000, test_per_language: int = 200, min_chars: int = 40) -> dict:
+    """Disjoint verse ranges per language: training text, and held-out test sentences of ≥ min_chars."""
+    split = {"train": {}, "test": {}}
+    for lang in TRANSLATIONS.values():
+        split["train"][lang] = verses(lang, 10000, train_per_language)
+        held_out = [v for v in verses(lang, 25000, 3 * test_per_language) if len(v) >= min_chars]
+        split["test"][lang] = held_out[:test_per_language]
+    return split
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Write offline multilingual text sets as JSON.")
+    parser.add_argument("what", choices=["lid-split"])
+    parser.add_argument("out")
+    args = parser.parse_args()
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(lid_split(), f, ensure_ascii=False)
