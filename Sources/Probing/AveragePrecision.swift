@@ -32,8 +32,8 @@ public enum AveragePrecision {
 public struct UnitRanking: Sendable {
     public let sentences: Int
     public let units: Int
-    /// `[units, sentences]`.
-    let atLeast: [Int32]
+    /// `[units, sentences]`; 16 bits hold any pool of up to 65,535 sentences at half the memory.
+    let atLeast: [UInt16]
 
     /// - Parameters: activations `[sentences, units]` (pooled); layer: for error messages.
     public init(activations: [Float], sentences: Int, units: Int, layer: Int? = nil) throws {
@@ -44,33 +44,92 @@ public struct UnitRanking: Sendable {
         if let bad = activations.firstIndex(where: { !$0.isFinite }) {
             throw ProbingError.nonFinite(what: "activations", layer: layer ?? 0, unit: bad % units, row: bad / units)
         }
+        guard sentences <= Int(UInt16.max) else {
+            throw ProbingError.shape("unit ranking: \(sentences) sentences; a pool holds at most \(UInt16.max)")
+        }
         self.sentences = sentences
         self.units = units
-        var ranks = [Int32](repeating: 0, count: units * sentences)
-        ranks.withUnsafeMutableBufferPointer { out in
+        // Every entry is written below, so the array starts uninitialised (no zero-fill pass).
+        atLeast = [UInt16](unsafeUninitializedCapacity: units * sentences) { out, initialized in
             let dst = SharedPointer(out.baseAddress!)
             activations.withUnsafeBufferPointer { input in
                 let src = SharedPointer(UnsafeMutablePointer(mutating: input.baseAddress!))
-                parallelChunks(units, minimumChunk: 64) { range in
-                    var keys = [UInt64](repeating: 0, count: sentences)
-                    for u in range {
-                        // Descending by value: sort ascending on the complemented order-preserving bits.
+                // Blocks of 64 units are copied out row by row (contiguous reads), then each unit sorted.
+                let block = 64
+                let blocks = (units + block - 1) / block
+                parallelChunks(blocks) { range in
+                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: block * sentences)
+                    let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * sentences)
+                    let order = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * sentences)
+                    let counts = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+                    defer { columns.deallocate(); keys.deallocate(); order.deallocate(); counts.deallocate() }
+                    for b in range {
+                        let u0 = b * block, width = min(block, units - u0)
                         for i in 0..<sentences {
-                            keys[i] = UInt64(~Self.orderedBits(src.base[i * units + u])) << 32 | UInt64(i)
+                            let row = src.base + i * units + u0
+                            for c in 0..<width { columns[c * sentences + i] = row[c] }
                         }
-                        keys.sort()
-                        var start = 0
-                        while start < sentences {
-                            var end = start + 1
-                            while end < sentences && keys[end] >> 32 == keys[start] >> 32 { end += 1 }
-                            for p in start..<end { dst.base[u * sentences + Int(keys[p] & 0xFFFF_FFFF)] = Int32(end) }
-                            start = end
+                        for c in 0..<width {
+                            // Descending by value: ascending on the complemented order-preserving bits.
+                            for i in 0..<sentences {
+                                keys[i] = ~Self.orderedBits(columns[c * sentences + i])
+                                order[i] = Int32(i)
+                            }
+                            let inScratch = Self.radixSort(sentences, keys, order, keys + sentences, order + sentences, counts)
+                            let k = inScratch ? keys + sentences : keys, o = inScratch ? order + sentences : order
+                            let out = dst.base + (u0 + c) * sentences
+                            var start = 0
+                            while start < sentences {
+                                var end = start + 1
+                                while end < sentences && k[end] == k[start] { end += 1 }
+                                for p in start..<end { out[Int(o[p])] = UInt16(end) }
+                                start = end
+                            }
                         }
                     }
                 }
             }
+            initialized = units * sentences
         }
-        atLeast = ranks
+    }
+
+    /// Sorts `keys` ascending carrying `order` (ties keep index order): a stable LSD radix sort on
+    /// the upper 16 bits (two 8-bit digits; digits all keys share are skipped), then an insertion
+    /// sort on full keys, which only moves elements inside runs of equal upper bits. Works through
+    /// the scratch buffers; returns whether the result sits in the scratch.
+    static func radixSort(_ n: Int, _ keys: UnsafeMutablePointer<UInt32>, _ order: UnsafeMutablePointer<Int32>,
+                          _ tmpKeys: UnsafeMutablePointer<UInt32>, _ tmpOrder: UnsafeMutablePointer<Int32>,
+                          _ counts: UnsafeMutablePointer<Int>) -> Bool {
+        var (k, o, tk, to) = (keys, order, tmpKeys, tmpOrder)
+        var swapped = false
+        for shift in [UInt32(16), 24] {
+            counts.update(repeating: 0, count: 256)
+            for i in 0..<n { counts[Int((k[i] >> shift) & 0xFF)] += 1 }
+            if counts[Int((k[0] >> shift) & 0xFF)] == n { continue }
+            var total = 0
+            for b in 0..<256 { let c = counts[b]; counts[b] = total; total += c }
+            for i in 0..<n {
+                let b = Int((k[i] >> shift) & 0xFF)
+                tk[counts[b]] = k[i]
+                to[counts[b]] = o[i]
+                counts[b] += 1
+            }
+            (k, tk) = (tk, k)
+            (o, to) = (to, o)
+            swapped.toggle()
+        }
+        for i in 1..<max(1, n) {
+            let key = k[i], index = o[i]
+            var j = i - 1
+            while j >= 0 && (k[j] > key || (k[j] == key && o[j] > index)) {
+                k[j + 1] = k[j]
+                o[j + 1] = o[j]
+                j -= 1
+            }
+            k[j + 1] = key
+            o[j + 1] = index
+        }
+        return swapped
     }
 
     /// IEEE bits mapped so that unsigned order equals numeric order (−0 and +0 tie, as in sklearn).
@@ -93,7 +152,7 @@ public struct UnitRanking: Sendable {
             atLeast.withUnsafeBufferPointer { ranks in
                 let r = SharedPointer(UnsafeMutablePointer(mutating: ranks.baseAddress!))
                 parallelChunks(units, minimumChunk: 256) { range in
-                    var a = [Int32](repeating: 0, count: p)
+                    var a = [UInt16](repeating: 0, count: p)
                     for u in range {
                         let row = r.base + u * sentences
                         for (k, s) in positives.enumerated() { a[k] = row[s] }

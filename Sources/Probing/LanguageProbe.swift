@@ -79,25 +79,79 @@ public struct LanguageProbe: Sendable {
 }
 
 /// z = (x − mean) / std per feature, fitted on training rows (scikit-learn's StandardScaler:
-/// population std, and 1 where a feature is constant).
+/// population std, and 1 where a feature is constant). Transforming multiplies by 1/std.
 public struct Standardizer: Sendable {
     public let mean: [Double]
     public let scale: [Double]
 
+    /// Two passes (mean, then squared deviations), 16 features at a time: fp32 sums over blocks of
+    /// 64 rows, accumulated in double. Parallel over feature columns; each column's sums run in row
+    /// order, so the result does not depend on the thread count.
     public init(rows: [Int], of x: [Float], d: Int) {
-        var mean = [Double](repeating: 0, count: d), sq = [Double](repeating: 0, count: d)
-        for r in rows { for j in 0..<d { mean[j] += Double(x[r * d + j]) } }
-        for j in 0..<d { mean[j] /= Double(rows.count) }
-        for r in rows { for j in 0..<d { let v = Double(x[r * d + j]) - mean[j]; sq[j] += v * v } }
+        var mean = [Double](repeating: 0, count: d), scale = [Double](repeating: 1, count: d)
+        let count = Double(rows.count)
+        let groups = (d + 15) / 16
+        mean.withUnsafeMutableBufferPointer { mp in
+            scale.withUnsafeMutableBufferPointer { sp in
+                let ms = SharedPointer(mp.baseAddress!), ss = SharedPointer(sp.baseAddress!)
+                x.withUnsafeBufferPointer { xp in
+                    let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
+                    parallelChunks(groups, minimumChunk: 2) { range in
+                        for g in range {
+                            let j0 = g * 16, width = min(16, d - j0)
+                            @inline(__always) func load(_ r: Int) -> SIMD16<Float> {
+                                if width == 16 { return UnsafeRawPointer(xs.base + r * d + j0).loadUnaligned(as: SIMD16<Float>.self) }
+                                var v = SIMD16<Float>()
+                                for c in 0..<width { v[c] = xs.base[r * d + j0 + c] }
+                                return v
+                            }
+                            func blockSums(_ term: (SIMD16<Float>) -> SIMD16<Float>) -> [Double] {
+                                var total = [Double](repeating: 0, count: 16)
+                                var start = 0
+                                while start < rows.count {
+                                    var acc = SIMD16<Float>()
+                                    for i in start..<min(rows.count, start + 64) { acc += term(load(rows[i])) }
+                                    for c in 0..<16 { total[c] += Double(acc[c]) }
+                                    start += 64
+                                }
+                                return total
+                            }
+                            let m = blockSums { $0 }.map { $0 / count }
+                            var mf = SIMD16<Float>()
+                            for c in 0..<16 { mf[c] = Float(m[c]) }
+                            // Deviations from the fp32-rounded mean, corrected to the exact mean.
+                            let correction = (0..<16).map { m[$0] - Double(mf[$0]) }
+                            let sq = blockSums { let v = $0 - mf; return v * v }
+                            for c in 0..<width {
+                                ms.base[j0 + c] = m[c]
+                                let variance = max(0, sq[c] / count - correction[c] * correction[c])
+                                let sd = variance.squareRoot()
+                                ss.base[j0 + c] = sd > 0 ? sd : 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
         self.mean = mean
-        scale = sq.map { let s = ($0 / Double(rows.count)).squareRoot(); return s > 0 ? s : 1 }
+        self.scale = scale
     }
 
     public func transform(rows: [Int], of x: [Float]) -> [Float] {
         let d = mean.count
+        let inverse = scale.map { 1 / $0 }
         var out = [Float](repeating: 0, count: rows.count * d)
-        for (i, r) in rows.enumerated() {
-            for j in 0..<d { out[i * d + j] = Float((Double(x[r * d + j]) - mean[j]) / scale[j]) }
+        out.withUnsafeMutableBufferPointer { op in
+            let os = SharedPointer(op.baseAddress!)
+            x.withUnsafeBufferPointer { xp in
+                let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
+                parallelChunks(rows.count, minimumChunk: 256) { range in
+                    for i in range {
+                        let src = xs.base + rows[i] * d, dst = os.base + i * d
+                        for j in 0..<d { dst[j] = Float((Double(src[j]) - mean[j]) * inverse[j]) }
+                    }
+                }
+            }
         }
         return out
     }

@@ -15,6 +15,8 @@ public struct LogisticRegression: Sendable {
     public let weights: [Float]
     public let bias: [Float]
     public let iterations: Int
+    /// Loss-and-gradient evaluations (iterations plus line-search trials).
+    public let evaluations: Int
     public let converged: Bool
 
     public struct Options: Sendable {
@@ -44,6 +46,7 @@ public struct LogisticRegression: Sendable {
         let objective = Objective(x: x, y: y, n: n, d: d, k: classes, lambda: 1 / (options.c * Double(n)))
         var theta = [Double](repeating: 0, count: classes * d + classes)
         var (f, g) = objective.evaluate(theta)
+        var evaluations = 1
         var history: [(s: [Double], y: [Double], rho: Double)] = []
         var iterations = 0
         var converged = g.map(abs).max()! <= options.tolerance
@@ -76,6 +79,7 @@ public struct LogisticRegression: Sendable {
                 var candidate = theta
                 axpy(step, direction, &candidate)
                 let (fc, gc) = objective.evaluate(candidate)
+                evaluations += 1
                 if fc <= f + 1e-4 * step * slope {
                     accepted = (candidate, fc, gc)
                     break
@@ -98,7 +102,8 @@ public struct LogisticRegression: Sendable {
             converged = g.map(abs).max()! <= options.tolerance || decrease <= 1e-12 * max(1, abs(f))
         }
         return LogisticRegression(classes: classes, features: d, weights: theta[0..<(classes * d)].map(Float.init),
-                                  bias: theta[(classes * d)...].map(Float.init), iterations: iterations, converged: converged)
+                                  bias: theta[(classes * d)...].map(Float.init), iterations: iterations, evaluations: evaluations,
+                                  converged: converged)
     }
 
     /// Class scores `[n, classes]` of rows `x` `[n, features]`.
@@ -129,6 +134,45 @@ struct Objective: Sendable {
             let zs = SharedPointer(zp.baseAddress!)
             x.withUnsafeBufferPointer { xp in
                 let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
+                if k <= 16 {
+                    // Classes in the 16 lanes: per feature, one broadcast and one FMA per row.
+                    let wt = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: d)
+                    defer { wt.deallocate() }
+                    for j in 0..<d {
+                        var v = SIMD16<Float>()
+                        for c in 0..<k { v[c] = w[c * d + j] }
+                        wt[j] = v
+                    }
+                    var bias = SIMD16<Float>()
+                    for c in 0..<k { bias[c] = b[c] }
+                    do {
+                        let ws = SharedPointer(wt)
+                        parallelChunks((n + 3) / 4, minimumChunk: 64) { blocks in
+                            for block in blocks {
+                                let r0 = block * 4, count = min(4, n - r0)
+                                var acc = (bias, bias, bias, bias)
+                                let x0 = xs.base + r0 * d
+                                let x1 = xs.base + min(r0 + 1, n - 1) * d
+                                let x2 = xs.base + min(r0 + 2, n - 1) * d
+                                let x3 = xs.base + min(r0 + 3, n - 1) * d
+                                for j in 0..<d {
+                                    let wj = ws.base[j]
+                                    acc.0 += x0[j] * wj
+                                    acc.1 += x1[j] * wj
+                                    acc.2 += x2[j] * wj
+                                    acc.3 += x3[j] * wj
+                                }
+                                for c in 0..<k {
+                                    zs.base[r0 * k + c] = acc.0[c]
+                                    if count > 1 { zs.base[(r0 + 1) * k + c] = acc.1[c] }
+                                    if count > 2 { zs.base[(r0 + 2) * k + c] = acc.2[c] }
+                                    if count > 3 { zs.base[(r0 + 3) * k + c] = acc.3[c] }
+                                }
+                            }
+                        }
+                    }
+                    return
+                }
                 w.withUnsafeBufferPointer { wp in
                     let ws = SharedPointer(UnsafeMutablePointer(mutating: wp.baseAddress!))
                     parallelChunks(n, minimumChunk: 512) { rows in
@@ -142,34 +186,51 @@ struct Objective: Sendable {
         return z
     }
 
-    func evaluate(_ theta: [Double]) -> (Double, [Double]) {
-        let w = theta[0..<(k * d)].map(Float.init)
-        let b = theta[(k * d)...].map(Float.init)
-        var z = Self.scores(x: x, n: n, d: d, k: k, w: w, b: b)
-        // Softmax in double; z becomes P − Y (the gradient of the loss w.r.t. the scores), / n.
-        var loss = 0.0
-        var gradB = [Double](repeating: 0, count: k)
-        for i in 0..<n {
-            var m = -Double.infinity
-            for c in 0..<k { m = max(m, Double(z[i * k + c])) }
-            var s = 0.0
-            for c in 0..<k { s += exp(Double(z[i * k + c]) - m) }
-            let logSum = m + log(s)
-            loss += logSum - Double(z[i * k + y[i]])
-            for c in 0..<k {
-                let r = (exp(Double(z[i * k + c]) - logSum) - (c == y[i] ? 1 : 0)) / Double(n)
-                gradB[c] += r
-                z[i * k + c] = Float(r)
-            }
-        }
-        // ∇W = (P − Y)ᵀ X / n + λ W, split over feature columns.
+    /// ∇W `[k, d]` = Rᵀ X for residuals R `[n, k]`: split over feature columns; each element sums
+    /// its rows in order.
+    func weightGradient(_ r: [Float]) -> [Float] {
         var gradW = [Float](repeating: 0, count: k * d)
         gradW.withUnsafeMutableBufferPointer { gp in
             let gs = SharedPointer(gp.baseAddress!)
-            z.withUnsafeBufferPointer { rp in
+            r.withUnsafeBufferPointer { rp in
                 let rs = SharedPointer(UnsafeMutablePointer(mutating: rp.baseAddress!))
                 x.withUnsafeBufferPointer { xp in
                     let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
+                    if k <= 16 {
+                        // Residual rows padded to 16 lanes; per block of 256 features, rows four at a
+                        // time are folded into accumulators that stay in L1 (a fixed order per element).
+                        let padded = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: n)
+                        defer { padded.deallocate() }
+                        for i in 0..<n {
+                            var v = SIMD16<Float>()
+                            for c in 0..<k { v[c] = rs.base[i * k + c] }
+                            padded[i] = v
+                        }
+                        let rows = SharedPointer(padded)
+                        let block = 256
+                        parallelChunks((d + block - 1) / block) { blocks in
+                            let acc = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: block)
+                            defer { acc.deallocate() }
+                            for bIndex in blocks {
+                                let j0 = bIndex * block, width = min(block, d - j0)
+                                acc.initialize(repeating: SIMD16(), count: block)
+                                var i = 0
+                                while i + 4 <= n {
+                                    let (r0, r1, r2, r3) = (rows.base[i], rows.base[i + 1], rows.base[i + 2], rows.base[i + 3])
+                                    let x0 = xs.base + i * d + j0, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+                                    for j in 0..<width { acc[j] += x0[j] * r0 + x1[j] * r1 + x2[j] * r2 + x3[j] * r3 }
+                                    i += 4
+                                }
+                                while i < n {
+                                    let ri = rows.base[i], xi = xs.base + i * d + j0
+                                    for j in 0..<width { acc[j] += xi[j] * ri }
+                                    i += 1
+                                }
+                                for j in 0..<width { for c in 0..<k { gs.base[c * d + j0 + j] = acc[j][c] } }
+                            }
+                        }
+                        return
+                    }
                     parallelChunks(d, minimumChunk: 64) { cols in
                         Linear.gemm(m: k, n: cols.count, k: n, alpha: 1, a: rs.base, lda: k, transposeA: true,
                                     b: xs.base + cols.lowerBound, ldb: d, transposeB: false, beta: 0,
@@ -178,6 +239,40 @@ struct Objective: Sendable {
                 }
             }
         }
+        return gradW
+    }
+
+    func evaluate(_ theta: [Double]) -> (Double, [Double]) {
+        let w = theta[0..<(k * d)].map(Float.init)
+        let b = theta[(k * d)...].map(Float.init)
+        var z = Self.scores(x: x, n: n, d: d, k: k, w: w, b: b)
+        // Softmax in double, row-parallel; z becomes (P − Y)/n, the gradient of the loss w.r.t. the
+        // scores. Per-row losses are summed afterwards in row order (thread-count independent).
+        var rowLoss = [Double](repeating: 0, count: n)
+        z.withUnsafeMutableBufferPointer { zp in
+            let zs = SharedPointer(zp.baseAddress!)
+            rowLoss.withUnsafeMutableBufferPointer { lp in
+                let ls = SharedPointer(lp.baseAddress!)
+                parallelChunks(n, minimumChunk: 1024) { rows in
+                    var e = [Double](repeating: 0, count: k)
+                    for i in rows {
+                        let zi = zs.base + i * k
+                        var m = -Double.infinity
+                        for c in 0..<k { m = max(m, Double(zi[c])) }
+                        var sum = 0.0
+                        for c in 0..<k { e[c] = exp(Double(zi[c]) - m); sum += e[c] }
+                        ls.base[i] = m + log(sum) - Double(zi[y[i]])
+                        let inverse = 1 / sum
+                        for c in 0..<k { zi[c] = Float((e[c] * inverse - (c == y[i] ? 1 : 0)) / Double(n)) }
+                    }
+                }
+            }
+        }
+        let loss = rowLoss.reduce(0, +)
+        var gradB = [Double](repeating: 0, count: k)
+        for i in 0..<n { for c in 0..<k { gradB[c] += Double(z[i * k + c]) } }
+        // ∇W = (P − Y)ᵀ X / n + λ W (z holds (P − Y)/n).
+        let gradW = weightGradient(z)
         var penalty = 0.0
         var gradient = [Double](repeating: 0, count: theta.count)
         for i in 0..<(k * d) {

@@ -41,3 +41,19 @@ final class DeterminismTests: XCTestCase {
         XCTAssertTrue(a.stdout.contains("\"prompt_ids\":[2]"), "XGLM's start token is </s>: \(a.stdout)")
     }
 }
+
+final class ProbingDeterminismTests: XCTestCase {
+    /// Every AP and probe weight is bit-identical for 1, 2 and 3 threads.
+    func testProbingResultsDoNotDependOnThreadCount() throws {
+        var sums: [String] = []
+        for threads in ["1", "2", "3"] {
+            let r = try CLI.run(["bench", "probing", "--units", "700", "--sentences", "90", "--languages", "4",
+                                 "--tokens-per-language", "60", "--dims", "40", "--no-sklearn", "--checksum"],
+                                environment: ["XLSWEEP_THREADS": threads])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            sums.append(String(r.stdout.split(separator: "\n").last ?? ""))
+        }
+        XCTAssertTrue(sums[0].hasPrefix("checksum "), sums[0])
+        XCTAssertEqual(Set(sums).count, 1, "\(sums)")
+    }
+}
