@@ -27,6 +27,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries from Debian (libzmq3-dev, libhdf5-dev, libopenblas-dev).
@@ -41,10 +42,12 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Store", dependencies: ["CHDF5"]),
+        .target(name: "Sweep", dependencies: ["Checkpoints", "Models", "Probing", "Store",
+                                               .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store",
+                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep"]),
         .testTarget(name: "CLITests", dependencies: ["Store"]),
     ]
 )

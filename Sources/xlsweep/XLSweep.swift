@@ -8,5 +8,5 @@ struct XLSweep: ParsableCommand {
         commandName: "xlsweep",
         abstract: "Interpretability sweeps over the training checkpoints of multilingual language models.",
         version: version,
-        subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Bench.self])
+        subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, PlanCommand.self, Bench.self])
 }

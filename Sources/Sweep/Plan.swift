@@ -1,0 +1,133 @@
+import Checkpoints
+import Foundation
+import Models
+
+/// The kinds of work in a sweep. The unit of scheduling is the work that shares a forward pass
+/// (DESIGN.md §5): one extraction per (checkpoint, language) yields every layer.
+public enum TaskKind: String, Sendable, CaseIterable {
+    case extract, probe, expertise, alignment, generate
+}
+
+/// One cell of work, named by its place in the grid.
+public struct SweepTask: Hashable, Sendable, CustomStringConvertible {
+    public let kind: TaskKind
+    public let checkpoint: String
+    public let layer: Int?
+    public let language: String?
+    public let concept: String?
+
+    /// Stable identity, e.g. `extract/step1000/es`, `probe/step1000/12`, `generate/step1000/joy/es`.
+    public var id: String {
+        ([kind.rawValue, checkpoint] + [layer.map(String.init), concept, language].compactMap { $0 }).joined(separator: "/")
+    }
+
+    public var description: String { id }
+
+    /// A seed derived from the cell's identity alone (first 8 bytes of SHA-256 of the sweep seed and
+    /// the task id), so results do not depend on which worker ran what, or when.
+    public func seed(sweepSeed: UInt64) -> UInt64 {
+        var h = SHA256()
+        h.update(Array("xlsweep/\(sweepSeed)/\(id)".utf8))
+        return h.finalize().prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// The sweep as a dependency graph: extraction per (checkpoint, language) feeds probes per
+/// (checkpoint, layer) and expertise per (checkpoint, language); alignment per checkpoint needs
+/// every language's expertise; generation per (checkpoint, concept, language) needs that
+/// language's experts. Tasks are listed checkpoint by checkpoint, in dependency order.
+public struct Plan: Sendable {
+    public let tasks: [SweepTask]
+    /// task id → ids it waits for.
+    public let dependencies: [String: [String]]
+
+    /// - Parameters: layers: checkpoint name → number of transformer layers (probes run on
+    ///   hidden.0…hidden.n); concepts: the concepts scored and forced.
+    public init(checkpoints: [String], languages: [String], layers: [String: Int], concepts: [String],
+                generation: Bool) {
+        var tasks: [SweepTask] = [], deps: [String: [String]] = [:]
+        func add(_ t: SweepTask, after: [SweepTask]) {
+            tasks.append(t)
+            deps[t.id] = after.map(\.id)
+        }
+        for c in checkpoints {
+            let extracts = languages.map { SweepTask(kind: .extract, checkpoint: c, layer: nil, language: $0, concept: nil) }
+            for e in extracts { add(e, after: []) }
+            for l in 0...(layers[c] ?? 0) {
+                add(SweepTask(kind: .probe, checkpoint: c, layer: l, language: nil, concept: nil), after: extracts)
+            }
+            var expertise: [SweepTask] = []
+            for (i, lang) in languages.enumerated() {
+                let e = SweepTask(kind: .expertise, checkpoint: c, layer: nil, language: lang, concept: nil)
+                add(e, after: [extracts[i]])
+                expertise.append(e)
+            }
+            add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise)
+            if generation {
+                for concept in concepts {
+                    for (i, lang) in languages.enumerated() {
+                        add(SweepTask(kind: .generate, checkpoint: c, layer: nil, language: lang, concept: concept),
+                            after: [expertise[i]])
+                    }
+                }
+            }
+        }
+        self.tasks = tasks
+        dependencies = deps
+    }
+
+    /// Tasks not in `done` whose dependencies all are, in plan order.
+    public func ready(done: Set<String>) -> [SweepTask] {
+        tasks.filter { !done.contains($0.id) && (dependencies[$0.id] ?? []).allSatisfy(done.contains) }
+    }
+
+    public func count(_ kind: TaskKind) -> Int { tasks.filter { $0.kind == kind }.count }
+}
+
+/// A config resolved against the machine: every checkpoint located (offline) with its config.json
+/// read, and the concepts fixed. Weights are not loaded.
+public struct ResolvedSweep: Sendable {
+    public let config: SweepConfig
+    public let directories: [String: String]
+    public let modelConfigs: [String: ModelConfig]
+    public let concepts: [String]
+    public let plan: Plan
+
+    /// Every checkpoint that cannot be found is reported at once, one line each.
+    public init(_ config: SweepConfig) throws {
+        var directories: [String: String] = [:], configs: [String: ModelConfig] = [:], problems: [String] = []
+        for c in config.checkpoints {
+            do {
+                let dir = try c.path ?? ModelLocator.resolve(c.repo ?? "", revision: c.revision)
+                if c.path != nil && !FileManager.default.fileExists(atPath: dir) {
+                    throw CheckpointError.fileNotFound(path: dir)
+                }
+                directories[c.name] = dir
+                configs[c.name] = try ModelConfig(path: dir + "/config.json")
+            } catch {
+                problems.append("checkpoint '\(c.name)': \(error)")
+            }
+        }
+        guard problems.isEmpty else {
+            throw ConfigError(file: config.file, line: nil, key: "checkpoints", message:
+                "\(problems.count) of \(config.checkpoints.count) checkpoints unavailable:\n  " + problems.joined(separator: "\n  "))
+        }
+        var concepts = config.expertise.concepts
+        if concepts.isEmpty {
+            let manifest = config.data + "/manifest.json"
+            guard let data = FileManager.default.contents(atPath: manifest),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let listed = json["concepts"] as? [String] else {
+                throw ConfigError(file: config.file, line: nil, key: "expertise.concepts",
+                                  message: "no concepts listed, and \(manifest) does not list them")
+            }
+            concepts = listed
+        }
+        self.config = config
+        self.directories = directories
+        modelConfigs = configs
+        self.concepts = concepts
+        plan = Plan(checkpoints: config.checkpoints.map(\.name), languages: config.languages,
+                    layers: configs.mapValues(\.nLayers), concepts: concepts, generation: config.generation.enabled)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Yams
+
+/// A sweep as a researcher writes it in YAML (configs/*.yaml). Every key is optional unless
+/// marked required; defaults are the paper's (DESIGN.md §3). Unknown keys are errors.
+public struct SweepConfig: Sendable, Equatable {
+    /// One checkpoint: a directory, or a Hugging Face repo id + revision found in the local cache.
+    public struct Checkpoint: Sendable, Equatable, Hashable {
+        public let name: String
+        public let path: String?
+        public let repo: String?
+        public let revision: String?
+    }
+
+    public struct Probe: Sendable, Equatable {
+        public var tokensPerLanguage = 1000
+        public var testFraction = 0.2
+        public var c = 1.0
+        public var seeds = 3
+        public var maxIterations = 200
+    }
+
+    public enum Pooling: String, Sendable, Equatable { case mean, max }
+    public enum Forcing: String, Sendable, Equatable { case onP50 = "on_p50", onP90 = "on_p90", offMean = "off_mean" }
+
+    public struct Expertise: Sendable, Equatable {
+        public var pooling = Pooling.mean
+        public var k = 500
+        /// Concepts to score; empty: every concept of the data set.
+        public var concepts: [String] = []
+        public var minPositives = 10
+    }
+
+    public struct Generation: Sendable, Equatable {
+        public var enabled = true
+        public var newTokens = 20
+        public var temperature = 0.8
+        public var topP = 0.9
+        public var samples = 100
+        public var forcing = Forcing.onP50
+    }
+
+    public var file: String
+    public var text: String
+    public var name: String
+    /// Absolute output directory (fragments/, sweep.h5).
+    public var output: String
+    public var workers: Int
+    public var batchSize: Int
+    public var seed: UInt64
+    public var checkpoints: [Checkpoint]
+    public var languages: [String]
+    /// Absolute path of the data set directory.
+    public var data: String
+    public var probe: Probe
+    public var expertise: Expertise
+    public var permutations: Int
+    public var generation: Generation
+
+    /// Reads and validates `path`; relative paths inside are resolved against the file's directory.
+    public init(path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(file: path, line: nil, key: "", message: "cannot read the file")
+        }
+        try self.init(text: text, file: path)
+    }
+
+    public init(text: String, file: String) throws {
+        let node: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: nil, key: "", message: "empty config")
+            }
+            node = n
+        } catch let e as ConfigError {
+            throw e
+        } catch let e as YamlError {
+            throw ConfigError(file: file, line: Self.line(of: e), key: "", message: "not valid YAML: \(e)")
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardizedFileURL.path }
+
+        var root = try ConfigReader(file: file, path: "", node: node)
+        self.file = file
+        self.text = text
+        name = try root.string("name", default: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
+        output = absolute(try root.string("output"))
+        workers = try root.int("workers", default: 2, range: 1...4096)
+        batchSize = try root.int("batch_size", default: 8, range: 1...4096)
+        seed = UInt64(try root.int("seed", default: 0))
+        languages = try root.strings("languages")
+        guard !languages.isEmpty, Set(languages).count == languages.count else {
+            throw root.fail("languages", "needs at least one language, each once")
+        }
+        data = absolute(try root.string("data"))
+
+        var checkpoints: [Checkpoint] = []
+        if var model = try root.section("model") {
+            let repo = try model.string("repo")
+            for revision in try model.strings("revisions") {
+                checkpoints.append(Checkpoint(name: revision, path: nil, repo: repo, revision: revision))
+            }
+            try model.finish()
+        }
+        for var entry in try root.sections("checkpoints") ?? [] {
+            let path = try entry.optionalString("path")
+            let repo = try entry.optionalString("repo")
+            let revision = try entry.optionalString("revision")
+            guard (path == nil) != (repo == nil) else { throw entry.fail("path", "give either path or repo (+ revision)") }
+            let name = try entry.string("name", default: revision ?? URL(fileURLWithPath: path ?? "").lastPathComponent)
+            checkpoints.append(Checkpoint(name: name, path: path.map(absolute), repo: repo, revision: revision))
+            try entry.finish()
+        }
+        guard !checkpoints.isEmpty else { throw root.fail("checkpoints", "no checkpoints (give checkpoints: or model: {repo, revisions})") }
+        guard Set(checkpoints.map(\.name)).count == checkpoints.count else {
+            throw root.fail("checkpoints", "checkpoint names must be unique")
+        }
+        self.checkpoints = checkpoints
+
+        probe = Probe()
+        if var p = try root.section("probe") {
+            probe.tokensPerLanguage = try p.int("tokens_per_language", default: probe.tokensPerLanguage, range: 2...10_000_000)
+            probe.testFraction = try p.double("test_fraction", default: probe.testFraction, range: 0.01...0.9)
+            probe.c = try p.double("c", default: probe.c, range: 1e-12...1e12)
+            probe.seeds = try p.int("seeds", default: probe.seeds, range: 1...1000)
+            probe.maxIterations = try p.int("max_iterations", default: probe.maxIterations, range: 1...100_000)
+            try p.finish()
+        }
+        expertise = Expertise()
+        if var e = try root.section("expertise") {
+            expertise.pooling = Pooling(rawValue: try e.choice("pooling", default: "mean", allowed: ["mean", "max"]))!
+            expertise.k = try e.int("k", default: expertise.k, range: 1...10_000_000)
+            expertise.concepts = try e.strings("concepts", default: [])
+            expertise.minPositives = try e.int("min_positives", default: expertise.minPositives, range: 1...1_000_000)
+            try e.finish()
+        }
+        permutations = 20
+        if var a = try root.section("alignment") {
+            permutations = try a.int("permutations", default: permutations, range: 1...100_000)
+            try a.finish()
+        }
+        generation = Generation()
+        if var g = try root.section("generation") {
+            generation.enabled = try g.bool("enabled", default: true)
+            generation.newTokens = try g.int("new_tokens", default: generation.newTokens, range: 1...100_000)
+            generation.temperature = try g.double("temperature", default: generation.temperature, range: 1e-6...100)
+            generation.topP = try g.double("top_p", default: generation.topP, range: 1e-6...1)
+            generation.samples = try g.int("samples", default: generation.samples, range: 1...1_000_000)
+            generation.forcing = Forcing(rawValue: try g.choice("forcing", default: "on_p50",
+                                                                allowed: ["on_p50", "on_p90", "off_mean"]))!
+            try g.finish()
+        }
+        try root.finish()
+    }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+}
