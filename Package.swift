@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
-        .target(name: "Store", dependencies: ["CHDF5"]),
+        .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
         .target(name: "Sweep", dependencies: ["Checkpoints", "Models", "Probing", "Store",
                                                .product(name: "Yams", package: "Yams")]),
         .executableTarget(
@@ -52,11 +52,11 @@ let package = Package(
             ]),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store"]),
         .testTarget(name: "CLITests", dependencies: ["Store"]),
     ]
 )

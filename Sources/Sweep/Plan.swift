@@ -1,4 +1,5 @@
 import Checkpoints
+import Kernels
 import Foundation
 import Models
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Checkpoints
+import Kernels
 
 final class CheckpointTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

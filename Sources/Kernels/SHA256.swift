@@ -1,4 +1,4 @@
-/// SHA-256 (FIPS 180-4), streaming. Used for weight and tokenizer fingerprints.
+/// SHA-256 (FIPS 180-4), streaming: weight fingerprints, fragment checksums, task seeds.
 public struct SHA256: Sendable {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -47,6 +47,9 @@ public struct SHA256: Sendable {
         return words.flatMap { w in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: w >> $0) } }
     }
 
+    /// Finishes and returns the lowercase hex digest.
+    public mutating func hexDigest() -> String { Self.hex(finalize()) }
+
     public static func hex(_ digest: [UInt8]) -> String {
         digest.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
     }
@@ -81,22 +84,5 @@ public struct SHA256: Sendable {
         }
         return (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g,
                 state.7 &+ hh)
-    }
-}
-
-extension WeightStore {
-    /// SHA-256 over the tensors an architecture consumes, in sorted canonical-name order: for each,
-    /// its canonical name, dtype, shape and raw bytes. File format, shard layout, name prefixes and
-    /// tied duplicates do not enter it, so identical weights give identical fingerprints.
-    /// - Parameter canonical: canonical name → the stored name it was read from.
-    public func fingerprint(canonical: [String: String]) -> String {
-        var hasher = SHA256()
-        for name in canonical.keys.sorted() {
-            guard let t = tensors[canonical[name]!] else { continue }
-            hasher.update(Array(name.utf8) + [0] + Array(t.dtype.rawValue.utf8) + [0])
-            hasher.update(t.shape.map(String.init).joined(separator: ",").utf8 + [0])
-            hasher.update(t.raw)
-        }
-        return "sha256:" + SHA256.hex(hasher.finalize())
     }
 }
