@@ -69,25 +69,32 @@ public final class HDF5Writer {
         try finish(ds, name, dimensions)
     }
 
+    public func write(_ name: String, doubles: [Double], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
+        let ds = try doubles.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_DOUBLE(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        try finish(ds, name, dimensions)
+    }
+
     public func write(_ name: String, ints: [Int32], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
         let ds = try ints.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
         try finish(ds, name, dimensions)
     }
 
-    public func write(_ name: String, int64s: [Int64], shape: [Int], dimensions: [String] = []) throws {
-        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: nil, bytes: $0.baseAddress!) }
+    public func write(_ name: String, int64s: [Int64], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
+        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
         try finish(ds, name, dimensions)
     }
 
-    /// Variable-length UTF-8 strings, one per element.
-    public func write(_ name: String, strings: [String], dimensions: [String] = []) throws {
+    /// Variable-length UTF-8 strings, one per element (`shape` defaults to one axis).
+    public func write(_ name: String, strings: [String], shape: [Int]? = nil, dimensions: [String] = []) throws {
         let type = H5Tcopy(xl_H5T_C_S1())
         defer { H5Tclose(type) }
         H5Tset_size(type, xl_H5T_VARIABLE())
         H5Tset_cset(type, H5T_CSET_UTF8)
         let cStrings = strings.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
-        let ds = try cStrings.withUnsafeBytes { try write(name, type: type, shape: [strings.count], chunk: nil, bytes: $0.baseAddress!) }
+        let ds = try cStrings.withUnsafeBytes {
+            try write(name, type: type, shape: shape ?? [strings.count], chunk: nil, bytes: $0.baseAddress!)
+        }
         try finish(ds, name, dimensions)
     }
 

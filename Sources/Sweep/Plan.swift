@@ -63,7 +63,8 @@ public struct Plan: Sendable {
                 add(e, after: [extracts[i]])
                 expertise.append(e)
             }
-            add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise)
+            // Alignment's permutation baseline re-reads every language's pool.
+            add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise + extracts)
             if generation {
                 for concept in concepts {
                     for (i, lang) in languages.enumerated() {

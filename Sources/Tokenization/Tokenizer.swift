@@ -192,6 +192,9 @@ public struct Tokenizer: @unchecked Sendable {
         return decoder.decodeChain(tokens).joined()
     }
 
+    /// Ids of the special added tokens (BOS/EOS/padding-like), which are not probed or pooled.
+    public var specialTokenIDs: Set<Int> { Set(added.filter(\.special).map(\.id)) }
+
     /// Number of ids the model can produce (largest id + 1).
     public var vocabularySize: Int { (idToToken.keys.max() ?? -1) + 1 }
 

@@ -1,0 +1,155 @@
+import Foundation
+import Store
+
+/// Merges a sweep's fragments into one self-describing `sweep.h5`: one dataset per measurement
+/// with dimension scales (`checkpoint`, `layer`, `block`, `language`, `target_language`,
+/// `concept`, `unit`, `rank`, `seed`, `sample`), UTF-8 labels, provenance, gzip + shuffle, chunked
+/// for per-(checkpoint, layer) and per-(concept, language) reads. Data are written anew (no
+/// H5Ocopy: it breaks dimension-scale references, ../shared/PLATFORM.md).
+public enum Merge {
+    public struct Summary: Sendable {
+        public let path: String
+        public let missing: [String]
+    }
+
+    public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, toolVersion: String) throws -> Summary {
+        let c = sweep.config
+        let fragments = c.output + "/fragments"
+        let ledger = Ledger(directory: fragments)
+        let missing = sweep.plan.tasks.map(\.id).filter { !ledger.done.contains($0) }
+        if !missing.isEmpty && !allowPartial {
+            let shown = missing.prefix(10).joined(separator: ", ")
+            throw SweepError("\(missing.count) of \(sweep.plan.tasks.count) tasks have no complete fragment in \(fragments) "
+                + "(\(shown)\(missing.count > 10 ? ", …" : "")); rerun the sweep, or merge with --allow-partial")
+        }
+        let shapes = Set(c.checkpoints.map { sweep.modelConfigs[$0.name]! }.map { [$0.nLayers, $0.dMLP] })
+        guard shapes.count == 1, let shape = shapes.first else {
+            throw SweepError("checkpoints of different shapes (layers, MLP width: \(shapes.sorted { $0.lexicographicallyPrecedes($1) })) cannot share one sweep.h5")
+        }
+        let (layers, width) = (shape[0], shape[1])
+        let units = layers * width
+        let ck = c.checkpoints.map(\.name), langs = c.languages, concepts = sweep.concepts
+        let (C, L, K, S, G, P) = (ck.count, langs.count, concepts.count, c.probe.seeds, c.generation.samples, c.expertise.k)
+        let done = ledger.done
+        func reader(_ id: String) throws -> HDF5Reader? {
+            done.contains(id) ? try HDF5Reader(path: fragments + "/" + Fragment.fileName(task: id)) : nil
+        }
+
+        let path = c.output + "/sweep.h5"
+        let w = try HDF5Writer(creating: path)
+        // Axes.
+        try w.write("checkpoint", strings: ck); try w.makeScale("checkpoint", dimension: "checkpoint")
+        try w.write("language", strings: langs); try w.makeScale("language", dimension: "language")
+        try w.write("target_language", strings: langs); try w.makeScale("target_language", dimension: "target_language")
+        try w.write("concept", strings: concepts); try w.makeScale("concept", dimension: "concept")
+        for (name, n) in [("layer", layers + 1), ("block", layers), ("unit", units), ("rank", P), ("seed", S), ("sample", G)] {
+            try w.write(name, int64s: (0..<n).map(Int64.init), shape: [n])
+            try w.makeScale(name, dimension: name)
+        }
+
+        // Probes: accuracy [checkpoint, layer, seed].
+        var accuracy = [Double](repeating: .nan, count: C * (layers + 1) * S)
+        for (i, name) in ck.enumerated() {
+            for l in 0...layers {
+                guard let r = try reader("probe/\(name)/\(l)") else { continue }
+                for (s, a) in try r.doubles("accuracy").values.enumerated() where s < S { accuracy[(i * (layers + 1) + l) * S + s] = a }
+            }
+        }
+        try w.write("probe_accuracy", doubles: accuracy, shape: [C, layers + 1, S], chunk: [1, layers + 1, S],
+                    dimensions: ["checkpoint", "layer", "seed"])
+        try w.setAttribute("hook_site", "hidden.L (transformers' output_hidden_states[L])", on: "probe_accuracy")
+
+        // Expertise: [checkpoint, language, concept, unit] and experts [checkpoint, language, concept, rank].
+        var perUnit: [String: [Float]] = [:]
+        for name in ["ap", "on_p50", "on_p90", "off_mean"] { perUnit[name] = [Float](repeating: .nan, count: C * L * K * units) }
+        var experts = [Int64](repeating: -1, count: C * L * K * P)
+        var positives = [Int32](repeating: -1, count: C * L * K)
+        for (i, name) in ck.enumerated() {
+            for (j, lang) in langs.enumerated() {
+                guard let r = try reader("expertise/\(name)/\(lang)") else { continue }
+                let base = (i * L + j) * K
+                for key in perUnit.keys {
+                    let v = try r.floats(key).values
+                    perUnit[key]!.replaceSubrange((base * units)..<((base + K) * units), with: v)
+                }
+                experts.replaceSubrange((base * P)..<((base + K) * P), with: try r.ints("experts").values)
+                positives.replaceSubrange(base..<(base + K), with: try r.ints("positives").values.map(Int32.init))
+            }
+        }
+        for name in ["ap", "on_p50", "on_p90", "off_mean"] {
+            try w.write("expert_\(name)", floats: perUnit[name]!, shape: [C, L, K, units], chunk: [1, 1, 1, units],
+                        dimensions: ["checkpoint", "language", "concept", "unit"])
+            try w.setAttribute("hook_site", "blocks.L.mlp_post, units numbered layer-major (unit = L·\(width) + i)",
+                               on: "expert_\(name)")
+        }
+        try w.write("experts", int64s: experts, shape: [C, L, K, P], chunk: [1, 1, 1, P],
+                    dimensions: ["checkpoint", "language", "concept", "rank"])
+        try w.write("positives", ints: positives, shape: [C, L, K], dimensions: ["checkpoint", "language", "concept"])
+
+        // Alignment [checkpoint, concept, language, target_language] (+ block).
+        var matrices: [String: [Float]] = [:]
+        for name in ["overlap", "chance_overlap", "cross_ap", "cross_ap_baseline"] {
+            matrices[name] = [Float](repeating: .nan, count: C * K * L * L)
+        }
+        var perLayer = [Float](repeating: .nan, count: C * K * layers * L * L)
+        for (i, name) in ck.enumerated() {
+            guard let r = try reader("alignment/\(name)") else { continue }
+            for key in matrices.keys {
+                matrices[key]!.replaceSubrange((i * K * L * L)..<((i + 1) * K * L * L), with: try r.floats(key).values)
+            }
+            perLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L),
+                                     with: try r.floats("overlap_per_layer").values)
+        }
+        for (name, values) in matrices.sorted(by: { $0.key < $1.key }) {
+            try w.write(name, floats: values, shape: [C, K, L, L], chunk: [1, 1, L, L],
+                        dimensions: ["checkpoint", "concept", "language", "target_language"])
+        }
+        try w.write("overlap_per_layer", floats: perLayer, shape: [C, K, layers, L, L], chunk: [1, 1, layers, L, L],
+                    dimensions: ["checkpoint", "concept", "block", "language", "target_language"])
+
+        // Forced generation [checkpoint, concept, language, sample].
+        if c.generation.enabled {
+            var language = [Int32](repeating: -2, count: C * K * L * G), present = language
+            var texts = [String](repeating: "", count: C * K * L * G)
+            for (i, name) in ck.enumerated() {
+                for (k, concept) in concepts.enumerated() {
+                    for (j, lang) in langs.enumerated() {
+                        guard let r = try reader("generate/\(name)/\(concept)/\(lang)") else { continue }
+                        let base = ((i * K + k) * L + j) * G
+                        language.replaceSubrange(base..<(base + G), with: try r.ints("language").values.map(Int32.init))
+                        present.replaceSubrange(base..<(base + G), with: try r.ints("concept_present").values.map(Int32.init))
+                        texts.replaceSubrange(base..<(base + G), with: try r.strings("text"))
+                    }
+                }
+            }
+            let dims = ["checkpoint", "concept", "language", "sample"]
+            try w.write("generation_language", ints: language, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
+            try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "generation_language")
+            try w.write("generation_concept_present", ints: present, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
+            try w.write("generation_text", strings: texts, shape: [C, K, L, G], dimensions: dims)
+        }
+
+        // Provenance.
+        var fingerprints: [String] = []
+        for name in ck {
+            let r = try reader("extract/\(name)/\(langs[0])")
+            fingerprints.append((try? r?.attribute("weights_fingerprint")) ?? "")
+        }
+        try w.write("checkpoint_fingerprint", strings: fingerprints.map { $0 ?? "" }, dimensions: ["checkpoint"])
+        try w.write("checkpoint_source", strings: c.checkpoints.map { $0.path ?? "\($0.repo ?? "")@\($0.revision ?? "main")" },
+                    dimensions: ["checkpoint"])
+        try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
+        try w.write("config_text", strings: [c.text])
+        try w.write("missing_tasks", strings: missing)
+        try w.setAttribute("sweep", c.name)
+        try w.setAttribute("tool_version", toolVersion)
+        try w.setAttribute("pooling", c.expertise.pooling.rawValue)
+        try w.setAttribute("expertise_hook_site", "blocks.L.mlp_post")
+        try w.setAttribute("probe_hook_site", "hidden.L")
+        try w.setAttribute("forcing", c.generation.forcing.rawValue)
+        try w.setAttribute("data_fingerprint", try DataSet(directory: c.data, languages: langs).fingerprint)
+        try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
+        try w.close()
+        return Summary(path: path, missing: missing)
+    }
+}
