@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
-        .target(name: "Sweep", dependencies: ["Checkpoints", "Kernels", "Models", "Probing", "Store", "Tokenization",
+        .target(name: "Sweep", dependencies: ["CZeroMQ", "Checkpoints", "Kernels", "Models", "Probing", "Store", "Tokenization",
                                                .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "xlsweep",

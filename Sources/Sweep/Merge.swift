@@ -139,8 +139,10 @@ public enum Merge {
         try w.write("checkpoint_source", strings: c.checkpoints.map { $0.path ?? "\($0.repo ?? "")@\($0.revision ?? "main")" },
                     dimensions: ["checkpoint"])
         try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
-        try w.write("config_text", strings: [c.text])
-        try w.write("missing_tasks", strings: missing)
+        try w.write("config_text", strings: [c.text], shape: [])
+        // Its own dimension scale (like a netCDF coordinate variable), so readers see a named axis.
+        try w.write("missing_task", strings: missing)
+        try w.makeScale("missing_task", dimension: "missing_task")
         try w.setAttribute("sweep", c.name)
         try w.setAttribute("tool_version", toolVersion)
         try w.setAttribute("pooling", c.expertise.pooling.rawValue)

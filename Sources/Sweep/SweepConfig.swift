@@ -46,6 +46,10 @@ public struct SweepConfig: Sendable, Equatable {
     /// Absolute output directory (fragments/, sweep.h5).
     public var output: String
     public var workers: Int
+    /// Seconds a worker may stay silent before its task goes to another worker.
+    public var leaseSeconds: Double
+    /// Tries per task before it is reported failed (the rest of the sweep goes on).
+    public var maxAttempts: Int
     public var batchSize: Int
     public var seed: UInt64
     public var checkpoints: [Checkpoint]
@@ -86,6 +90,8 @@ public struct SweepConfig: Sendable, Equatable {
         name = try root.string("name", default: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
         output = absolute(try root.string("output"))
         workers = try root.int("workers", default: 2, range: 1...4096)
+        leaseSeconds = try root.double("lease_seconds", default: 30, range: 1...86_400)
+        maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)
         seed = UInt64(try root.int("seed", default: 0))
         languages = try root.strings("languages")

@@ -8,5 +8,6 @@ struct XLSweep: ParsableCommand {
         commandName: "xlsweep",
         abstract: "Interpretability sweeps over the training checkpoints of multilingual language models.",
         version: version,
-        subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, PlanCommand.self, Bench.self])
+        subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
+                      WorkerCommand.self, MergeCommand.self, StatusCommand.self, Bench.self])
 }

@@ -7,44 +7,13 @@ import XCTest
 enum SweepFixture {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures").path
-    static let languages = ["en", "es", "fr", "de"]
-    static let words: [String: [String]] = [
-        "en": ["the", "river", "house", "joy", "earthquake", "morning", "people", "city", "ran", "happy"],
-        "es": ["el", "río", "casa", "alegría", "terremoto", "mañana", "gente", "ciudad", "corrió", "feliz"],
-        "fr": ["le", "fleuve", "maison", "joie", "séisme", "matin", "gens", "ville", "courut", "heureux"],
-        "de": ["der", "Fluss", "Haus", "Freude", "Erdbeben", "Morgen", "Leute", "Stadt", "lief", "froh"],
-    ]
-
-    /// Writes the data set and a config; returns the config path.
+    /// Writes a config over the committed synthetic data set (Tests/Fixtures/sweep-data); returns its path.
     static func make(in dir: String, samples: Int = 3, extra: String = "") throws -> String {
-        let data = dir + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try #"{"languages": ["en", "es", "fr", "de"], "concepts": ["joy", "earthquake"]}"#
-            .write(toFile: data + "/manifest.json", atomically: true, encoding: .utf8)
-        try #"{"joy": {"en": ["joy"], "es": ["alegr"], "fr": ["joie"], "de": ["freude"]}, "earthquake": {"en": ["earthquake"], "es": ["terremot"], "fr": ["séisme"], "de": ["erdbeben"]}}"#
-            .write(toFile: data + "/lexicon.json", atomically: true, encoding: .utf8)
-        for lang in languages {
-            let w = words[lang]!
-            var lines: [String] = []
-            for i in 0..<12 {
-                let text = (0..<6).map { w[(i * 7 + $0 * 3) % w.count] }.joined(separator: " ")
-                lines.append(#"{"text": "\#(text)", "split": "probe"}"#)
-            }
-            for i in 0..<24 {
-                var concepts: [String] = []
-                var t = (0..<5).map { w[(i * 5 + $0 * 7 + 1) % w.count] }
-                if i % 3 == 0 { t.append(w[3]); concepts.append("joy") }
-                if i % 4 == 1 { t.append(w[4]); concepts.append("earthquake") }
-                let list = concepts.map { "\"\($0)\"" }.joined(separator: ", ")
-                lines.append(#"{"text": "\#(t.joined(separator: " "))", "split": "concept", "concepts": [\#(list)]}"#)
-            }
-            try (lines.joined(separator: "\n") + "\n").write(toFile: data + "/\(lang).jsonl", atomically: true, encoding: .utf8)
-        }
         let config = """
             name: tiny
             output: out
             workers: 2
-            data: data
+            data: \(fixtures)/sweep-data
             languages: [en, es, fr, de]
             checkpoints:
               - {name: step1, path: \(fixtures)/bloom-tiny}

@@ -1,0 +1,117 @@
+import Foundation
+
+/// A worker process: asks the coordinator for work, runs each task on a background thread while
+/// its main thread heartbeats, and reports done (fragment written) or failed (with the error).
+public final class Worker {
+    public struct Keys: Sendable {
+        public let publicKey: String, secretKey: String, serverKey: String
+        public init(publicKey: String, secretKey: String, serverKey: String) {
+            self.publicKey = publicKey
+            self.secretKey = secretKey
+            self.serverKey = serverKey
+        }
+    }
+
+    let socket: ZMQSocket
+    let identity: String
+    let log: (String) -> Void
+    /// Seconds without any answer from the coordinator before giving up.
+    let patience: Double
+
+    public init(connect endpoint: String, keys: Keys? = nil, patience: Double = 60, log: @escaping (String) -> Void) throws {
+        socket = try ZMQSocket(.dealer)
+        identity = "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        try socket.setIdentity(identity)
+        if let keys { try socket.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: keys.serverKey) }
+        try socket.connect(endpoint)
+        self.log = log
+        self.patience = patience
+    }
+
+    func send(_ m: Message) throws { try socket.send([m.encode()]) }
+
+    /// The next message, skipping (and logging) malformed ones; nil after `patience` seconds.
+    func next() throws -> Message? {
+        let deadline = Date().addingTimeInterval(patience)
+        while Date() < deadline {
+            guard let frames = try socket.receive(timeout: 500) else { continue }
+            guard frames.count == 1 else { log("dropped a message of \(frames.count) frames"); continue }
+            do { return try Message.decode(frames[0]) } catch { log("dropped a malformed frame: \(error)") }
+        }
+        return nil
+    }
+
+    /// Serves until the coordinator says shutdown. Returns the number of tasks run.
+    @discardableResult
+    public func run() throws -> Int {
+        try send(Message(.hello, ["pid": String(getpid())]))
+        guard let welcome = try next(), welcome.kind == .welcome,
+              let path = welcome.body["config_path"], let text = welcome.body["config_text"] else {
+            throw SweepError("no welcome from the coordinator within \(Int(patience)) s (wrong address, or keys refused?)")
+        }
+        let sweep = try ResolvedSweep(try SweepConfig(text: text, file: path))
+        let runner = try TaskRunner(sweep: sweep)
+        let tasks = Dictionary(uniqueKeysWithValues: sweep.plan.tasks.map { ($0.id, $0) })
+        var count = 0
+        while true {
+            try send(Message(.request, runner.heldCheckpoint.map { ["held": $0] } ?? [:]))
+            guard let m = try next() else { throw SweepError("the coordinator stopped answering for \(Int(patience)) s") }
+            switch m.kind {
+            case .task:
+                guard let id = m.body["task"], let task = tasks[id] else {
+                    log("ignored an unknown task \(m.body["task"] ?? "?")")
+                    continue
+                }
+                let outcome = try execute(task, runner: runner)
+                if let error = outcome {
+                    log("task \(id) failed: \(error)")
+                    try send(Message(.failed, ["task": id, "error": error]))
+                } else {
+                    try send(Message(.done, ["task": id]))
+                    count += 1
+                }
+            case .wait:
+                usleep(UInt32(min(5000, Int(m.body["milliseconds"] ?? "250") ?? 250)) * 1000)
+            case .shutdown:
+                try send(Message(.bye))
+                return count
+            default:
+                log("ignored a \(m.kind) message")
+            }
+        }
+    }
+
+    /// Runs the task on a background thread, heartbeating every second; returns its error text.
+    func execute(_ task: SweepTask, runner: TaskRunner) throws -> String? {
+        final class Box: @unchecked Sendable {
+            var error: String?
+            var finished = false
+            let lock = NSLock()
+        }
+        let box = Box()
+        nonisolated(unsafe) let unsafeRunner = runner
+        let thread = Thread {
+            var failure: String?
+            do { try unsafeRunner.run(task) } catch { failure = String(describing: error) }
+            box.lock.lock()
+            box.error = failure
+            box.finished = true
+            box.lock.unlock()
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+        var lastBeat = Date()
+        while true {
+            box.lock.lock()
+            let finished = box.finished
+            box.lock.unlock()
+            if finished { break }
+            usleep(20_000)
+            if Date().timeIntervalSince(lastBeat) >= 1 {
+                try send(Message(.heartbeat, ["task": task.id]))
+                lastBeat = Date()
+            }
+        }
+        return box.error
+    }
+}

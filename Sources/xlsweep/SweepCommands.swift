@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import Store
+import Sweep
+
+func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// This executable's path, for spawning workers.
+func selfExecutable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+/// A live progress line: tasks done/total, rate, ETA, failures (rewritten in place on a terminal).
+struct ProgressLine {
+    let started = Date()
+    var lastPrinted = Date.distantPast
+    var lastDone = -1
+    let tty = isatty(2) == 1
+
+    mutating func update(_ p: Coordinator.Progress, force: Bool = false) {
+        let now = Date()
+        guard force || (p.done != lastDone && (tty || now.timeIntervalSince(lastPrinted) > 5 || p.done == p.total)) else { return }
+        lastDone = p.done
+        lastPrinted = now
+        let elapsed = now.timeIntervalSince(started)
+        let rate = Double(p.done) / max(elapsed, 1e-3)
+        let eta = rate > 0 ? Double(p.total - p.done) / rate : .infinity
+        let line = String(format: "[%d/%d tasks] %.2f tasks/s, ETA %@, %d running, %d failed, %d workers",
+                          p.done, p.total, rate, eta.isFinite ? "\(Int(eta)) s" : "?", p.running, p.failed, p.workers)
+        FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a sweep on this machine: a coordinator and N worker processes, then merge into sweep.h5.")
+
+    @Argument(help: "Sweep config (YAML).") var config: String
+    @Option(help: "Worker processes (default: the config's workers).") var workers: Int?
+    @Flag(help: "Validate the config, locate every checkpoint, print the plan, and stop.") var dryRun = false
+    @Flag(help: "Merge even when tasks failed, recording the missing cells.") var allowPartial = false
+
+    func run() throws {
+        try reportingErrors {
+            let sweep = try ResolvedSweep(try SweepConfig(path: config))
+            if dryRun {
+                printPlan(sweep, tasks: false)
+                return
+            }
+            let n = workers ?? sweep.config.workers
+            guard n > 0 else { throw UserError("--workers must be positive") }
+            let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*") { stderrLine("coordinator: \($0)") }
+            stderrLine("sweep \(sweep.config.name): \(sweep.plan.tasks.count) tasks (\(coordinator.scheduler.done.count) already done), "
+                + "\(n) workers, coordinator at \(coordinator.endpoint)")
+            var children: [Process] = []
+            var respawns = 0
+            func spawn() throws {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: selfExecutable())
+                p.arguments = ["worker", "--connect", coordinator.endpoint]
+                try p.run()
+                children.append(p)
+            }
+            for _ in 0..<n { try spawn() }
+            var progress = ProgressLine()
+            try coordinator.serve { c in
+                progress.update(c.progress)
+                // A worker that died while work remains is replaced (its lease expires and is reassigned).
+                if !c.scheduler.finished {
+                    let dead = children.filter { !$0.isRunning }
+                    children.removeAll { !$0.isRunning }
+                    for p in dead where respawns < 3 * n {
+                        stderrLine("coordinator: worker \(p.processIdentifier) exited (status \(p.terminationStatus)); starting another")
+                        respawns += 1
+                        try? spawn()
+                    }
+                }
+            }
+            progress.update(coordinator.progress, force: true)
+            if progress.tty { stderrLine("") }
+            let deadline = Date().addingTimeInterval(10)
+            while children.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
+            for p in children where p.isRunning { p.terminate() }
+            let failed = coordinator.scheduler.failed
+            if !failed.isEmpty {
+                for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+                stderrLine("\(coordinator.scheduler.blocked.count) tasks could not run because of these failures")
+                guard allowPartial else {
+                    throw UserError("\(failed.count) tasks failed; fragments kept in \(sweep.config.output)/fragments "
+                        + "(rerun to retry them, or merge with --allow-partial)")
+                }
+            }
+            let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
+        }
+    }
+}
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Serve a sweep's tasks to workers that connect over TCP (cluster mode), then merge.")
+
+    @Argument(help: "Sweep config (YAML).") var config: String
+    @Option(help: "ZeroMQ endpoint to bind, e.g. tcp://*:5555.") var bind: String
+    @Flag(help: "Merge even when tasks failed.") var allowPartial = false
+
+    func run() throws {
+        try reportingErrors {
+            let sweep = try ResolvedSweep(try SweepConfig(path: config))
+            let coordinator = try Coordinator(sweep: sweep, bind: bind) { stderrLine("coordinator: \($0)") }
+            stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
+            var progress = ProgressLine()
+            try coordinator.serve(idleExit: 30) { progress.update($0.progress) }
+            let failed = coordinator.scheduler.failed
+            for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+            if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
+            let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            print("wrote \(summary.path)")
+        }
+    }
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run tasks for a coordinator until it says the sweep is done.")
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
+    @Option(help: "Seconds to wait for the coordinator before giving up.") var patience: Double = 60
+
+    func run() throws {
+        try reportingErrors {
+            let worker = try Worker(connect: connect, patience: patience) { stderrLine("worker \(getpid()): \($0)") }
+            try worker.run()
+        }
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge a sweep's fragments into DIR/sweep.h5 (verifying every checksum).")
+
+    @Argument(help: "The sweep's output directory.") var directory: String
+    @Flag(help: "Merge an incomplete grid, recording the missing cells in the file.") var allowPartial = false
+
+    func run() throws {
+        try reportingErrors {
+            let (config, _, _) = try RunRecord.read(directory: directory)
+            let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
+                                        toolVersion: "xlsweep \(XLSweep.version)")
+            print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Progress of a sweep: from its running coordinator, else from the files on disk.")
+
+    @Argument(help: "The sweep's output directory.") var directory: String
+
+    func run() throws {
+        try reportingErrors {
+            let (config, endpoint, pid) = try RunRecord.read(directory: directory)
+            if let endpoint, let pid, kill(pid_t(pid), 0) == 0 {
+                let socket = try ZMQSocket(.dealer)
+                try socket.connect(endpoint)
+                try socket.send([Message(.status).encode()])
+                if let frames = try socket.receive(timeout: 2000), frames.count == 1,
+                   let m = try? Message.decode(frames[0]), m.kind == .statusReply {
+                    let b = m.body
+                    print("running (coordinator pid \(pid) at \(endpoint)): \(b["done"] ?? "?")/\(b["total"] ?? "?") tasks done, "
+                        + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
+                    if let f = b["failures"], !f.isEmpty { print(f) }
+                    return
+                }
+            }
+            let sweep = try ResolvedSweep(config)
+            let ledger = Ledger(directory: config.output + "/fragments")
+            let total = sweep.plan.tasks.count
+            let done = sweep.plan.tasks.filter { ledger.done.contains($0.id) }.count
+            print("not running: \(done)/\(total) tasks done (from the fragments on disk)")
+            for kind in TaskKind.allCases {
+                let all = sweep.plan.tasks.filter { $0.kind == kind }
+                print("  \(kind.rawValue): \(all.filter { ledger.done.contains($0.id) }.count)/\(all.count)")
+            }
+            if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
+            if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
+        }
+    }
+}
