@@ -57,6 +57,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
         .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store"]),
-        .testTarget(name: "CLITests", dependencies: ["Store"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "Sweep"]),
     ]
 )

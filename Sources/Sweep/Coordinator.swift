@@ -84,7 +84,10 @@ public final class Coordinator {
             return
         }
         let now = Self.now()
-        if message.kind != .status { workers[worker, default: (nil, now)].seen = now }
+        // Only messages a worker sends make (or keep) it a worker.
+        if [.hello, .request, .heartbeat, .done, .failed].contains(message.kind) {
+            workers[worker, default: (nil, now)].seen = now
+        }
         switch message.kind {
         case .hello:
             workers[worker] = (message.body["held"], now)

@@ -1,0 +1,183 @@
+import Foundation
+import XCTest
+import Sweep
+
+/// The sweep with real processes, sockets and files: worker counts, killed workers and
+/// coordinators, truncated fragments, garbage on the wire.
+final class SweepRunTests: XCTestCase {
+    func config(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "") throws -> String {
+        let f = CLI.fixtures
+        let text = """
+            name: tiny
+            output: \(output)
+            workers: 2
+            lease_seconds: \(lease)
+            data: \(f)/sweep-data
+            languages: [en, es, fr, de]
+            checkpoints:
+              - {name: step1, path: \(f)/bloom-tiny}
+              - {name: step2, path: \(f)/bloom-tiny-fp16}
+              - {name: step3, path: \(f)/bloom-tiny-bf16}
+            probe: {tokens_per_language: 40, seeds: 2}
+            expertise: {k: 20, min_positives: 3}
+            alignment: {permutations: 3}
+            generation: {samples: \(samples), new_tokens: 6}
+            \(extra)
+            """
+        let path = dir + "/\(output).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Every dataset but the config text, byte for byte (NaNs included), via h5py.
+    func assertSameDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try CLI.python(["-c", """
+            import sys, h5py, numpy as np
+            a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+            assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+            bad = []
+            for k in a:
+                if k == "config_text": continue
+                x, y = a[k][()], b[k][()]
+                same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
+                if not same or x.shape != y.shape: bad.append(k)
+            print("differ: " + ",".join(bad) if bad else "same")
+            """, a, b])
+        XCTAssertEqual(r.stdout, "same\n", r.stderr, file: file, line: line)
+    }
+
+    func testWorkerCountDoesNotChangeTheResultAndTheFileIsSelfDescribing() throws {
+        let dir = try CLI.scratch(self)
+        let one = try CLI.run(["run", try config(dir, output: "one"), "--workers", "1"])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertTrue(one.stdout.contains("wrote \(dir)/one/sweep.h5"), one.stdout)
+        let three = try CLI.run(["run", try config(dir, output: "three"), "--workers", "3"])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        try assertSameDatasets(dir + "/one/sweep.h5", dir + "/three/sweep.h5")
+        let dump = try CLI.run(["-H", dir + "/one/sweep.h5"], executable: "/usr/bin/h5dump")
+        for needle in ["DATASET \"probe_accuracy\"", "DATASET \"overlap\"", "DIMENSION_LIST", "ATTRIBUTE \"CLASS\"", "REFERENCE_LIST"] {
+            XCTAssertTrue(dump.stdout.contains(needle), needle)
+        }
+        let xr = try CLI.python(["-c", """
+            import sys, xarray as xr
+            ds = xr.open_dataset(sys.argv[1], engine="h5netcdf", phony_dims="sort")
+            assert not [d for d in ds.dims if d.startswith("phony")], ds.dims
+            assert ds["probe_accuracy"].dims == ("checkpoint", "layer", "seed")
+            assert ds["expert_ap"].dims == ("checkpoint", "language", "concept", "unit")
+            assert list(ds["checkpoint"].values) == ["step1", "step2", "step3"]
+            acc = ds["probe_accuracy"].values
+            assert ((acc >= 0) & (acc <= 1)).all()
+            print("ok")
+            """, dir + "/one/sweep.h5"])
+        XCTAssertEqual(xr.stdout, "ok\n", xr.stderr)
+        let status = try CLI.run(["status", dir + "/one"])
+        XCTAssertTrue(status.stdout.contains("63/63 tasks done"), status.stdout)
+    }
+
+    /// Kill a worker mid-task, then kill the coordinator (with its workers) and start it again:
+    /// the sweep completes, and its datasets equal an undisturbed run's.
+    func testKilledWorkerAndKilledCoordinatorLoseNothing() throws {
+        let dir = try CLI.scratch(self)
+        let reference = try CLI.run(["run", try config(dir, output: "calm", samples: 40), "--workers", "2"])
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+        let cfg = try config(dir, output: "storm", samples: 40, lease: 2)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: CLI.binary!)
+        run.arguments = ["run", cfg, "--workers", "2"]
+        run.standardError = FileHandle.nullDevice
+        run.standardOutput = FileHandle.nullDevice
+        try run.run()
+        let fragments = dir + "/storm/fragments"
+        func count() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: fragments)) ?? []).filter { $0.hasSuffix(".sha256") }.count }
+        func children(of pid: Int32) -> [Int32] {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0) }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while count() < 20 && Date() < deadline { usleep(20_000) }
+        let workers = children(of: run.processIdentifier)
+        XCTAssertFalse(workers.isEmpty, "no worker processes found")
+        kill(workers[0], SIGKILL)
+        while count() < 45 && Date() < deadline && run.isRunning { usleep(20_000) }
+        let survivors = children(of: run.processIdentifier)
+        kill(run.processIdentifier, SIGKILL)
+        for w in survivors { kill(w, SIGKILL) }
+        run.waitUntilExit()
+        XCTAssertLessThan(count(), 63, "the sweep finished before the coordinator was killed; the test proves nothing")
+        let resumed = try CLI.run(["run", cfg, "--workers", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("already done"), resumed.stderr)
+        try assertSameDatasets(dir + "/calm/sweep.h5", dir + "/storm/sweep.h5")
+    }
+
+    func testTruncatedFragmentIsDetectedAndRedone() throws {
+        let dir = try CLI.scratch(self)
+        let cfg = try config(dir)
+        XCTAssertEqual(try CLI.run(["run", cfg]).status, 0)
+        try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: dir + "/first.h5")
+        let victim = dir + "/out/fragments/expertise__step2__fr.h5"
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: victim))
+        try h.truncate(atOffset: 500)
+        try h.close()
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.contains("62/63") && status.stdout.contains("expertise/step2/fr"), status.stdout)
+        let merge = try CLI.run(["merge", dir + "/out"])
+        XCTAssertNotEqual(merge.status, 0)
+        XCTAssertTrue(merge.stderr.contains("expertise/step2/fr") && merge.stderr.contains("--allow-partial"), merge.stderr)
+        let partial = try CLI.run(["merge", dir + "/out", "--allow-partial"])
+        XCTAssertEqual(partial.status, 0, partial.stderr)
+        let again = try CLI.run(["run", cfg])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("62 already done"), again.stderr)
+        try assertSameDatasets(dir + "/first.h5", dir + "/out/sweep.h5")
+    }
+
+    /// Garbage and malformed frames sent to the coordinator's socket are dropped and logged; the
+    /// sweep then completes with a real worker.
+    func testMalformedFramesAreDroppedAndLogged() throws {
+        let dir = try CLI.scratch(self)
+        let cfg = try config(dir)
+        let log = dir + "/coordinator.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let coordinator = Process()
+        coordinator.executableURL = URL(fileURLWithPath: CLI.binary!)
+        coordinator.arguments = ["coordinator", cfg, "--bind", "tcp://127.0.0.1:*"]
+        coordinator.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        coordinator.standardOutput = FileHandle.nullDevice
+        try coordinator.run()
+        defer { if coordinator.isRunning { coordinator.terminate() } }
+        var endpoint: String?
+        let deadline = Date().addingTimeInterval(20)
+        while endpoint == nil && Date() < deadline {
+            usleep(50_000)
+            endpoint = try? RunRecord.read(directory: dir + "/out").endpoint
+        }
+        guard let endpoint else { return XCTFail("coordinator never wrote run.json") }
+        let attacker = try ZMQSocket(.dealer)
+        try attacker.connect(endpoint)
+        var valid = Message(.request).encode()
+        let garbage: [[[UInt8]]] = [
+            [Array("hello there".utf8)],
+            [[UInt8](repeating: 0xFF, count: 5000)],
+            [Array(valid.prefix(9))],                                    // truncated header
+            [valid + [1, 2, 3]],                                          // length mismatch
+            [Array("XLSW".utf8) + [9, 0, 2, 2, 0, 0, 0] + Array("{}".utf8)],  // unknown version
+            [Array("XLSW".utf8) + [1, 0, 99, 2, 0, 0, 0] + Array("{}".utf8)], // unknown type
+            [Array("XLSW".utf8) + [1, 0, 2, 3, 0, 0, 0] + Array("[1]".utf8)], // not an object
+            [valid, valid],                                               // two frames
+            [Message(.task, ["task": "x"]).encode()],                     // a coordinator-only message
+        ]
+        for frames in garbage { try attacker.send(frames) }
+        valid[0] = 0
+        try attacker.send([valid])
+        let worker = try CLI.run(["worker", "--connect", endpoint])
+        XCTAssertEqual(worker.status, 0, worker.stderr)
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let dropped = text.split(separator: "\n").filter { $0.contains("dropped") }
+        XCTAssertGreaterThanOrEqual(dropped.count, garbage.count, text)
+        XCTAssertTrue(text.contains("bad magic") && text.contains("body length") && text.contains("protocol version"), text)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/sweep.h5"))
+    }
+}
