@@ -20,15 +20,34 @@ public final class Coordinator {
     public private(set) var scheduler: Scheduler
     var workers: [String: (held: String?, seen: Double)] = [:]
     let configPath: String
-    let log: (String) -> Void
+    let log: @Sendable (String) -> Void
     let started = Date()
 
-    public init(sweep: ResolvedSweep, bind: String, curveSecretKey: String? = nil, log: @escaping (String) -> Void) throws {
+    /// CURVE: the coordinator's secret key, and the public keys of the workers it accepts.
+    public struct Security: Sendable {
+        public let secretKey: String
+        public let authorized: Set<String>
+        public init(secretKey: String, authorized: Set<String>) {
+            self.secretKey = secretKey
+            self.authorized = authorized
+        }
+    }
+
+    let authenticator: CurveAuthenticator?
+
+    public init(sweep: ResolvedSweep, bind: String, security: Security? = nil, log: @escaping @Sendable (String) -> Void) throws {
         self.sweep = sweep
         self.log = log
         configPath = sweep.config.file
-        socket = try ZMQSocket(.router)
-        if let key = curveSecretKey { try socket.makeCurveServer(secretKey: key) }
+        let context = try ZMQContext()
+        if let security {
+            authenticator = try CurveAuthenticator(context: context, authorized: security.authorized, log: log)
+            socket = try ZMQSocket(.router, context: context)
+            try socket.makeCurveServer(secretKey: security.secretKey)
+        } else {
+            authenticator = nil
+            socket = try ZMQSocket(.router, context: context)
+        }
         endpoint = try socket.bind(bind)
         let fragments = sweep.config.output + "/fragments"
         let ledger = Ledger(directory: fragments)
@@ -37,6 +56,8 @@ public final class Coordinator {
                               leaseSeconds: sweep.config.leaseSeconds)
         try RunRecord.write(sweep: sweep, endpoint: endpoint)
     }
+
+    deinit { authenticator?.stop() }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
 

@@ -103,12 +103,32 @@ struct CoordinatorCommand: ParsableCommand {
 
     @Argument(help: "Sweep config (YAML).") var config: String
     @Option(help: "ZeroMQ endpoint to bind, e.g. tcp://*:5555.") var bind: String
+    @Option(help: "CURVE key file of the coordinator (from `xlsweep keys`): traffic is encrypted.") var key: String?
+    @Option(help: "Public keys of the workers to accept: a .pub file, or a directory of them (needs --key).")
+    var authorized: String?
     @Flag(help: "Merge even when tasks failed.") var allowPartial = false
+
+    func validate() throws {
+        if (key == nil) != (authorized == nil) { throw ValidationError("--key and --authorized go together") }
+    }
+
+    func security() throws -> Coordinator.Security? {
+        guard let key, let authorized else { return nil }
+        guard let secret = try CurveKeys.read(key).secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: authorized, isDirectory: &isDirectory)
+        let files = isDirectory.boolValue
+            ? try FileManager.default.contentsOfDirectory(atPath: authorized).filter { $0.hasSuffix(".pub") }.sorted().map { authorized + "/" + $0 }
+            : [authorized]
+        let keys = Set(try files.map { try CurveKeys.read($0).publicKey })
+        guard !keys.isEmpty else { throw UserError("\(authorized): no authorised worker keys") }
+        return Coordinator.Security(secretKey: secret, authorized: keys)
+    }
 
     func run() throws {
         try reportingErrors {
             let sweep = try ResolvedSweep(try SweepConfig(path: config))
-            let coordinator = try Coordinator(sweep: sweep, bind: bind) { stderrLine("coordinator: \($0)") }
+            let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security()) { stderrLine("coordinator: \($0)") }
             stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
             var progress = ProgressLine()
             try coordinator.serve(idleExit: 30) { progress.update($0.progress) }
@@ -127,10 +147,22 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
     @Option(help: "Seconds to wait for the coordinator before giving up.") var patience: Double = 60
+    @Option(help: "This worker's CURVE key file (from `xlsweep keys`).") var key: String?
+    @Option(help: "The coordinator's public key file.") var serverKey: String?
+
+    func validate() throws {
+        if (key == nil) != (serverKey == nil) { throw ValidationError("--key and --server-key go together") }
+    }
 
     func run() throws {
         try reportingErrors {
-            let worker = try Worker(connect: connect, patience: patience) { stderrLine("worker \(getpid()): \($0)") }
+            var keys: Worker.Keys?
+            if let key, let serverKey {
+                let mine = try CurveKeys.read(key)
+                guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
+                keys = Worker.Keys(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
+            }
+            let worker = try Worker(connect: connect, keys: keys, patience: patience) { stderrLine("worker \(getpid()): \($0)") }
             try worker.run()
         }
     }
@@ -186,6 +218,28 @@ struct StatusCommand: ParsableCommand {
             }
             if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
             if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
+        }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a CURVE key pair: NAME.key (public + secret, mode 0600) and NAME.pub (public only).")
+
+    @Option(help: "Directory to write into.") var out: String = "."
+    @Option(help: "Base name of the files, e.g. coordinator or worker-node17.") var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let (pub, sec) = try CurveKeys.generate()
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let keyPath = out + "/" + name + ".key", pubPath = out + "/" + name + ".pub"
+            guard FileManager.default.createFile(atPath: keyPath, contents: Data("public \(pub)\nsecret \(sec)\n".utf8),
+                                                attributes: [.posixPermissions: 0o600]),
+                  FileManager.default.createFile(atPath: pubPath, contents: Data("public \(pub)\n".utf8)) else {
+                throw UserError("\(out): cannot write key files")
+            }
+            print("wrote \(keyPath) (keep it secret) and \(pubPath)")
         }
     }
 }

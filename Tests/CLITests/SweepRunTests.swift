@@ -2,33 +2,34 @@ import Foundation
 import XCTest
 import Sweep
 
+/// A config over the tiny fixture models and the synthetic data set, written into `dir`.
+func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "") throws -> String {
+    let f = CLI.fixtures
+    let text = """
+        name: tiny
+        output: \(output)
+        workers: 2
+        lease_seconds: \(lease)
+        data: \(f)/sweep-data
+        languages: [en, es, fr, de]
+        checkpoints:
+          - {name: step1, path: \(f)/bloom-tiny}
+          - {name: step2, path: \(f)/bloom-tiny-fp16}
+          - {name: step3, path: \(f)/bloom-tiny-bf16}
+        probe: {tokens_per_language: 40, seeds: 2}
+        expertise: {k: 20, min_positives: 3}
+        alignment: {permutations: 3}
+        generation: {samples: \(samples), new_tokens: 6}
+        \(extra)
+        """
+    let path = dir + "/\(output).yaml"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 /// The sweep with real processes, sockets and files: worker counts, killed workers and
 /// coordinators, truncated fragments, garbage on the wire.
 final class SweepRunTests: XCTestCase {
-    func config(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "") throws -> String {
-        let f = CLI.fixtures
-        let text = """
-            name: tiny
-            output: \(output)
-            workers: 2
-            lease_seconds: \(lease)
-            data: \(f)/sweep-data
-            languages: [en, es, fr, de]
-            checkpoints:
-              - {name: step1, path: \(f)/bloom-tiny}
-              - {name: step2, path: \(f)/bloom-tiny-fp16}
-              - {name: step3, path: \(f)/bloom-tiny-bf16}
-            probe: {tokens_per_language: 40, seeds: 2}
-            expertise: {k: 20, min_positives: 3}
-            alignment: {permutations: 3}
-            generation: {samples: \(samples), new_tokens: 6}
-            \(extra)
-            """
-        let path = dir + "/\(output).yaml"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// Every dataset but the config text, byte for byte (NaNs included), via h5py.
     func assertSameDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let r = try CLI.python(["-c", """
@@ -48,10 +49,10 @@ final class SweepRunTests: XCTestCase {
 
     func testWorkerCountDoesNotChangeTheResultAndTheFileIsSelfDescribing() throws {
         let dir = try CLI.scratch(self)
-        let one = try CLI.run(["run", try config(dir, output: "one"), "--workers", "1"])
+        let one = try CLI.run(["run", try sweepConfig(dir, output: "one"), "--workers", "1"])
         XCTAssertEqual(one.status, 0, one.stderr)
         XCTAssertTrue(one.stdout.contains("wrote \(dir)/one/sweep.h5"), one.stdout)
-        let three = try CLI.run(["run", try config(dir, output: "three"), "--workers", "3"])
+        let three = try CLI.run(["run", try sweepConfig(dir, output: "three"), "--workers", "3"])
         XCTAssertEqual(three.status, 0, three.stderr)
         try assertSameDatasets(dir + "/one/sweep.h5", dir + "/three/sweep.h5")
         let dump = try CLI.run(["-H", dir + "/one/sweep.h5"], executable: "/usr/bin/h5dump")
@@ -78,9 +79,9 @@ final class SweepRunTests: XCTestCase {
     /// the sweep completes, and its datasets equal an undisturbed run's.
     func testKilledWorkerAndKilledCoordinatorLoseNothing() throws {
         let dir = try CLI.scratch(self)
-        let reference = try CLI.run(["run", try config(dir, output: "calm", samples: 40), "--workers", "2"])
+        let reference = try CLI.run(["run", try sweepConfig(dir, output: "calm", samples: 40), "--workers", "2"])
         XCTAssertEqual(reference.status, 0, reference.stderr)
-        let cfg = try config(dir, output: "storm", samples: 40, lease: 2)
+        let cfg = try sweepConfig(dir, output: "storm", samples: 40, lease: 2)
         let run = Process()
         run.executableURL = URL(fileURLWithPath: CLI.binary!)
         run.arguments = ["run", cfg, "--workers", "2"]
@@ -112,7 +113,7 @@ final class SweepRunTests: XCTestCase {
 
     func testTruncatedFragmentIsDetectedAndRedone() throws {
         let dir = try CLI.scratch(self)
-        let cfg = try config(dir)
+        let cfg = try sweepConfig(dir)
         XCTAssertEqual(try CLI.run(["run", cfg]).status, 0)
         try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: dir + "/first.h5")
         let victim = dir + "/out/fragments/expertise__step2__fr.h5"
@@ -136,7 +137,7 @@ final class SweepRunTests: XCTestCase {
     /// sweep then completes with a real worker.
     func testMalformedFramesAreDroppedAndLogged() throws {
         let dir = try CLI.scratch(self)
-        let cfg = try config(dir)
+        let cfg = try sweepConfig(dir)
         let log = dir + "/coordinator.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let coordinator = Process()
@@ -178,6 +179,55 @@ final class SweepRunTests: XCTestCase {
         let dropped = text.split(separator: "\n").filter { $0.contains("dropped") }
         XCTAssertGreaterThanOrEqual(dropped.count, garbage.count, text)
         XCTAssertTrue(text.contains("bad magic") && text.contains("body length") && text.contains("protocol version"), text)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/sweep.h5"))
+    }
+}
+
+final class CurveTests: XCTestCase {
+    /// With CURVE keys the coordinator serves only workers whose public key it was given.
+    func testUnauthorisedWorkersAreRefused() throws {
+        let dir = try CLI.scratch(self)
+        for name in ["coordinator", "worker-a", "worker-b"] {
+            let k = try CLI.run(["keys", "--out", dir + "/keys", "--name", name])
+            XCTAssertEqual(k.status, 0, k.stderr)
+        }
+        let secret = try String(contentsOfFile: dir + "/keys/worker-a.key", encoding: .utf8)
+        XCTAssertTrue(secret.hasPrefix("public ") && secret.contains("\nsecret "))
+        let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/keys/worker-a.key")[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o600)
+        try FileManager.default.createDirectory(atPath: dir + "/authorized", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir + "/keys/worker-a.pub", toPath: dir + "/authorized/worker-a.pub")
+        let cfg = try sweepConfig(dir)
+        let log = dir + "/coordinator.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let coordinator = Process()
+        coordinator.executableURL = URL(fileURLWithPath: CLI.binary!)
+        coordinator.arguments = ["coordinator", cfg, "--bind", "tcp://127.0.0.1:*", "--key", dir + "/keys/coordinator.key",
+                                 "--authorized", dir + "/authorized"]
+        coordinator.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        coordinator.standardOutput = FileHandle.nullDevice
+        try coordinator.run()
+        defer { if coordinator.isRunning { coordinator.terminate() } }
+        var endpoint: String?
+        let deadline = Date().addingTimeInterval(20)
+        while endpoint == nil && Date() < deadline {
+            usleep(50_000)
+            endpoint = try? RunRecord.read(directory: dir + "/out").endpoint
+        }
+        guard let endpoint else { return XCTFail("coordinator never wrote run.json") }
+        let server = ["--server-key", dir + "/keys/coordinator.pub"]
+        let intruder = try CLI.run(["worker", "--connect", endpoint, "--patience", "3", "--key", dir + "/keys/worker-b.key"] + server)
+        XCTAssertNotEqual(intruder.status, 0)
+        XCTAssertTrue(intruder.stderr.contains("no welcome"), intruder.stderr)
+        let plain = try CLI.run(["worker", "--connect", endpoint, "--patience", "3"])
+        XCTAssertNotEqual(plain.status, 0)
+        let member = try CLI.run(["worker", "--connect", endpoint, "--key", dir + "/keys/worker-a.key"] + server)
+        XCTAssertEqual(member.status, 0, member.stderr)
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let workerB = try String(contentsOfFile: dir + "/keys/worker-b.pub", encoding: .utf8).dropFirst(7).prefix(40)
+        XCTAssertTrue(text.contains("refused a connection with an unauthorised key \(workerB)"), text)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/sweep.h5"))
     }
 }

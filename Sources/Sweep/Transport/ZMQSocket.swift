@@ -1,21 +1,31 @@
 import CZeroMQ
 import Foundation
 
-/// A thin owner of one ZeroMQ socket (and, for simplicity, its own context). Sockets are not
-/// thread-safe: each is used by one thread. LINGER is 0 so closing never hangs (PLATFORM.md).
-public final class ZMQSocket {
-    public enum Kind { case router, dealer }
+/// A ZeroMQ context; sockets that talk over `inproc://` (the ZAP authenticator) must share one.
+public final class ZMQContext: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    public init() throws {
+        guard let p = zmq_ctx_new() else { throw SweepError("zmq: cannot create a context") }
+        pointer = p
+    }
+    deinit { zmq_ctx_term(pointer) }
+}
 
-    let context: UnsafeMutableRawPointer
+/// A thin owner of one ZeroMQ socket. Sockets are not thread-safe: each is used by one thread.
+/// LINGER is 0 so closing never hangs (PLATFORM.md).
+public final class ZMQSocket {
+    public enum Kind { case router, dealer, reply }
+
+    let context: ZMQContext
     let socket: UnsafeMutableRawPointer
 
-    public init(_ kind: Kind) throws {
-        guard let ctx = zmq_ctx_new() else { throw SweepError("zmq: cannot create a context") }
-        guard let s = zmq_socket(ctx, kind == .router ? ZMQ_ROUTER : ZMQ_DEALER) else {
-            zmq_ctx_term(ctx)
+    public init(_ kind: Kind, context: ZMQContext? = nil) throws {
+        let ctx = try context ?? ZMQContext()
+        let type: Int32 = kind == .router ? ZMQ_ROUTER : kind == .dealer ? ZMQ_DEALER : ZMQ_REP
+        guard let s = zmq_socket(ctx.pointer, type) else {
             throw SweepError("zmq: cannot create a socket: \(Self.lastError)")
         }
-        context = ctx
+        self.context = ctx
         socket = s
         try setInt(ZMQ_LINGER, 0)
         var limit: Int64 = 1 << 24   // a frame larger than 16 MiB is refused by ZeroMQ itself
@@ -24,10 +34,7 @@ public final class ZMQSocket {
         }
     }
 
-    deinit {
-        zmq_close(socket)
-        zmq_ctx_term(context)
-    }
+    deinit { zmq_close(socket) }
 
     static var lastError: String { String(cString: zmq_strerror(zmq_errno())) }
 
@@ -106,11 +113,81 @@ public final class ZMQSocket {
     }
 }
 
-/// CURVE key pairs (Z85 text), as `zmq_curve_keypair` makes them.
+/// CURVE key pairs (Z85 text, 40 characters), as `zmq_curve_keypair` makes them, stored as a
+/// key file of two lines: `public <key>` and `secret <key>` (a `.pub` file holds the first only).
 public enum CurveKeys {
     public static func generate() throws -> (publicKey: String, secretKey: String) {
         var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else { throw SweepError("zmq: CURVE is not available: \(ZMQSocket.lastError)") }
         return (String(cString: pub), String(cString: sec))
+    }
+
+    /// Reads a key file; `secret` is nil for a public-key file.
+    public static func read(_ path: String) throws -> (publicKey: String, secretKey: String?) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw SweepError("\(path): cannot read key file") }
+        var pub: String?, sec: String?
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[1].count == 40 else { continue }
+            if parts[0] == "public" { pub = parts[1] }
+            if parts[0] == "secret" { sec = parts[1] }
+        }
+        guard let pub else { throw SweepError("\(path): no 'public <40-character Z85 key>' line") }
+        return (pub, sec)
+    }
+
+    /// Z85 text of a 32-byte binary key (as ZAP delivers client keys).
+    static func z85(_ key: [UInt8]) -> String? {
+        guard key.count == 32 else { return nil }
+        var out = [CChar](repeating: 0, count: 41)
+        return key.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, 32) } == nil ? nil : String(cString: out)
+    }
+}
+
+/// The ZeroMQ Authentication Protocol handler (RFC 27) for CURVE: a thread answering
+/// `inproc://zeromq.zap.01` in the coordinator's context, accepting only authorised public keys.
+public final class CurveAuthenticator: @unchecked Sendable {
+    let socket: ZMQSocket
+    let authorized: Set<String>
+    let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var stopping = false
+    private var thread: Thread?
+
+    public init(context: ZMQContext, authorized: Set<String>, log: @escaping @Sendable (String) -> Void) throws {
+        socket = try ZMQSocket(.reply, context: context)
+        _ = try socket.bind("inproc://zeromq.zap.01")
+        self.authorized = authorized
+        self.log = log
+        let t = Thread { [unowned self] in self.serve() }
+        thread = t
+        t.start()
+    }
+
+    func serve() {
+        while true {
+            lock.lock()
+            let stop = stopping
+            lock.unlock()
+            if stop { return }
+            guard let frames = try? socket.receive(timeout: 100) else { continue }
+            guard frames.count >= 7 else {
+                try? socket.send([Array("1.0".utf8), frames.count > 1 ? frames[1] : [], Array("400".utf8),
+                                  Array("malformed ZAP request".utf8), [], []])
+                continue
+            }
+            let key = CurveKeys.z85(frames[6]) ?? "?"
+            let ok = String(decoding: frames[5], as: UTF8.self) == "CURVE" && authorized.contains(key)
+            if !ok { log("refused a connection with an unauthorised key \(key)") }
+            try? socket.send([Array("1.0".utf8), frames[1], Array((ok ? "200" : "400").utf8),
+                              Array((ok ? "OK" : "unauthorised key").utf8), ok ? Array(key.utf8) : [], []])
+        }
+    }
+
+    public func stop() {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        while thread?.isFinished == false { usleep(10_000) }
     }
 }
