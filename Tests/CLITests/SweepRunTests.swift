@@ -231,3 +231,24 @@ final class CurveTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/sweep.h5"))
     }
 }
+
+final class DiskFullTests: XCTestCase {
+    /// A worker whose disk fills reports the task failed with the reason; the run says which tasks
+    /// failed and why, keeps what it finished, and exits non-zero.
+    func testFullDiskIsReportedAsAFailedTaskWithItsReason() throws {
+        let dir = try CLI.scratch(self)
+        let mountPoint = dir + "/small"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mount = try CLI.run(["-t", "tmpfs", "-o", "size=96k", "tmpfs", mountPoint], executable: "/bin/mount")
+        guard mount.status == 0 else { throw XCTSkip("cannot mount a small tmpfs here (needs root): \(mount.stderr)") }
+        defer { _ = try? CLI.run([mountPoint], executable: "/bin/umount") }
+        let cfg = try sweepConfig(dir, output: "small/out")
+        let r = try CLI.run(["run", cfg, "--workers", "1"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("failed: "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("disk full") || r.stderr.contains("No space left"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("tasks failed"), r.stderr)
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("xlsweep: error:") }
+        XCTAssertEqual(lines.count, 1, r.stderr)
+    }
+}
