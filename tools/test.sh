@@ -17,5 +17,11 @@ if [ -z "$summary" ]; then
     echo "tests: no test summary found" >&2
     exit 1
 fi
+# The sweep under a real one-node Slurm cluster (installs and starts slurmctld, slurmd, munge).
+if [ "$(id -u)" = 0 ]; then
+    if cluster/slurm/test-one-node.sh; then total=$((total + 1)); else total=$((total + 1)); failed=$((failed + 1)); status=1; fi
+else
+    echo "slurm test skipped: it needs root to install and start the Slurm daemons"
+fi
 echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"

@@ -106,6 +106,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "CURVE key file of the coordinator (from `xlsweep keys`): traffic is encrypted.") var key: String?
     @Option(help: "Public keys of the workers to accept: a .pub file, or a directory of them (needs --key).")
     var authorized: String?
+    @Option(help: "Write the endpoint workers should connect to (wildcards replaced by this host's name) to this file.")
+    var endpointFile: String?
     @Flag(help: "Merge even when tasks failed.") var allowPartial = false
 
     func validate() throws {
@@ -130,6 +132,14 @@ struct CoordinatorCommand: ParsableCommand {
             let sweep = try ResolvedSweep(try SweepConfig(path: config))
             let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security()) { stderrLine("coordinator: \($0)") }
             stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
+            if let endpointFile {
+                let host = ProcessInfo.processInfo.hostName
+                let reachable = coordinator.endpoint.replacingOccurrences(of: "0.0.0.0", with: host)
+                    .replacingOccurrences(of: "[::]", with: host)
+                let staging = endpointFile + ".partial"
+                try Data((reachable + "\n").utf8).write(to: URL(fileURLWithPath: staging))
+                guard rename(staging, endpointFile) == 0 else { throw UserError("\(endpointFile): cannot write") }
+            }
             var progress = ProgressLine()
             try coordinator.serve(idleExit: 30) { progress.update($0.progress) }
             let failed = coordinator.scheduler.failed
