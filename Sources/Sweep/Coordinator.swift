@@ -14,7 +14,8 @@ public final class Coordinator {
         public let workers: Int
     }
 
-    public let sweep: ResolvedSweep
+    public let config: SweepConfig
+    public let plan: Plan
     public let socket: ZMQSocket
     public let endpoint: String
     public private(set) var scheduler: Scheduler
@@ -35,10 +36,27 @@ public final class Coordinator {
 
     let authenticator: CurveAuthenticator?
 
-    public init(sweep: ResolvedSweep, bind: String, security: Security? = nil, log: @escaping @Sendable (String) -> Void) throws {
-        self.sweep = sweep
+    /// Decides whether a task reported done really is (default: its fragment verifies on disk).
+    let verify: (String) -> Bool
+    /// Seconds of task execution reported by workers, for utilisation.
+    public private(set) var busySeconds = 0.0
+
+    public convenience init(sweep: ResolvedSweep, bind: String, security: Security? = nil,
+                            log: @escaping @Sendable (String) -> Void) throws {
+        let fragments = sweep.config.output + "/fragments"
+        try self.init(config: sweep.config, plan: sweep.plan, bind: bind, security: security, log: log) { id in
+            Fragment.verify(fragments + "/" + Fragment.fileName(task: id))
+        }
+        try RunRecord.write(sweep: sweep, endpoint: endpoint)
+    }
+
+    public init(config: SweepConfig, plan: Plan, bind: String, security: Security? = nil,
+                log: @escaping @Sendable (String) -> Void, verify: @escaping (String) -> Bool) throws {
+        self.config = config
+        self.plan = plan
         self.log = log
-        configPath = sweep.config.file
+        self.verify = verify
+        configPath = config.file
         let context = try ZMQContext()
         if let security {
             authenticator = try CurveAuthenticator(context: context, authorized: security.authorized, log: log)
@@ -49,12 +67,10 @@ public final class Coordinator {
             socket = try ZMQSocket(.router, context: context)
         }
         endpoint = try socket.bind(bind)
-        let fragments = sweep.config.output + "/fragments"
-        let ledger = Ledger(directory: fragments)
+        let ledger = Ledger(directory: config.output + "/fragments")
         for id in ledger.broken { log("fragment of \(id) is incomplete or corrupt; the task will run again") }
-        scheduler = Scheduler(plan: sweep.plan, done: ledger.done, maxAttempts: sweep.config.maxAttempts,
-                              leaseSeconds: sweep.config.leaseSeconds)
-        try RunRecord.write(sweep: sweep, endpoint: endpoint)
+        scheduler = Scheduler(plan: plan, done: ledger.done, maxAttempts: config.maxAttempts,
+                              leaseSeconds: config.leaseSeconds)
     }
 
     deinit { authenticator?.stop() }
@@ -62,7 +78,7 @@ public final class Coordinator {
     static func now() -> Double { Date().timeIntervalSince1970 }
 
     public var progress: Progress {
-        Progress(done: scheduler.done.count, total: sweep.plan.tasks.count, running: scheduler.leases.count,
+        Progress(done: scheduler.done.count, total: plan.tasks.count, running: scheduler.leases.count,
                  failed: scheduler.failed.count, workers: workers.count)
     }
 
@@ -74,7 +90,7 @@ public final class Coordinator {
             if let frames = try socket.receive(timeout: 200) { handle(frames) }
             let now = Self.now()
             scheduler.expire(now: now)
-            for (id, w) in workers where now - w.seen > sweep.config.leaseSeconds * 2 {
+            for (id, w) in workers where now - w.seen > config.leaseSeconds * 2 {
                 log("worker \(id) silent for \(Int(now - w.seen)) s; forgotten")
                 scheduler.drop(worker: id)
                 workers[id] = nil
@@ -112,7 +128,7 @@ public final class Coordinator {
         switch message.kind {
         case .hello:
             workers[worker] = (message.body["held"], now)
-            reply(identity, Message(.welcome, ["config_path": configPath, "config_text": sweep.config.text]))
+            reply(identity, Message(.welcome, ["config_path": configPath, "config_text": config.text]))
         case .request:
             workers[worker]?.held = message.body["held"]
             if let task = scheduler.assign(worker: worker, holding: message.body["held"], now: now) {
@@ -126,8 +142,8 @@ public final class Coordinator {
             scheduler.heartbeat(worker: worker, task: message.body["task"], now: now)
         case .done:
             guard let id = message.body["task"] else { return log("done without a task from \(worker)") }
-            let path = sweep.config.output + "/fragments/" + Fragment.fileName(task: id)
-            if Fragment.verify(path) {
+            busySeconds += Double(message.body["seconds"] ?? "0") ?? 0
+            if verify(id) {
                 scheduler.complete(task: id)
             } else {
                 scheduler.fail(task: id, worker: worker, error: "reported done, but its fragment is missing or corrupt")

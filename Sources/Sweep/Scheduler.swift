@@ -18,17 +18,55 @@ public struct Scheduler: Sendable {
     /// Log lines for the operator (expired leases, retries).
     public private(set) var events: [String] = []
 
+    /// Readiness, kept incrementally: unfinished dependencies per task, who waits on whom, and
+    /// the ready (unleased, unfailed) tasks per checkpoint as plan positions in ascending order.
+    var waiting: [Int]
+    let dependents: [[Int]]
+    let position: [String: Int]
+    var ready: [String: [Int]] = [:]
+
     public init(plan: Plan, done: Set<String>, maxAttempts: Int = 3, leaseSeconds: Double = 30) {
         self.plan = plan
         self.done = done.intersection(plan.tasks.map(\.id))
         self.maxAttempts = maxAttempts
         self.leaseSeconds = leaseSeconds
+        let position = Dictionary(uniqueKeysWithValues: plan.tasks.enumerated().map { ($1.id, $0) })
+        var dependents = [[Int]](repeating: [], count: plan.tasks.count)
+        var waiting = [Int](repeating: 0, count: plan.tasks.count)
+        for (i, t) in plan.tasks.enumerated() {
+            for d in plan.dependencies[t.id] ?? [] where !self.done.contains(d) {
+                if let j = position[d] { dependents[j].append(i); waiting[i] += 1 }
+            }
+        }
+        self.position = position
+        self.dependents = dependents
+        self.waiting = waiting
+        for (i, t) in plan.tasks.enumerated() where waiting[i] == 0 && !self.done.contains(t.id) {
+            ready[t.checkpoint, default: []].append(i)
+        }
     }
 
-    /// A task for `worker`: ready, not leased, not failed; preferring the checkpoint it holds.
+    mutating func makeReady(_ i: Int) {
+        let c = plan.tasks[i].checkpoint
+        var list = ready[c] ?? []
+        var lo = 0, hi = list.count
+        while lo < hi { let mid = (lo + hi) / 2; if list[mid] < i { lo = mid + 1 } else { hi = mid } }
+        if lo == list.count || list[lo] != i { list.insert(i, at: lo) }
+        ready[c] = list
+    }
+
+    /// A task for `worker`: ready, not leased, not failed; preferring the checkpoint it holds,
+    /// else the earliest in plan order.
     public mutating func assign(worker: String, holding checkpoint: String?, now: Double) -> SweepTask? {
-        let candidates = plan.ready(done: done).filter { leases[$0.id] == nil && failed[$0.id] == nil }
-        guard let task = candidates.first(where: { $0.checkpoint == checkpoint }) ?? candidates.first else { return nil }
+        var chosen: String?
+        if let checkpoint, let list = ready[checkpoint], !list.isEmpty {
+            chosen = checkpoint
+        } else {
+            chosen = ready.filter { !$0.value.isEmpty }.min { $0.value[0] < $1.value[0] }?.key
+        }
+        guard let c = chosen, let i = ready[c]?.first else { return nil }
+        ready[c]!.removeFirst()
+        let task = plan.tasks[i]
         leases[task.id] = Lease(task: task, worker: worker, deadline: now + leaseSeconds)
         attempts[task.id, default: 0] += 1
         return task
@@ -43,18 +81,27 @@ public struct Scheduler: Sendable {
     /// A finished task (its fragment verified by the caller). A late duplicate is harmless.
     public mutating func complete(task id: String) {
         leases[id] = nil
+        guard let i = position[id], !done.contains(id) else { return }
         done.insert(id)
         failed[id] = nil
+        let c = plan.tasks[i].checkpoint
+        ready[c]?.removeAll { $0 == i }   // completed by a late duplicate while queued again
+        for j in dependents[i] {
+            waiting[j] -= 1
+            if waiting[j] == 0 && !done.contains(plan.tasks[j].id) { makeReady(j) }
+        }
     }
 
     public mutating func fail(task id: String, worker: String, error: String) {
         guard leases[id]?.worker == worker || leases[id] == nil else { return }
         leases[id] = nil
+        guard !done.contains(id), let i = position[id] else { return }
         if attempts[id, default: 0] >= maxAttempts {
             failed[id] = error
             events.append("task \(id) failed \(attempts[id] ?? 0) times; last error from \(worker): \(error)")
         } else {
             events.append("task \(id) failed on \(worker) (attempt \(attempts[id] ?? 0) of \(maxAttempts)): \(error); retrying")
+            makeReady(i)
         }
     }
 
@@ -68,7 +115,10 @@ public struct Scheduler: Sendable {
 
     /// Forgets a worker that said goodbye or died: its leases return to the pool.
     public mutating func drop(worker: String) {
-        for (id, lease) in leases where lease.worker == worker { leases[id] = nil }
+        for (id, lease) in leases where lease.worker == worker {
+            leases[id] = nil
+            if let i = position[id] { makeReady(i) }
+        }
     }
 
     public mutating func drainEvents() -> [String] {
@@ -77,10 +127,7 @@ public struct Scheduler: Sendable {
     }
 
     /// Nothing leased, and nothing left that could ever become ready.
-    public var finished: Bool {
-        guard leases.isEmpty else { return false }
-        return plan.ready(done: done).allSatisfy { failed[$0.id] != nil }
-    }
+    public var finished: Bool { leases.isEmpty && ready.values.allSatisfy(\.isEmpty) }
 
     /// Tasks that can never run because something they need failed.
     public var blocked: [String] {

@@ -62,12 +62,14 @@ public final class Worker {
                     log("ignored an unknown task \(m.body["task"] ?? "?")")
                     continue
                 }
+                let started = Date()
                 let outcome = try execute(task, runner: runner)
+                let seconds = String(format: "%.6f", Date().timeIntervalSince(started))
                 if let error = outcome {
                     log("task \(id) failed: \(error)")
                     try send(Message(.failed, ["task": id, "error": error]))
                 } else {
-                    try send(Message(.done, ["task": id]))
+                    try send(Message(.done, ["task": id, "seconds": seconds]))
                     count += 1
                 }
             case .wait:

@@ -49,38 +49,7 @@ struct Run: ParsableCommand {
             }
             let n = workers ?? sweep.config.workers
             guard n > 0 else { throw UserError("--workers must be positive") }
-            let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*") { stderrLine("coordinator: \($0)") }
-            stderrLine("sweep \(sweep.config.name): \(sweep.plan.tasks.count) tasks (\(coordinator.scheduler.done.count) already done), "
-                + "\(n) workers, coordinator at \(coordinator.endpoint)")
-            var children: [Process] = []
-            var respawns = 0
-            func spawn() throws {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: selfExecutable())
-                p.arguments = ["worker", "--connect", coordinator.endpoint]
-                try p.run()
-                children.append(p)
-            }
-            for _ in 0..<n { try spawn() }
-            var progress = ProgressLine()
-            try coordinator.serve { c in
-                progress.update(c.progress)
-                // A worker that died while work remains is replaced (its lease expires and is reassigned).
-                if !c.scheduler.finished {
-                    let dead = children.filter { !$0.isRunning }
-                    children.removeAll { !$0.isRunning }
-                    for p in dead where respawns < 3 * n {
-                        stderrLine("coordinator: worker \(p.processIdentifier) exited (status \(p.terminationStatus)); starting another")
-                        respawns += 1
-                        try? spawn()
-                    }
-                }
-            }
-            progress.update(coordinator.progress, force: true)
-            if progress.tty { stderrLine("") }
-            let deadline = Date().addingTimeInterval(10)
-            while children.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
-            for p in children where p.isRunning { p.terminate() }
+            let coordinator = try runLocally(sweep, workers: n)
             let failed = coordinator.scheduler.failed
             if !failed.isEmpty {
                 for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
@@ -94,6 +63,48 @@ struct Run: ParsableCommand {
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
         }
     }
+}
+
+/// A coordinator on loopback and `workers` worker processes of this executable, replacing workers
+/// that die while work remains; returns when the plan is finished and the workers have exited.
+func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) throws -> Coordinator {
+    let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*") { stderrLine("coordinator: \($0)") }
+    if !quiet {
+        stderrLine("sweep \(sweep.config.name): \(sweep.plan.tasks.count) tasks (\(coordinator.scheduler.done.count) already done), "
+            + "\(n) workers, coordinator at \(coordinator.endpoint)")
+    }
+    var children: [Process] = []
+    var respawns = 0
+    func spawn() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: selfExecutable())
+        p.arguments = ["worker", "--connect", coordinator.endpoint]
+        try p.run()
+        children.append(p)
+    }
+    for _ in 0..<n { try spawn() }
+    var progress = ProgressLine()
+    try coordinator.serve { c in
+        if !quiet { progress.update(c.progress) }
+        // A worker that died while work remains is replaced (its lease expires and is reassigned).
+        if !c.scheduler.finished {
+            let dead = children.filter { !$0.isRunning }
+            children.removeAll { !$0.isRunning }
+            for p in dead where respawns < 3 * n {
+                stderrLine("coordinator: worker \(p.processIdentifier) exited (status \(p.terminationStatus)); starting another")
+                respawns += 1
+                try? spawn()
+            }
+        }
+    }
+    if !quiet {
+        progress.update(coordinator.progress, force: true)
+        if progress.tty { stderrLine("") }
+    }
+    let deadline = Date().addingTimeInterval(10)
+    while children.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
+    for p in children where p.isRunning { p.terminate() }
+    return coordinator
 }
 
 struct CoordinatorCommand: ParsableCommand {

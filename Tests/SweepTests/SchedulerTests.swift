@@ -1,0 +1,69 @@
+import XCTest
+@testable import Sweep
+
+/// The coordinator's state machine under injected faults: expiry, failures, duplicates, affinity.
+final class SchedulerTests: XCTestCase {
+    let plan = Plan(checkpoints: ["a", "b"], languages: ["en", "es"], layers: ["a": 1, "b": 1], concepts: ["joy"],
+                    generation: true)
+
+    func drain(_ s: inout Scheduler, worker: String = "w", holding: String? = nil) -> [String] {
+        var order: [String] = []
+        var now = 0.0
+        while let t = s.assign(worker: worker, holding: holding, now: now) {
+            order.append(t.id)
+            s.complete(task: t.id)
+            now += 1
+        }
+        return order
+    }
+
+    func testRunsEverythingInDependencyOrderAndFinishes() {
+        var s = Scheduler(plan: plan, done: [])
+        let order = drain(&s)
+        XCTAssertEqual(Set(order), Set(plan.tasks.map(\.id)))
+        XCTAssertEqual(order.count, plan.tasks.count)
+        var seen = Set<String>()
+        for id in order {
+            XCTAssertTrue(plan.dependencies[id]!.allSatisfy(seen.contains), id)
+            seen.insert(id)
+        }
+        XCTAssertTrue(s.finished)
+    }
+
+    func testAffinityLeaseExpiryRetriesAndDuplicates() {
+        var s = Scheduler(plan: plan, done: [], maxAttempts: 2, leaseSeconds: 10)
+        // A worker holding checkpoint b gets b's work first.
+        let first = s.assign(worker: "w1", holding: "b", now: 0)!
+        XCTAssertEqual(first.checkpoint, "b")
+        // Its lease expires: the task goes back and another worker takes it.
+        s.expire(now: 11)
+        XCTAssertTrue(s.drainEvents().contains { $0.contains("expired") })
+        let again = s.assign(worker: "w2", holding: "b", now: 12)!
+        XCTAssertEqual(again.id, first.id)
+        // Heartbeats keep a lease alive.
+        s.heartbeat(worker: "w2", task: again.id, now: 20)
+        s.expire(now: 25)
+        XCTAssertNotNil(s.leases[again.id])
+        // The second failure exhausts its attempts: failed, with the worker's error, and its
+        // dependents can never run; the rest of the sweep goes on and finishes.
+        s.fail(task: again.id, worker: "w2", error: "boom")
+        XCTAssertEqual(s.failed[again.id], "boom")
+        // The late first worker finishing is harmless, and a duplicate done changes nothing.
+        _ = drain(&s)
+        XCTAssertTrue(s.finished)
+        XCTAssertFalse(s.done.contains(again.id))
+        XCTAssertFalse(s.blocked.isEmpty)
+        XCTAssertTrue(s.blocked.allSatisfy { id in plan.tasks.first { $0.id == id }!.checkpoint == "b" })
+        let before = s.done
+        s.complete(task: plan.tasks[0].id)
+        XCTAssertEqual(s.done, before)
+    }
+
+    func testResumesFromTheLedger() {
+        let extracts = Set(plan.tasks.filter { $0.kind == .extract }.map(\.id))
+        var s = Scheduler(plan: plan, done: extracts)
+        let order = drain(&s)
+        XCTAssertEqual(order.count, plan.tasks.count - extracts.count)
+        XCTAssertTrue(order.allSatisfy { !extracts.contains($0) })
+    }
+}
