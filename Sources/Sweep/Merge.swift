@@ -10,6 +10,14 @@ public enum Merge {
     public struct Summary: Sendable {
         public let path: String
         public let missing: [String]
+        /// Groups of checkpoints whose weights are identical (same fingerprint): one point, not several.
+        public let duplicates: [[String]]
+
+        /// One warning line per group of identical checkpoints.
+        public var warnings: [String] {
+            duplicates.map { "warning: checkpoints \($0.joined(separator: ", ")) hold identical weights (same fingerprint); "
+                + "the published branches may be duplicates" }
+        }
     }
 
     public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, toolVersion: String) throws -> Summary {
@@ -130,12 +138,27 @@ public enum Merge {
         }
 
         // Provenance.
-        var fingerprints: [String] = []
+        var fingerprints: [String] = [], tokenizers: [String] = []
         for name in ck {
             let r = try reader("extract/\(name)/\(langs[0])")
-            fingerprints.append((try? r?.attribute("weights_fingerprint")) ?? "")
+            let fingerprint: String? = (try? r?.attribute("weights_fingerprint")) ?? nil
+            let tokenizer: String? = (try? r?.attribute("tokenizer_fingerprint")) ?? nil
+            fingerprints.append(fingerprint ?? "")
+            tokenizers.append(tokenizer.map { "sha256:" + $0 } ?? "")
         }
-        try w.write("checkpoint_fingerprint", strings: fingerprints.map { $0 ?? "" }, dimensions: ["checkpoint"])
+        try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
+        try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")
+        try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: ["checkpoint"])
+        var groups: [String: [String]] = [:]
+        for (i, f) in fingerprints.enumerated() where !f.isEmpty { groups[f, default: []].append(ck[i]) }
+        let duplicates: [[String]] = groups.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] }
+        var duplicateOf: [String] = []
+        for name in ck {
+            let group = duplicates.first { $0.contains(name) }
+            duplicateOf.append(group.map { $0[0] == name ? "" : $0[0] } ?? "")
+        }
+        try w.write("duplicate_of", strings: duplicateOf, dimensions: ["checkpoint"])
+        try w.setAttribute("duplicate_of", "the first checkpoint with identical weights, or empty", on: "duplicate_of")
         try w.write("checkpoint_source", strings: c.checkpoints.map { $0.path ?? "\($0.repo ?? "")@\($0.revision ?? "main")" },
                     dimensions: ["checkpoint"])
         try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
@@ -152,6 +175,6 @@ public enum Merge {
         try w.setAttribute("data_fingerprint", try DataSet(directory: c.data, languages: langs).fingerprint)
         try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
         try w.close()
-        return Summary(path: path, missing: missing)
+        return Summary(path: path, missing: missing, duplicates: duplicates)
     }
 }

@@ -127,6 +127,7 @@ public final class TaskRunner {
             }
             try w.write("concept_labels", ints: labels, shape: [used.count, concepts.count])
             try w.setAttribute("weights_fingerprint", m.fingerprint)
+            try w.setAttribute("tokenizer_fingerprint", try Fragment.sha256(ofFile: m.directory + "/tokenizer.json"))
         }
     }
 

@@ -60,6 +60,7 @@ struct Run: ParsableCommand {
                 }
             }
             let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
         }
     }
@@ -157,6 +158,7 @@ struct CoordinatorCommand: ParsableCommand {
             for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
             if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
             let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)")
         }
     }
@@ -201,6 +203,7 @@ struct MergeCommand: ParsableCommand {
             let (config, _, _) = try RunRecord.read(directory: directory)
             let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
                                         toolVersion: "xlsweep \(XLSweep.version)")
+            summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
         }
     }

@@ -171,6 +171,10 @@ final class SweepRunTests: XCTestCase {
         for frames in garbage { try attacker.send(frames) }
         valid[0] = 0
         try attacker.send([valid])
+        // `status` asks the running coordinator.
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.hasPrefix("running (coordinator pid \(coordinator.processIdentifier)"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("0/63 tasks done"), status.stdout)
         let worker = try CLI.run(["worker", "--connect", endpoint])
         XCTAssertEqual(worker.status, 0, worker.stderr)
         coordinator.waitUntilExit()
@@ -250,5 +254,27 @@ final class DiskFullTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("tasks failed"), r.stderr)
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("xlsweep: error:") }
         XCTAssertEqual(lines.count, 1, r.stderr)
+    }
+}
+
+final class DuplicateCheckpointTests: XCTestCase {
+    /// Two checkpoints with identical weights (here: the same weights as .bin and .safetensors) are
+    /// reported, and the merged file says which duplicates which.
+    func testIdenticalWeightsAreFlagged() throws {
+        let dir = try CLI.scratch(self)
+        let f = CLI.fixtures
+        let cfg = try sweepConfig(dir)
+        var text = try String(contentsOfFile: cfg, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\(f)/bloom-tiny-bf16", with: "\(f)/bloom-tiny-bin")
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["run", cfg, "--workers", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: checkpoints step1, step3 hold identical weights"), r.stderr)
+        let check = try CLI.python(["-c", """
+            import sys, h5py
+            f = h5py.File(sys.argv[1])
+            print(list(f["duplicate_of"].asstr()[:]))
+            """, dir + "/out/sweep.h5"])
+        XCTAssertEqual(check.stdout, "['', '', 'step1']\n", check.stderr)
     }
 }
