@@ -130,3 +130,30 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(resolved.concepts, ["joy", "earthquake"])
     }
 }
+
+final class ShippedConfigTests: XCTestCase {
+    /// Every config in configs/ is valid; the paper configs name the models and the paper's defaults.
+    func testShippedConfigsParse() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("configs").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertTrue(Set(files).isSuperset(of: ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml", "tiny.yaml"]))
+        for f in files {
+            let c = try SweepConfig(path: dir + "/" + f)
+            if f != "tiny.yaml" {
+                XCTAssertEqual(c.expertise.k, 500, f)
+                XCTAssertEqual(c.probe.tokensPerLanguage, 1000, f)
+                XCTAssertEqual(c.generation.samples, 100, f)
+                XCTAssertEqual(c.generation.temperature, 0.8, f)
+                XCTAssertEqual(c.generation.topP, 0.9, f)
+                XCTAssertGreaterThanOrEqual(c.languages.count, 12, f)
+            }
+        }
+        let bloom = try SweepConfig(path: dir + "/bloom-560m.yaml")
+        XCTAssertEqual(bloom.checkpoints.map(\.revision), ["global_step1000", "global_step10000", "global_step100000",
+            "global_step200000", "global_step300000", "global_step400000", "global_step500000", "global_step600000"])
+        XCTAssertEqual(Set(bloom.checkpoints.compactMap(\.repo)), ["bigscience/bloom-560m-intermediate"])
+        // Without the weights in the HF cache, resolving lists every missing checkpoint.
+        XCTAssertThrowsError(try ResolvedSweep(bloom)) { XCTAssertTrue("\($0)".contains("8 of 8 checkpoints unavailable")) }
+    }
+}
