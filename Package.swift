@@ -42,12 +42,13 @@ let package = Package(
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
+        .target(name: "Report", dependencies: ["Store"]),
         .target(name: "Sweep", dependencies: ["CZeroMQ", "Checkpoints", "Kernels", "Models", "Probing", "Store", "Tokenization",
                                                .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep",
+                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

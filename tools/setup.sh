@@ -26,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$python" = 1 ]; then
+    # The report test renders the page in headless Chromium.
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "setup: installing chromium"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
     req=tools/requirements-test.txt
     [ "$torch" = 1 ] && req=tools/requirements.txt
     # Only ask pip when a pinned package is absent or at another version.

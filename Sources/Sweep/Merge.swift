@@ -99,7 +99,7 @@ public enum Merge {
         for name in ["overlap", "chance_overlap", "cross_ap", "cross_ap_baseline"] {
             matrices[name] = [Float](repeating: .nan, count: C * K * L * L)
         }
-        var perLayer = [Float](repeating: .nan, count: C * K * layers * L * L)
+        var perLayer = [Float](repeating: .nan, count: C * K * layers * L * L), chancePerLayer = perLayer
         for (i, name) in ck.enumerated() {
             guard let r = try reader("alignment/\(name)") else { continue }
             for key in matrices.keys {
@@ -107,13 +107,17 @@ public enum Merge {
             }
             perLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L),
                                      with: try r.floats("overlap_per_layer").values)
+            chancePerLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L),
+                                           with: try r.floats("chance_overlap_per_layer").values)
         }
         for (name, values) in matrices.sorted(by: { $0.key < $1.key }) {
             try w.write(name, floats: values, shape: [C, K, L, L], chunk: [1, 1, L, L],
                         dimensions: ["checkpoint", "concept", "language", "target_language"])
         }
-        try w.write("overlap_per_layer", floats: perLayer, shape: [C, K, layers, L, L], chunk: [1, 1, layers, L, L],
-                    dimensions: ["checkpoint", "concept", "block", "language", "target_language"])
+        for (name, values) in [("overlap_per_layer", perLayer), ("chance_overlap_per_layer", chancePerLayer)] {
+            try w.write(name, floats: values, shape: [C, K, layers, L, L], chunk: [1, 1, layers, L, L],
+                        dimensions: ["checkpoint", "concept", "block", "language", "target_language"])
+        }
 
         // Forced generation [checkpoint, concept, language, sample].
         if c.generation.enabled {

@@ -225,7 +225,7 @@ public final class TaskRunner {
         }
         let L = langs.count, C = concepts.count, layers = sizes.count
         var overlap = [Float](repeating: .nan, count: C * L * L), chance = overlap, cross = overlap, baseline = overlap
-        var perLayer = [Float](repeating: .nan, count: C * layers * L * L)
+        var perLayer = [Float](repeating: .nan, count: C * layers * L * L), chancePerLayer = perLayer
         var pools: [Int: SentencePool] = [:]
         let layerSizes = Dictionary(uniqueKeysWithValues: sizes.enumerated().map { ($0, $1) })
         for c in 0..<C {
@@ -239,7 +239,9 @@ public final class TaskRunner {
                     let o = Alignment.overlap(ea, eb, k: k)
                     overlap[i] = Float(o.overall)
                     for l in 0..<layers { perLayer[((c * layers + l) * L + a) * L + b] = Float(o.perLayer[l] ?? 0) }
-                    chance[i] = Float(Alignment.chanceOverlap(ea, eb, k: k, layerSizes: layerSizes).overall)
+                    let expected = Alignment.chanceOverlap(ea, eb, k: k, layerSizes: layerSizes)
+                    chance[i] = Float(expected.overall)
+                    for l in 0..<layers { chancePerLayer[((c * layers + l) * L + a) * L + b] = Float(expected.perLayer[l] ?? 0) }
                     let apB = ap[b][(c * units)..<((c + 1) * units)]
                     cross[i] = Float(ea.map { Double(apB[apB.startIndex + Int(flatIndex($0, sizes))]) }.reduce(0, +) / Double(ea.count))
                     if pools[b] == nil { pools[b] = try pool(task.checkpoint, langs[b]).0 }
@@ -252,6 +254,7 @@ public final class TaskRunner {
         try Fragment.write(task: task.id, directory: fragments) { w in
             try w.write("overlap", floats: overlap, shape: [C, L, L])
             try w.write("overlap_per_layer", floats: perLayer, shape: [C, layers, L, L])
+            try w.write("chance_overlap_per_layer", floats: chancePerLayer, shape: [C, layers, L, L])
             try w.write("chance_overlap", floats: chance, shape: [C, L, L])
             try w.write("cross_ap", floats: cross, shape: [C, L, L])
             try w.write("cross_ap_baseline", floats: baseline, shape: [C, L, L])

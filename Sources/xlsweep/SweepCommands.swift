@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Report
 import Store
 import Sweep
 
@@ -62,6 +63,11 @@ struct Run: ParsableCommand {
             let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
+            let report = sweep.config.output + "/report.html"
+            guard FileManager.default.createFile(atPath: report, contents: Data(try Report.render(sweep: summary.path).utf8)) else {
+                throw UserError("\(report): cannot write")
+            }
+            print("wrote \(report)")
         }
     }
 }

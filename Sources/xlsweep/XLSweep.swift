@@ -9,5 +9,5 @@ struct XLSweep: ParsableCommand {
         abstract: "Interpretability sweeps over the training checkpoints of multilingual language models.",
         version: version,
         subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
-                      WorkerCommand.self, MergeCommand.self, StatusCommand.self, Keys.self, Bench.self])
+                      WorkerCommand.self, MergeCommand.self, StatusCommand.self, ReportCommand.self, Keys.self, Bench.self])
 }

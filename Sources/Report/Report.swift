@@ -1,0 +1,141 @@
+import Foundation
+import Store
+
+/// One self-contained HTML page (inline SVG, no scripts, no external files) that shows a merged
+/// sweep at a glance: probes across checkpoints and layers, expert alignment against chance, the
+/// language mix of forced generations, and where every number came from.
+public enum Report {
+    /// Mean over the finite values (NaN when there are none).
+    static func mean(_ v: [Double]) -> Double {
+        let f = v.filter(\.isFinite)
+        return f.isEmpty ? .nan : f.reduce(0, +) / Double(f.count)
+    }
+
+    public static func render(sweep path: String) throws -> String {
+        let r = try HDF5Reader(path: path)
+        let checkpoints = try r.strings("checkpoint"), languages = try r.strings("language"), concepts = try r.strings("concept")
+        let (C, L, K) = (checkpoints.count, languages.count, concepts.count)
+        var figures: [String] = []
+
+        // 1–2. Probe accuracy: checkpoint × layer heatmap, and per-checkpoint layer curves with the seed spread.
+        let acc = try r.doubles("probe_accuracy")
+        let layers = acc.shape[1], seeds = acc.shape[2]
+        func seedValues(_ c: Int, _ l: Int) -> [Double] { (0..<seeds).map { acc.values[(c * layers + l) * seeds + $0] } }
+        let meanAcc = (0..<C).map { c in (0..<layers).map { mean(seedValues(c, $0)) } }
+        figures.append(SVG.heatmap(title: "Language-ID probe accuracy (mean over \(seeds) seeds)", rows: checkpoints,
+                                   columns: (0..<layers).map { "\($0)" }, values: meanAcc, lo: 1 / Double(max(L, 1)), hi: 1,
+                                   xLabel: "layer (hidden.L)", yLabel: "checkpoint"))
+        figures.append(SVG.lines(title: "Probe accuracy by layer (band: min–max over seeds)", x: (0..<layers).map { "\($0)" },
+            series: (0..<C).map { c in
+                SVG.Series(name: checkpoints[c], values: meanAcc[c],
+                           low: (0..<layers).map { seedValues(c, $0).filter(\.isFinite).min() ?? .nan },
+                           high: (0..<layers).map { seedValues(c, $0).filter(\.isFinite).max() ?? .nan })
+            } + [SVG.Series(name: "chance (1/\(L))", values: [Double](repeating: 1 / Double(max(L, 1)), count: layers), dashed: true)],
+            yLabel: "test accuracy", xLabel: "layer", yRange: (0, 1)))
+
+        // 3. Expert overlap per layer across checkpoints, with the chance level.
+        let perLayer = try r.floats("overlap_per_layer"), chanceLayer = try r.floats("chance_overlap_per_layer")
+        let blocks = perLayer.shape[2]
+        func pairMean(_ a: [Float], _ c: Int, _ b: Int) -> Double {
+            var v: [Double] = []
+            for k in 0..<K { for x in 0..<L { for y in 0..<L where x != y {
+                v.append(Double(a[(((c * K + k) * blocks + b) * L + x) * L + y]))
+            } } }
+            return mean(v)
+        }
+        figures.append(SVG.lines(title: "Expert overlap |E_A ∩ E_B| / K per layer (language pairs A ≠ B, all concepts)",
+            x: (0..<blocks).map { "\($0)" },
+            series: (0..<C).map { c in SVG.Series(name: checkpoints[c], values: (0..<blocks).map { pairMean(perLayer.values, c, $0) }) }
+                + [SVG.Series(name: "chance (\(checkpoints[C - 1]))", values: (0..<blocks).map { pairMean(chanceLayer.values, C - 1, $0) },
+                              dashed: true)],
+            yLabel: "overlap", xLabel: "layer (blocks.L.mlp_post)"))
+
+        // 4. Cross-language AP and overlap across checkpoints, with their baselines.
+        func matrixMean(_ name: String, _ c: Int) throws -> Double {
+            let m = try r.floats(name).values
+            var v: [Double] = []
+            for k in 0..<K { for x in 0..<L { for y in 0..<L where x != y { v.append(Double(m[((c * K + k) * L + x) * L + y])) } } }
+            return mean(v)
+        }
+        figures.append(SVG.lines(title: "Cross-lingual alignment across checkpoints (A ≠ B)", x: checkpoints, series: [
+            SVG.Series(name: "cross-language AP", values: try (0..<C).map { try matrixMean("cross_ap", $0) }),
+            SVG.Series(name: "AP, permuted labels", values: try (0..<C).map { try matrixMean("cross_ap_baseline", $0) }, dashed: true),
+            SVG.Series(name: "overlap", values: try (0..<C).map { try matrixMean("overlap", $0) }),
+            SVG.Series(name: "overlap, chance", values: try (0..<C).map { try matrixMean("chance_overlap", $0) }, dashed: true),
+        ], yLabel: "mean over concepts and language pairs", xLabel: "checkpoint"))
+
+        // 5. Language × language overlap for the last checkpoint (all layers, mean over concepts).
+        let overlap = try r.floats("overlap").values
+        let last = C - 1
+        let matrix = (0..<L).map { x in (0..<L).map { y in mean((0..<K).map { Double(overlap[((last * K + $0) * L + x) * L + y]) }) } }
+        figures.append(SVG.heatmap(title: "Expert overlap between languages at \(checkpoints[last]) (all layers, mean over concepts)",
+                                   rows: languages, columns: languages, values: matrix, lo: 0, hi: 1,
+                                   xLabel: "language B", yLabel: "language A"))
+
+        // 6. Language mix of forced generations per checkpoint, and examples.
+        var examples: [(String, String, String, String)] = []
+        if r.exists("generation_language") {
+            let gen = try r.ints("generation_language"), texts = try r.strings("generation_text")
+            let samples = gen.shape[3]
+            let parts = languages + ["undetermined"]
+            var fractions: [[Double]] = []
+            for c in 0..<C {
+                var counts = [Double](repeating: 0, count: parts.count)
+                for k in 0..<K { for l in 0..<L { for s in 0..<samples {
+                    let v = Int(gen.values[((c * K + k) * L + l) * samples + s])
+                    if v >= 0 { counts[v] += 1 } else if v == -1 { counts[L] += 1 }
+                } } }
+                let total = counts.reduce(0, +)
+                fractions.append(counts.map { total > 0 ? $0 / total : 0 })
+                for k in 0..<min(K, 2) {
+                    let base = ((c * K + k) * L) * samples
+                    let lang = Int(gen.values[base])
+                    examples.append((checkpoints[c], concepts[k], languages[0] + " experts",
+                                     (lang >= 0 ? "[\(languages[lang])] " : "[?] ") + texts[base]))
+                }
+            }
+            figures.append(SVG.stackedBars(title: "Language of forced generations (experts of every concept and language)",
+                                           rows: checkpoints, parts: parts, fractions: fractions))
+        }
+
+        // Provenance.
+        var provenance: [(String, String)] = []
+        for name in ["sweep", "tool_version", "pooling", "probe_hook_site", "expertise_hook_site", "forcing", "data_fingerprint", "complete"] {
+            if let v = try? r.attribute(name) { provenance.append((name, v)) }
+        }
+        let sources = try r.strings("checkpoint_source"), fingerprints = try r.strings("checkpoint_fingerprint")
+        let tokenizers = (try? r.strings("checkpoint_tokenizer")) ?? []
+        let duplicates = (try? r.strings("duplicate_of")) ?? []
+        let missing = (try? r.strings("missing_task")) ?? []
+
+        var html = """
+            <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>xlsweep report</title>
+            <style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1250px}
+            .grid{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0;border:1px solid #ddd;padding:6px;background:#fff}
+            table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+            td.mono{font-family:monospace;font-size:11px}h1{font-size:22px}h2{font-size:17px;margin-top:26px}.warn{color:#a00}</style>
+            </head><body><h1>xlsweep report: \(SVG.escape(provenance.first { $0.0 == "sweep" }?.1 ?? path))</h1>
+            <p>\(C) checkpoints × \(layers) hidden layers × \(L) languages × \(K) concepts. Source: \(SVG.escape(path))</p>
+            """
+        if !missing.isEmpty { html += "<p class=\"warn\">Partial sweep: \(missing.count) tasks missing (\(SVG.escape(missing.prefix(8).joined(separator: ", "))))</p>" }
+        for (c, d) in duplicates.enumerated() where !d.isEmpty {
+            html += "<p class=\"warn\">Checkpoint \(SVG.escape(checkpoints[c])) holds the same weights as \(SVG.escape(d)).</p>"
+        }
+        html += "<h2>Figures</h2><div class=\"grid\">" + figures.map { "<figure>\($0)</figure>" }.joined() + "</div>"
+        if !examples.isEmpty {
+            html += "<h2>Example forced generations</h2><table><tr><th>checkpoint</th><th>concept</th><th>forced</th><th>output</th></tr>"
+            for e in examples {
+                html += "<tr><td>\(SVG.escape(e.0))</td><td>\(SVG.escape(e.1))</td><td>\(SVG.escape(e.2))</td><td>\(SVG.escape(e.3))</td></tr>"
+            }
+            html += "</table>"
+        }
+        html += "<h2>Provenance</h2><table><tr><th>checkpoint</th><th>source</th><th>weights</th><th>tokenizer</th></tr>"
+        for c in 0..<C {
+            html += "<tr><td>\(SVG.escape(checkpoints[c]))</td><td class=\"mono\">\(SVG.escape(sources[c]))</td>"
+                + "<td class=\"mono\">\(SVG.escape(fingerprints[c]))</td><td class=\"mono\">\(SVG.escape(c < tokenizers.count ? tokenizers[c] : ""))</td></tr>"
+        }
+        html += "</table><table>" + provenance.map { "<tr><th>\(SVG.escape($0.0))</th><td class=\"mono\">\(SVG.escape($0.1))</td></tr>" }.joined()
+        html += "</table></body></html>\n"
+        return html
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import XCTest
+
+/// The report of a real sweep, rendered by headless Chromium: not blank, and every figure has data.
+final class ReportTests: XCTestCase {
+    func testReportRendersWithDataInEveryFigure() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir)])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("wrote \(dir)/out/report.html"), run.stdout)
+        let custom = try CLI.run(["report", dir + "/out/sweep.h5", "--out", dir + "/page.html"])
+        XCTAssertEqual(custom.status, 0, custom.stderr)
+        let html = try String(contentsOfFile: dir + "/page.html", encoding: .utf8)
+        XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
+        let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
+        XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
+        let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
+        XCTAssertEqual(figures.count, 6)
+        for (i, f) in figures.enumerated() {
+            let body = f.components(separatedBy: "</svg>")[0]
+            XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
+        }
+        for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy"] {
+            XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)
+        }
+        let png = dir + "/page.png"
+        let shot = try CLI.run(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1300,1100",
+                                "--screenshot=\(png)", "file://\(dir)/page.html"], executable: "/usr/bin/chromium")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: png), "chromium wrote no screenshot: \(shot.stderr)")
+        let check = try CLI.python(["-c", """
+            import sys
+            from PIL import Image
+            im = Image.open(sys.argv[1]).convert("RGB")
+            pixels = list(im.getdata())
+            ink = sum(1 for p in pixels if sum(p) < 700) / len(pixels)
+            colours = len(set(pixels))
+            print("ok" if ink > 0.03 and colours > 50 else f"blank? ink {ink:.3f}, colours {colours}")
+            """, png])
+        XCTAssertEqual(check.stdout, "ok\n", check.stderr)
+    }
+}
