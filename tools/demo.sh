@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The main job: a local sweep (coordinator + 2 worker processes) over the bundled tiny models —
+# The main job: the default sweep (configs/demo.yaml) over the bundled checkpoint series —
 # language-ID probes on every layer, concept experts, cross-lingual alignment, forced generation —
-# merged into out/tiny/sweep.h5, with out/tiny/report.html.
+# with a coordinator and 2 worker processes, leaving out/demo/sweep.h5 and out/demo/report.html.
+# The data set is built from the offline Bible on first use (tools/build_data.py; cached in data/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+if [ ! -s data/demo/manifest.json ]; then
+    python3 tools/build_data.py --out data/demo
+fi
 swift build -c release --product xlsweep
 bin=.build/release/xlsweep
-$bin run configs/tiny.yaml --workers 2
-$bin status out/tiny
-h5ls out/tiny/sweep.h5
-echo "open out/tiny/report.html in a browser"
+$bin run configs/demo.yaml --workers 2
+$bin status out/demo
+echo "open out/demo/report.html in a browser"

@@ -45,7 +45,7 @@ def training_text() -> list[str]:
     return lines
 
 
-def bloom_tokenizer(lines: list[str]) -> Tokenizer:
+def bloom_tokenizer(lines: list[str], vocab_size: int = 1500) -> Tokenizer:
     """Byte-level BPE with BLOOM's pre-tokenizer (its `Split` regex, then ByteLevel without regex)."""
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
@@ -54,7 +54,7 @@ def bloom_tokenizer(lines: list[str]) -> Tokenizer:
     ])
     tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=False)
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(lines, trainer)
     return tok

@@ -107,15 +107,26 @@ public struct LanguageIdentifier: Sendable {
 }
 
 /// Whether a text mentions a concept: one of the concept's surface forms in the text's language,
-/// matched case-insensitively (forms are stems, e.g. "terremot" for terremoto/terremotos).
+/// case-insensitively. Forms are word beginnings (stems, e.g. "terremot" for terremoto/terremotos)
+/// matched where no letter precedes them; in scripts written without spaces (zh, ja) anywhere.
+/// The same rule as tools/lexicon.py, which selects the data set's positive sentences.
 public struct ConceptLexicon: Sendable {
+    public static let unspaced: Set<String> = ["zh", "ja"]
+
     /// language → surface forms.
     public let forms: [String: [String]]
 
     public init(forms: [String: [String]]) { self.forms = forms.mapValues { $0.map { $0.lowercased() } } }
 
     public func isPresent(in text: String, language: String) -> Bool {
-        let lowered = text.lowercased()
-        return (forms[language] ?? []).contains { !$0.isEmpty && lowered.contains($0) }
+        let lowered = Array((" " + text.lowercased() + " ").unicodeScalars)
+        for form in forms[language] ?? [] where !form.isEmpty {
+            let f = Array(form.unicodeScalars)
+            guard f.count <= lowered.count else { continue }
+            for i in 1...(lowered.count - f.count) where Array(lowered[i..<(i + f.count)]) == f {
+                if Self.unspaced.contains(language) || !lowered[i - 1].properties.isAlphabetic { return true }
+            }
+        }
+        return false
     }
 }

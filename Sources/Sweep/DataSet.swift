@@ -3,7 +3,7 @@ import Foundation
 /// The sweep's sentences, as a data set directory holds them (the contract the data builder writes):
 ///
 ///     manifest.json     {"languages": [...], "concepts": [...], "fingerprint": "sha256:…" (optional)}
-///     <language>.jsonl  {"text": "…", "split": "probe" | "concept", "concepts": ["joy", …]}
+///     <language>.jsonl  {"text": "…", "split": "probe" | "concept" | "lid-test", "concepts": ["joy", …]}
 ///     lexicon.json      {"joy": {"en": ["joy", …], "es": ["alegr", …]}, …}   (optional)
 ///
 /// `probe` sentences feed the language-ID probe (their tokens) and the identifier of generated
@@ -49,7 +49,9 @@ public struct DataSet: Sendable {
                 switch split {
                 case "probe": p.append(t)
                 case "concept": c.append(Sentence(text: t, concepts: o["concepts"] as? [String] ?? []))
-                default: throw ConfigError(file: path, line: n + 1, key: "split", message: "'\(split)' is not probe or concept")
+                case "lid-test": break   // held out for evaluating the language identifier
+                default:
+                    throw ConfigError(file: path, line: n + 1, key: "split", message: "'\(split)' is not probe, concept or lid-test")
                 }
             }
             probe[language] = p

@@ -45,7 +45,7 @@ public struct Plan: Sendable {
     /// - Parameters: layers: checkpoint name → number of transformer layers (probes run on
     ///   hidden.0…hidden.n); concepts: the concepts scored and forced.
     public init(checkpoints: [String], languages: [String], layers: [String: Int], concepts: [String],
-                generation: Bool) {
+                generation: Bool, generationConcepts: [String]? = nil) {
         var tasks: [SweepTask] = [], deps: [String: [String]] = [:]
         func add(_ t: SweepTask, after: [SweepTask]) {
             tasks.append(t)
@@ -66,7 +66,7 @@ public struct Plan: Sendable {
             // Alignment's permutation baseline re-reads every language's pool.
             add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise + extracts)
             if generation {
-                for concept in concepts {
+                for concept in generationConcepts ?? concepts {
                     for (i, lang) in languages.enumerated() {
                         add(SweepTask(kind: .generate, checkpoint: c, layer: nil, language: lang, concept: concept),
                             after: [expertise[i]])
@@ -93,6 +93,8 @@ public struct ResolvedSweep: Sendable {
     public let directories: [String: String]
     public let modelConfigs: [String: ModelConfig]
     public let concepts: [String]
+    /// The concepts whose experts are forced in generation (a subset of `concepts`).
+    public let forcedConcepts: [String]
     public let plan: Plan
 
     /// Every checkpoint that cannot be found is reported at once, one line each.
@@ -129,7 +131,14 @@ public struct ResolvedSweep: Sendable {
         self.directories = directories
         modelConfigs = configs
         self.concepts = concepts
+        let forced = config.generation.concepts.isEmpty ? concepts : config.generation.concepts
+        if let unknown = forced.first(where: { !concepts.contains($0) }) {
+            throw ConfigError(file: config.file, line: nil, key: "generation.concepts",
+                              message: "'\(unknown)' is not among the scored concepts (\(concepts.joined(separator: ", ")))")
+        }
+        self.forcedConcepts = forced
         plan = Plan(checkpoints: config.checkpoints.map(\.name), languages: config.languages,
-                    layers: configs.mapValues(\.nLayers), concepts: concepts, generation: config.generation.enabled)
+                    layers: configs.mapValues(\.nLayers), concepts: concepts, generation: config.generation.enabled,
+                    generationConcepts: forced)
     }
 }

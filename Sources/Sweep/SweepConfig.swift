@@ -38,6 +38,8 @@ public struct SweepConfig: Sendable, Equatable {
         public var topP = 0.9
         public var samples = 100
         public var forcing = Forcing.onP50
+        /// Concepts whose experts are forced; empty: every scored concept.
+        public var concepts: [String] = []
     }
 
     public var file: String
@@ -154,6 +156,7 @@ public struct SweepConfig: Sendable, Equatable {
             generation.samples = try g.int("samples", default: generation.samples, range: 1...1_000_000)
             generation.forcing = Forcing(rawValue: try g.choice("forcing", default: "on_p50",
                                                                 allowed: ["on_p50", "on_p90", "off_mean"]))!
+            generation.concepts = try g.strings("concepts", default: [])
             try g.finish()
         }
         try root.finish()

@@ -54,10 +54,16 @@ final class LanguageIdentifierTests: XCTestCase {
         XCTAssertNil(lid.identify("ok").language, "too few letters")
         XCTAssertNil(lid.identify("").language)
         XCTAssertEqual(lid.identify("the lazy brown dog jumps over the fox").language, "en")
-        let lexicon = ConceptLexicon(forms: ["es": ["terremot"], "en": ["earthquake"]])
+        let lexicon = ConceptLexicon(forms: ["es": ["terremot", "mar "], "en": ["earthquake"], "zh": ["地震"]])
         XCTAssertTrue(lexicon.isPresent(in: "Un Terremoto sacudió la ciudad", language: "es"))
         XCTAssertFalse(lexicon.isPresent(in: "An earthquake", language: "es"))
         XCTAssertTrue(lexicon.isPresent(in: "An EARTHQUAKE", language: "en"))
         XCTAssertFalse(lexicon.isPresent(in: "anything", language: "sw"))
+        // Word beginnings in spaced scripts ("amar" is not "mar"), anywhere in unspaced ones.
+        XCTAssertTrue(lexicon.isPresent(in: "junto al mar de Galilea", language: "es"))
+        XCTAssertFalse(lexicon.isPresent(in: "amar al prójimo", language: "es"))
+        XCTAssertFalse(lexicon.isPresent(in: "el marido", language: "es"))
+        XCTAssertTrue(lexicon.isPresent(in: "那时大地震动", language: "zh") == false)
+        XCTAssertTrue(lexicon.isPresent(in: "忽然地震", language: "zh"))
     }
 }

@@ -137,10 +137,10 @@ final class ShippedConfigTests: XCTestCase {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("configs").path
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertTrue(Set(files).isSuperset(of: ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml", "tiny.yaml"]))
+        XCTAssertTrue(Set(files).isSuperset(of: ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml", "tiny.yaml", "demo.yaml"]))
         for f in files {
             let c = try SweepConfig(path: dir + "/" + f)
-            if f != "tiny.yaml" {
+            if ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml"].contains(f) {
                 XCTAssertEqual(c.expertise.k, 500, f)
                 XCTAssertEqual(c.probe.tokensPerLanguage, 1000, f)
                 XCTAssertEqual(c.generation.samples, 100, f)
