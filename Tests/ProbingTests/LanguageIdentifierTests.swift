@@ -63,7 +63,6 @@ final class LanguageIdentifierTests: XCTestCase {
         XCTAssertTrue(lexicon.isPresent(in: "junto al mar de Galilea", language: "es"))
         XCTAssertFalse(lexicon.isPresent(in: "amar al prójimo", language: "es"))
         XCTAssertFalse(lexicon.isPresent(in: "el marido", language: "es"))
-        XCTAssertTrue(lexicon.isPresent(in: "那时大地震动", language: "zh") == false)
         XCTAssertTrue(lexicon.isPresent(in: "忽然地震", language: "zh"))
     }
 }
