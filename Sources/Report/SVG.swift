@@ -71,9 +71,10 @@ enum SVG {
         var out = header(width, height, title)
         out += "<line x1=\"\(f(left))\" y1=\"\(f(top + plotH))\" x2=\"\(f(left + plotW))\" y2=\"\(f(top + plotH))\" stroke=\"#444\"/>"
         out += "<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(top + plotH))\" stroke=\"#444\"/>"
+        let decimals = max(2, Int(ceil(-log10(max(hi - lo, 1e-9) / 4))) + 1)
         for k in 0...4 {
             let v = lo + (hi - lo) * Double(k) / 4
-            out += "<text x=\"\(f(left - 5))\" y=\"\(f(py(v) + 3))\" text-anchor=\"end\" font-size=\"10\">\(String(format: "%.2f", v))</text>"
+            out += "<text x=\"\(f(left - 5))\" y=\"\(f(py(v) + 3))\" text-anchor=\"end\" font-size=\"10\">\(String(format: "%.\(decimals)f", v))</text>"
             out += "<line x1=\"\(f(left))\" y1=\"\(f(py(v)))\" x2=\"\(f(left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
         }
         let step = max(1, x.count / 12)
