@@ -33,13 +33,13 @@ public enum Alignment {
         return aps.isEmpty ? 0 : aps.reduce(0, +) / Double(aps.count)
     }
 
-    /// Label-permutation baseline of `crossAveragePrecision`: B's positive count kept, the
-    /// positive sentences drawn at random (SplitMix64 from `seed`), averaged over `permutations`.
-    public static func permutationBaseline(experts: [UnitID], pool: SentencePool, positives: Int,
-                                           permutations: Int = 20, seed: UInt64) throws -> Double {
+    /// AP of every unit (concatenated over the pool's layers) for `permutations` random positive
+    /// sets of size `positives` (SplitMix64 from `seed`): the null distribution that cross-language
+    /// AP is read against. One draw serves the experts of every source language.
+    public static func permutedAveragePrecision(pool: SentencePool, positives: Int, permutations: Int = 20,
+                                                seed: UInt64) throws -> [[Double]] {
         var rng = SplitMix64(seed: seed)
-        var total = 0.0
-        // Only the layers that hold experts need ranking work.
+        var out: [[Double]] = []
         for _ in 0..<permutations {
             var indices = Array(0..<pool.sentences)
             for i in 0..<positives {
@@ -47,16 +47,27 @@ public enum Alignment {
                 indices.swapAt(i, j)
             }
             let chosen = Array(indices[..<positives])
-            var sum = 0.0
-            for (l, ranking) in pool.rankings.enumerated() {
-                let wanted = experts.filter { $0.layer == pool.layers[l] }
-                if wanted.isEmpty { continue }
-                let ap = try ranking.averagePrecision(positives: chosen)
-                for e in wanted where e.unit < ap.count { sum += ap[e.unit] }
-            }
-            total += sum / Double(max(1, experts.count))
+            out.append(try pool.rankings.flatMap { try $0.averagePrecision(positives: chosen) })
         }
-        return total / Double(permutations)
+        return out
+    }
+
+    /// Label-permutation baseline of `crossAveragePrecision`: B's positive count kept, the
+    /// positive sentences drawn at random, the experts' mean AP averaged over the draws.
+    public static func permutationBaseline(experts: [UnitID], pool: SentencePool, positives: Int,
+                                           permutations: Int = 20, seed: UInt64) throws -> Double {
+        let draws = try permutedAveragePrecision(pool: pool, positives: positives, permutations: permutations, seed: seed)
+        return permutationBaseline(experts: experts, draws: draws, layerSizes: pool.layerSizes, layers: pool.layers)
+    }
+
+    /// The baseline from precomputed draws (`permutedAveragePrecision`).
+    public static func permutationBaseline(experts: [UnitID], draws: [[Double]], layerSizes: [Int], layers: [Int]) -> Double {
+        var offsets: [Int: Int] = [:]
+        var running = 0
+        for (l, size) in zip(layers, layerSizes) { offsets[l] = running; running += size }
+        let indices = experts.compactMap { e in offsets[e.layer].map { $0 + e.unit } }
+        guard !indices.isEmpty, !draws.isEmpty else { return .nan }
+        let means = draws.map { d in indices.reduce(0.0) { $0 + d[$1] } / Double(indices.count) }
+        return means.reduce(0, +) / Double(means.count)
     }
 }
-

@@ -65,13 +65,21 @@ public final class TaskRunner {
             start += batch
             if indices.isEmpty { continue }
             let out = try m.model.forward(indices.map { encoded[$0].ids }, request: ForwardRequest(sites: Set(sites)))
+            var row = 0
             for (b, index) in indices.enumerated() {
                 let keep = encoded[index].keep
                 var rows: [HookSite: [Float]] = [:]
                 for site in sites {
                     let width = site.width(m.config)
-                    rows[site] = zip(out.rows(site, sequence: b, width: width), keep).filter(\.1).flatMap(\.0)
+                    guard let packed = out.activations[site] else { continue }
+                    var kept: [Float] = []
+                    kept.reserveCapacity(keep.count * width)
+                    for (t, k) in keep.enumerated() where k {
+                        kept.append(contentsOf: packed[((row + t) * width)..<((row + t + 1) * width)])
+                    }
+                    rows[site] = kept
                 }
+                row += out.lengths[b]
                 try body(index, rows, keep.filter { $0 }.count)
             }
         }
@@ -228,6 +236,17 @@ public final class TaskRunner {
         var perLayer = [Float](repeating: .nan, count: C * layers * L * L), chancePerLayer = perLayer
         var pools: [Int: SentencePool] = [:]
         let layerSizes = Dictionary(uniqueKeysWithValues: sizes.enumerated().map { ($0, $1) })
+        // Null draws per (concept, target language), shared by every source language.
+        var draws: [Int: [[Double]]] = [:]
+        func null(_ c: Int, _ b: Int) throws -> [[Double]] {
+            let key = c * L + b
+            if let d = draws[key] { return d }
+            if pools[b] == nil { pools[b] = try pool(task.checkpoint, langs[b]).0 }
+            let d = try Alignment.permutedAveragePrecision(pool: pools[b]!, positives: Int(positives[b][c]),
+                                                           permutations: sweep.config.permutations, seed: seed &+ UInt64(key))
+            draws[key] = d
+            return d
+        }
         for c in 0..<C {
             for a in 0..<L {
                 let ea = experts[a][(c * k)..<((c + 1) * k)].filter { $0 >= 0 }.map(unitID)
@@ -244,10 +263,8 @@ public final class TaskRunner {
                     for l in 0..<layers { chancePerLayer[((c * layers + l) * L + a) * L + b] = Float(expected.perLayer[l] ?? 0) }
                     let apB = ap[b][(c * units)..<((c + 1) * units)]
                     cross[i] = Float(ea.map { Double(apB[apB.startIndex + Int(flatIndex($0, sizes))]) }.reduce(0, +) / Double(ea.count))
-                    if pools[b] == nil { pools[b] = try pool(task.checkpoint, langs[b]).0 }
-                    baseline[i] = Float(try Alignment.permutationBaseline(
-                        experts: ea, pool: pools[b]!, positives: Int(positives[b][c]), permutations: sweep.config.permutations,
-                        seed: seed &+ UInt64(i)))
+                    baseline[i] = Float(Alignment.permutationBaseline(experts: ea, draws: try null(c, b), layerSizes: sizes,
+                                                                      layers: Array(0..<layers)))
                 }
             }
         }
