@@ -39,44 +39,23 @@ public final class HDF5Reader {
         return (ds, rank == 0 ? [] : dims.prefix(rank).map { Int($0) })
     }
 
-    public func floats(_ name: String) throws -> (values: [Float], shape: [Int]) {
+    /// The whole dataset converted to `T` by HDF5 (`type` is T's native HDF5 type).
+    func read<T: Numeric>(_ name: String, as type: hid_t) throws -> (values: [T], shape: [Int]) {
         let (ds, shape) = try open(name)
         defer { H5Dclose(ds) }
-        var out = [Float](repeating: 0, count: shape.reduce(1, *))
+        var out = [T](repeating: 0, count: shape.reduce(1, *))
         if !out.isEmpty {
             let status = out.withUnsafeMutableBytes {
-                H5Dread(ds, xl_H5T_NATIVE_FLOAT(), xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), $0.baseAddress)
+                H5Dread(ds, type, xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), $0.baseAddress)
             }
             guard status >= 0 else { throw HDF5Error(path: path, detail: "cannot read \(name) (corrupt?)") }
         }
         return (out, shape)
     }
 
-    public func doubles(_ name: String) throws -> (values: [Double], shape: [Int]) {
-        let (ds, shape) = try open(name)
-        defer { H5Dclose(ds) }
-        var out = [Double](repeating: 0, count: shape.reduce(1, *))
-        if !out.isEmpty {
-            let status = out.withUnsafeMutableBytes {
-                H5Dread(ds, xl_H5T_NATIVE_DOUBLE(), xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), $0.baseAddress)
-            }
-            guard status >= 0 else { throw HDF5Error(path: path, detail: "cannot read \(name) (corrupt?)") }
-        }
-        return (out, shape)
-    }
-
-    public func ints(_ name: String) throws -> (values: [Int64], shape: [Int]) {
-        let (ds, shape) = try open(name)
-        defer { H5Dclose(ds) }
-        var out = [Int64](repeating: 0, count: shape.reduce(1, *))
-        if !out.isEmpty {
-            let status = out.withUnsafeMutableBytes {
-                H5Dread(ds, xl_H5T_NATIVE_INT64(), xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), $0.baseAddress)
-            }
-            guard status >= 0 else { throw HDF5Error(path: path, detail: "cannot read \(name) (corrupt?)") }
-        }
-        return (out, shape)
-    }
+    public func floats(_ name: String) throws -> (values: [Float], shape: [Int]) { try read(name, as: xl_H5T_NATIVE_FLOAT()) }
+    public func doubles(_ name: String) throws -> (values: [Double], shape: [Int]) { try read(name, as: xl_H5T_NATIVE_DOUBLE()) }
+    public func ints(_ name: String) throws -> (values: [Int64], shape: [Int]) { try read(name, as: xl_H5T_NATIVE_INT64()) }
 
     /// A variable-length UTF-8 string dataset.
     public func strings(_ name: String) throws -> [String] {

@@ -106,26 +106,13 @@ struct BenchForward: ParsableCommand {
     }
 
     static func torchReference(_ b: BenchForward) -> Result<Double, UserError> {
-        guard let tools = toolsDirectory() else { return .failure(UserError("tools/ not found (set XLSWEEP_ROOT)")) }
-        let process = Process()
-        let pipe = Pipe(), errors = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", tools + "/bench_forward_torch.py", "--layers", "\(b.layers)", "--hidden", "\(b.hidden)",
-                             "--heads", "\(b.heads)", "--vocab", "\(b.vocab)", "--batch", "\(b.batch)",
-                             "--seq-len", "\(b.seqLen)", "--iterations", "\(b.iterations)"]
-        process.standardOutput = pipe
-        process.standardError = errors
-        do { try process.run() } catch { return .failure(UserError("python3 not runnable: \(error)")) }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let rate = json["tokens_per_s"] as? Double else {
-            let last = errorText.split(separator: "\n").last.map(String.init) ?? "exit \(process.terminationStatus)"
-            return .failure(UserError(last.contains("No module named") ? "torch/transformers not installed (\(last))" : last))
-        }
-        return .success(rate)
+        runReference("bench_forward_torch.py", ["--layers", "\(b.layers)", "--hidden", "\(b.hidden)", "--heads", "\(b.heads)",
+                                                "--vocab", "\(b.vocab)", "--batch", "\(b.batch)", "--seq-len", "\(b.seqLen)",
+                                                "--iterations", "\(b.iterations)"], missing: "torch/transformers")
+            .flatMap { json in
+                guard let rate = json["tokens_per_s"] as? Double else { return .failure(UserError("no tokens_per_s in the reference output")) }
+                return .success(rate)
+            }
     }
 }
 

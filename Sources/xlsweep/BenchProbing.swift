@@ -127,7 +127,6 @@ struct BenchProbing: ParsableCommand {
 
     func sklearnReference(scores: [Float], labels: [Int32], x: [Float], y: [Int], train: [Int], test: [Int])
         -> Result<[String: Any], UserError> {
-        guard let tools = toolsDirectory() else { return .failure(UserError("tools/ not found (set XLSWEEP_ROOT)")) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
@@ -146,21 +145,7 @@ struct BenchProbing: ParsableCommand {
         } catch {
             return .failure(UserError("cannot write the shared data: \(error)"))
         }
-        let process = Process()
-        let out = Pipe(), err = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", tools + "/bench_probing_sklearn.py", dir, "--ap-units", "\(min(sklearnUnits, units))"]
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { return .failure(UserError("python3 not runnable: \(error)")) }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            let last = errorText.split(separator: "\n").last.map(String.init) ?? "exit \(process.terminationStatus)"
-            return .failure(UserError(last.contains("No module named") ? "scikit-learn not installed (\(last))" : last))
-        }
-        return .success(json)
+        return runReference("bench_probing_sklearn.py", [dir, "--ap-units", "\(min(sklearnUnits, units))"], missing: "scikit-learn")
     }
 }
 

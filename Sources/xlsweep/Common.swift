@@ -139,3 +139,24 @@ func toolsDirectory() -> String? {
     }
     return candidates.map { $0 + "/tools" }.first { FileManager.default.fileExists(atPath: $0 + "/make_fixtures.py") }
 }
+
+/// Runs `python3 tools/SCRIPT ARGS…` and parses the JSON object it prints: the reference side of
+/// a benchmark. The error says why when Python or the package is missing.
+func runReference(_ script: String, _ arguments: [String], missing: String) -> Result<[String: Any], UserError> {
+    guard let tools = toolsDirectory() else { return .failure(UserError("tools/ not found (set XLSWEEP_ROOT)")) }
+    let process = Process()
+    let out = Pipe(), err = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", tools + "/" + script] + arguments
+    process.standardOutput = out
+    process.standardError = err
+    do { try process.run() } catch { return .failure(UserError("python3 not runnable: \(error)")) }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errorText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        let last = errorText.split(separator: "\n").last.map(String.init) ?? "exit \(process.terminationStatus)"
+        return .failure(UserError(last.contains("No module named") ? "\(missing) not installed (\(last))" : last))
+    }
+    return .success(json)
+}

@@ -27,6 +27,26 @@ func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease:
     return path
 }
 
+/// Starts `xlsweep coordinator` on a free loopback port, logging to `dir/coordinator.log`; returns
+/// the process and the endpoint it wrote to its run record.
+func startCoordinator(config: String, dir: String, extra: [String] = []) throws -> (Process, String, String) {
+    let log = dir + "/coordinator.log"
+    FileManager.default.createFile(atPath: log, contents: nil)
+    let coordinator = Process()
+    coordinator.executableURL = URL(fileURLWithPath: CLI.binary!)
+    coordinator.arguments = ["coordinator", config, "--bind", "tcp://127.0.0.1:*"] + extra
+    coordinator.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    coordinator.standardOutput = FileHandle.nullDevice
+    try coordinator.run()
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+        usleep(50_000)
+        if let endpoint = try? RunRecord.read(directory: dir + "/out").endpoint { return (coordinator, endpoint, log) }
+    }
+    coordinator.terminate()
+    throw SweepError("the coordinator never wrote \(dir)/out/run.json")
+}
+
 /// The sweep with real processes, sockets and files: worker counts, killed workers and
 /// coordinators, truncated fragments, garbage on the wire.
 final class SweepRunTests: XCTestCase {
@@ -137,23 +157,8 @@ final class SweepRunTests: XCTestCase {
     /// sweep then completes with a real worker.
     func testMalformedFramesAreDroppedAndLogged() throws {
         let dir = try CLI.scratch(self)
-        let cfg = try sweepConfig(dir)
-        let log = dir + "/coordinator.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let coordinator = Process()
-        coordinator.executableURL = URL(fileURLWithPath: CLI.binary!)
-        coordinator.arguments = ["coordinator", cfg, "--bind", "tcp://127.0.0.1:*"]
-        coordinator.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        coordinator.standardOutput = FileHandle.nullDevice
-        try coordinator.run()
+        let (coordinator, endpoint, log) = try startCoordinator(config: try sweepConfig(dir), dir: dir)
         defer { if coordinator.isRunning { coordinator.terminate() } }
-        var endpoint: String?
-        let deadline = Date().addingTimeInterval(20)
-        while endpoint == nil && Date() < deadline {
-            usleep(50_000)
-            endpoint = try? RunRecord.read(directory: dir + "/out").endpoint
-        }
-        guard let endpoint else { return XCTFail("coordinator never wrote run.json") }
         let attacker = try ZMQSocket(.dealer)
         try attacker.connect(endpoint)
         var valid = Message(.request).encode()
@@ -201,24 +206,10 @@ final class CurveTests: XCTestCase {
         XCTAssertEqual(mode, 0o600)
         try FileManager.default.createDirectory(atPath: dir + "/authorized", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: dir + "/keys/worker-a.pub", toPath: dir + "/authorized/worker-a.pub")
-        let cfg = try sweepConfig(dir)
-        let log = dir + "/coordinator.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let coordinator = Process()
-        coordinator.executableURL = URL(fileURLWithPath: CLI.binary!)
-        coordinator.arguments = ["coordinator", cfg, "--bind", "tcp://127.0.0.1:*", "--key", dir + "/keys/coordinator.key",
-                                 "--authorized", dir + "/authorized"]
-        coordinator.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        coordinator.standardOutput = FileHandle.nullDevice
-        try coordinator.run()
+        let (coordinator, endpoint, log) = try startCoordinator(
+            config: try sweepConfig(dir), dir: dir,
+            extra: ["--key", dir + "/keys/coordinator.key", "--authorized", dir + "/authorized"])
         defer { if coordinator.isRunning { coordinator.terminate() } }
-        var endpoint: String?
-        let deadline = Date().addingTimeInterval(20)
-        while endpoint == nil && Date() < deadline {
-            usleep(50_000)
-            endpoint = try? RunRecord.read(directory: dir + "/out").endpoint
-        }
-        guard let endpoint else { return XCTFail("coordinator never wrote run.json") }
         let server = ["--server-key", dir + "/keys/coordinator.pub"]
         let intruder = try CLI.run(["worker", "--connect", endpoint, "--patience", "3", "--key", dir + "/keys/worker-b.key"] + server)
         XCTAssertNotEqual(intruder.status, 0)
