@@ -119,7 +119,7 @@ final class SweepRunTests: XCTestCase {
         let workers = children(of: run.processIdentifier)
         XCTAssertFalse(workers.isEmpty, "no worker processes found")
         kill(workers[0], SIGKILL)
-        while count() < 45 && Date() < deadline && run.isRunning { usleep(20_000) }
+        while count() < 40 && Date() < deadline && run.isRunning { usleep(5_000) }
         let survivors = children(of: run.processIdentifier)
         kill(run.processIdentifier, SIGKILL)
         for w in survivors { kill(w, SIGKILL) }
