@@ -10,8 +10,8 @@ struct BenchSweep: ParsableCommand {
         discussion: """
             Dispatch: a coordinator on loopback serves a plan of no-op tasks to --clients threads of this
             process, each a ZeroMQ DEALER doing request → task → done; tasks/s is the coordinator's rate.
-            Utilisation: a small real sweep (the tiny fixture models over Tests/Fixtures/sweep-data, or
-            --config) with --workers worker processes; utilisation = Σ task seconds / (workers × wall time).
+            Utilisation: a small real sweep (configs/tiny.yaml, or --config; written to a scratch directory)
+            with --workers worker processes; utilisation = Σ task seconds / (workers × wall time).
             """)
 
     @Option(help: "No-op tasks to dispatch (about twice --tasks: extraction and expertise per language).")
@@ -64,27 +64,15 @@ struct BenchSweep: ParsableCommand {
                          dispatchSeconds / Double(plan.tasks.count) * 1e6))
 
             // Utilisation on a real sweep.
-            let path: String
-            if let config { path = config } else {
+            var sweepConfig: SweepConfig
+            if let config {
+                sweepConfig = try SweepConfig(path: config)
+            } else {
                 guard let tools = toolsDirectory() else { throw UserError("tools/ not found (set XLSWEEP_ROOT) and no --config given") }
-                let fixtures = URL(fileURLWithPath: tools).deletingLastPathComponent().appendingPathComponent("Tests/Fixtures").path
-                path = scratch + "/tiny.yaml"
-                try """
-                    name: bench
-                    output: \(scratch)/tiny
-                    data: \(fixtures)/sweep-data
-                    languages: [en, es, fr, de]
-                    checkpoints:
-                      - {name: step1, path: \(fixtures)/bloom-tiny}
-                      - {name: step2, path: \(fixtures)/bloom-tiny-fp16}
-                      - {name: step3, path: \(fixtures)/bloom-tiny-bf16}
-                    probe: {tokens_per_language: 40, seeds: 3}
-                    expertise: {k: 20, min_positives: 3}
-                    alignment: {permutations: 10}
-                    generation: {samples: 50, new_tokens: 10}
-                    """.write(toFile: path, atomically: true, encoding: .utf8)
+                sweepConfig = try SweepConfig(path: URL(fileURLWithPath: tools).deletingLastPathComponent().path + "/configs/tiny.yaml")
             }
-            let sweep = try ResolvedSweep(try SweepConfig(path: path))
+            sweepConfig.output = scratch + "/sweep"   // never touch the config's own output
+            let sweep = try ResolvedSweep(sweepConfig)
             let t1 = DispatchTime.now()
             let run = try runLocally(sweep, workers: workers, quiet: true)
             let wall = Double(DispatchTime.now().uptimeNanoseconds - t1.uptimeNanoseconds) / 1e9
