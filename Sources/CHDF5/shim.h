@@ -14,7 +14,6 @@ static inline unsigned xl_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
 static inline unsigned xl_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline hid_t xl_H5S_ALL(void) { return H5S_ALL; }
 static inline hsize_t xl_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }
-static inline hid_t xl_H5T_NATIVE_UINT8(void) { return H5T_NATIVE_UINT8; }
 static inline hid_t xl_H5E_DEFAULT(void) { return H5E_DEFAULT; }
 static inline hid_t xl_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline size_t xl_H5T_VARIABLE(void) { return H5T_VARIABLE; }

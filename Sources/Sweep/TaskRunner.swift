@@ -11,7 +11,8 @@ public final class TaskRunner {
     public let sweep: ResolvedSweep
     public let data: DataSet
     public let fragments: String
-    var loaded: (name: String, model: LoadedModel)?
+    /// The checkpoint in memory, with its weights and tokenizer fingerprints (hashed once per load).
+    var loaded: (name: String, model: LoadedModel, weights: String, tokenizer: String)?
     var identifier: LanguageIdentifier?
 
     public init(sweep: ResolvedSweep) throws {
@@ -29,7 +30,7 @@ public final class TaskRunner {
         guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
         let m = try LoadedModel.load(dir)
         guard m.tokenizer != nil else { throw SweepError("\(dir): no tokenizer.json") }
-        loaded = (checkpoint, m)
+        loaded = (checkpoint, m, m.fingerprint, try Fragment.sha256(ofFile: dir + "/tokenizer.json"))
         return m
     }
 
@@ -134,8 +135,8 @@ public final class TaskRunner {
                             chunk: [64, m.config.dMLP])
             }
             try w.write("concept_labels", ints: labels, shape: [used.count, concepts.count])
-            try w.setAttribute("weights_fingerprint", m.fingerprint)
-            try w.setAttribute("tokenizer_fingerprint", try Fragment.sha256(ofFile: m.directory + "/tokenizer.json"))
+            try w.setAttribute("weights_fingerprint", loaded?.weights ?? m.fingerprint)
+            try w.setAttribute("tokenizer_fingerprint", loaded?.tokenizer ?? "")
         }
     }
 
