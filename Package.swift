@@ -2,18 +2,20 @@
 import Foundation
 import PackageDescription
 
-/// SIMD kernels are compiled for the CPU of the build machine (see ../shared/PLATFORM.md: without a
-/// target CPU, Swift emits baseline SSE2 code ~100x slower). Override with XLSWEEP_TARGET_CPU.
+/// Swift SIMD kernels are compiled for AVX2 + FMA (Haswell, 2013), the floor of the x86-64 nodes
+/// this tool targets: one binary runs on any of them, and the bf16 product kernels (C, in
+/// CKernelSupport) pick AVX-512 / AVX-512 BF16 at run time. Without a target CPU Swift emits
+/// baseline SSE2 code, far slower (../shared/PLATFORM.md). XLSWEEP_TARGET_CPU overrides (e.g.
+/// `znver4` for the build machine only, `generic` for pre-AVX2 CPUs).
 func kernelCPU() -> String? {
     if let forced = ProcessInfo.processInfo.environment["XLSWEEP_TARGET_CPU"] {
         return forced.isEmpty || forced == "generic" ? nil : forced
     }
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-    let flags = Set(flagsLine.split(separator: " ").map(String.init))
-    if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") { return "skylake-avx512" }
-    if flags.contains("avx2") && flags.contains("fma") { return "haswell" }
+    #if arch(x86_64)
+    return "haswell"
+    #else
     return nil
+    #endif
 }
 
 /// Hot loops are optimised even in debug builds, so `swift test` runs real models at real speed.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch + transformers reference for `xlsweep bench forward`: the same BLOOM shape with random
-weights, the same batch, all hidden states, fp32, no output head (BloomModel).
+weights, the same batch, all hidden states, fp32 or bf16 (--dtype), no output head (BloomModel).
 Prints one JSON object: {"tokens_per_s", "seconds_per_batch", "torch", "transformers", "threads"}."""
 import argparse
 import json

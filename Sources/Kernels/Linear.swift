@@ -36,6 +36,38 @@ public enum Linear {
         }
     }
 
+    /// nn.Linear with bf16 weights: y = round_bf16(x) · Wᵀ + bias, every product bf16 × bf16 with
+    /// fp32 accumulation (VDPBF16PS or its exact FMA emulation, see `KernelPath`). Each element is
+    /// computed in the same order whatever the batch, thread count or CPU level: bit-identical.
+    public static func forward(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                               weight: BF16Matrix, bias: UnsafePointer<Float>?, outFeatures: Int,
+                               into y: UnsafeMutablePointer<Float>) {
+        guard rows > 0 else { return }
+        precondition(weight.rows == outFeatures && weight.cols == inFeatures, "bf16 weight shape")
+        let level = KernelPath.active.rawValue
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * inFeatures)
+        defer { xb.deallocate() }
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), xbs = SharedPointer(xb)
+        parallelChunks(rows, minimumChunk: max(1, (1 << 16) / max(1, inFeatures))) { r in
+            xl_round_to_bf16(level, xs.base + r.lowerBound * inFeatures, xbs.base + r.lowerBound * inFeatures,
+                             r.count * inFeatures)
+        }
+        let ys = SharedPointer(y), bs = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        let columnBlocks = (outFeatures + 63) / 64
+        let work = rows * outFeatures * inFeatures
+        parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
+            let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
+            xl_gemm_bf16_nt(level, Int32(rows), Int32(n1 - n0), Int32(inFeatures), xbs.base, inFeatures,
+                            weight.base + n0 * inFeatures, inFeatures, ys.base + n0, outFeatures)
+            if let bs {
+                for r in 0..<rows {
+                    let row = ys.base + r * outFeatures
+                    for n in n0..<n1 { row[n] += bs.base[n] }
+                }
+            }
+        }
+    }
+
     /// The scalar ground truth of `forward` (double accumulation).
     public static func reference(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,

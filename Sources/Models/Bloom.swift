@@ -25,27 +25,27 @@ public final class Bloom: LanguageModel {
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
-    let embedding: FloatBuffer
+    let embedding: MatrixWeights
     let embeddingNorm: LayerNormWeights
     let blocks: [Block]
     let finalNorm: LayerNormWeights
     let head: LinearWeights
     let slopes: [Float]
 
-    public convenience init(config: ModelConfig, weights: WeightStore) throws {
-        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["transformer.", ""]))
+    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["transformer.", ""], precision: precision))
     }
 
     /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
-    public convenience init(config: ModelConfig, randomSeed: UInt64) throws {
-        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed))
+    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
     }
 
     init(config: ModelConfig, loader: WeightLoader) throws {
         self.config = config
         let d = config.dModel, v = config.vocabSize
         var w = loader
-        embedding = try w.load("word_embeddings.weight", [v, d])
+        embedding = try w.loadMatrix("word_embeddings.weight", rows: v, cols: d)
         embeddingNorm = try LayerNormWeights(&w, "word_embeddings_layernorm", d)
         blocks = try (0..<config.nLayers).map { l in
             let p = "h.\(l)."
@@ -58,7 +58,7 @@ public final class Bloom: LanguageModel {
         }
         finalNorm = try LayerNormWeights(&w, "ln_f", d)
         if w.hasUntiedHead(config), let store = w.store {
-            var lm = WeightLoader(store: store, prefixes: [""])
+            var lm = WeightLoader(store: store, prefixes: [""], precision: w.precision)
             head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
             w.canonical["lm_head.weight"] = "lm_head.weight"
         } else {
@@ -100,7 +100,7 @@ public final class Bloom: LanguageModel {
 
         // Embedding, then its LayerNorm.
         for (row, id) in batch.joined().enumerated() {
-            (x.pointer + row * d).update(from: embedding.pointer + id * d, count: d)
+            embedding.row(id, cols: d, into: x.pointer + row * d)
         }
         embeddingNorm(x.pointer, x.pointer, rows: t, eps: eps)
         recorder.visit([.hidden(0), .residPre(0)], x.pointer, rows: t, width: d)

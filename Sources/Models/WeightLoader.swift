@@ -7,18 +7,42 @@ import Kernels
 struct WeightLoader {
     let store: WeightStore?
     let prefixes: [String]
+    /// How weight matrices (and embeddings) are kept; vectors are always fp32.
+    let precision: WeightPrecision
     var random: SplitMix64?
     var canonical: [String: String] = [:]
 
-    init(store: WeightStore, prefixes: [String]) {
+    init(store: WeightStore, prefixes: [String], precision: WeightPrecision = .fp32) {
         self.store = store
         self.prefixes = prefixes
+        self.precision = precision
     }
 
-    init(randomSeed: UInt64) {
+    init(randomSeed: UInt64, precision: WeightPrecision = .fp32) {
         store = nil
         prefixes = [""]
+        self.precision = precision
         random = SplitMix64(seed: randomSeed)
+    }
+
+    /// A weight matrix `[rows, cols]` in the loader's precision. bf16 tensors are used in place
+    /// (memory-mapped); wider ones are rounded to bf16 one tensor at a time.
+    mutating func loadMatrix(_ name: String, rows: Int, cols: Int) throws -> MatrixWeights {
+        switch precision {
+        case .fp32:
+            return .fp32(try load(name, [rows, cols]))
+        case .bf16:
+            if let store {
+                let record = try store.record(prefixes.map { $0 + name })
+                if record.dtype == .bf16 && record.shape == [rows, cols] && record.byteOffset % 2 == 0 {
+                    canonical[name] = record.name
+                    let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
+                    return .bf16(BF16Matrix(borrowing: base, rows: rows, cols: cols, owner: record.file))
+                }
+            }
+            let wide = try load(name, [rows, cols])
+            return .bf16(BF16Matrix(rounding: wide.pointer, rows: rows, cols: cols))
+        }
     }
 
     mutating func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
@@ -66,21 +90,41 @@ struct LayerNormWeights: Sendable {
     }
 }
 
+/// How the forward keeps its weight matrices: fp32 (widened once at load, products through BLAS
+/// sgemm) or bf16 (kept as stored, products bf16 × bf16 → fp32; see `Linear.forward(_:weight: BF16Matrix)`).
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    case fp32, bf16
+}
+
+/// A weight matrix `[rows, cols]` in either precision.
+enum MatrixWeights: Sendable {
+    case fp32(FloatBuffer)
+    case bf16(BF16Matrix)
+
+    /// Row `r` widened to fp32 (embedding lookup).
+    func row(_ r: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .fp32(let m): dst.update(from: m.pointer + r * cols, count: cols)
+        case .bf16(let m): m.row(r, into: dst)
+        }
+    }
+}
+
 /// nn.Linear parameters: weight `[out, in]`, bias `[out]`.
 struct LinearWeights: Sendable {
-    let weight: FloatBuffer
+    let weight: MatrixWeights
     let bias: FloatBuffer?
     let inFeatures: Int
     let outFeatures: Int
 
     init(_ loader: inout WeightLoader, _ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws {
-        weight = try loader.load(name + ".weight", [outFeatures, inFeatures])
+        weight = try loader.loadMatrix(name + ".weight", rows: outFeatures, cols: inFeatures)
         self.bias = bias ? try loader.load(name + ".bias", [outFeatures]) : nil
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
     }
 
-    init(tied embedding: FloatBuffer, vocab: Int, width: Int) {
+    init(tied embedding: MatrixWeights, vocab: Int, width: Int) {
         weight = embedding
         bias = nil
         inFeatures = width
@@ -89,8 +133,14 @@ struct LinearWeights: Sendable {
 
     /// y `[rows, out]` = x `[rows, in]` · Wᵀ + b
     func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
-        Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
-                       outFeatures: outFeatures, into: y)
+        switch weight {
+        case .fp32(let w):
+            Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w.pointer, bias: bias?.pointer,
+                           outFeatures: outFeatures, into: y)
+        case .bf16(let w):
+            Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias?.pointer,
+                           outFeatures: outFeatures, into: y)
+        }
     }
 }
 

@@ -30,26 +30,26 @@ public final class XGLM: LanguageModel {
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
-    let embedding: FloatBuffer
+    let embedding: MatrixWeights
     let blocks: [Block]
     let finalNorm: LayerNormWeights
     let head: LinearWeights
     let embedScale: Float
 
-    public convenience init(config: ModelConfig, weights: WeightStore) throws {
-        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["model.", ""]))
+    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["model.", ""], precision: precision))
     }
 
     /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
-    public convenience init(config: ModelConfig, randomSeed: UInt64) throws {
-        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed))
+    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
     }
 
     init(config: ModelConfig, loader: WeightLoader) throws {
         self.config = config
         let d = config.dModel, v = config.vocabSize
         var w = loader
-        embedding = try w.load("embed_tokens.weight", [v, d])
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: v, cols: d)
         blocks = try (0..<config.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(attentionNorm: try LayerNormWeights(&w, p + "self_attn_layer_norm", d),
@@ -63,7 +63,7 @@ public final class XGLM: LanguageModel {
         }
         finalNorm = try LayerNormWeights(&w, "layer_norm", d)
         if w.hasUntiedHead(config), let store = w.store {
-            var lm = WeightLoader(store: store, prefixes: [""])
+            var lm = WeightLoader(store: store, prefixes: [""], precision: w.precision)
             head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
             w.canonical["lm_head.weight"] = "lm_head.weight"
         } else {
@@ -108,9 +108,10 @@ public final class XGLM: LanguageModel {
         var row = 0
         for (s, ids) in batch.enumerated() {
             for (i, id) in ids.enumerated() {
-                let dst = x.pointer + row * d, src = embedding.pointer + id * d
+                let dst = x.pointer + row * d
+                embedding.row(id, cols: d, into: dst)
                 Self.sinusoid(position: kv[s].length + i + Self.positionOffset, width: d, into: pos.pointer)
-                for c in 0..<d { dst[c] = src[c] * embedScale + pos[c] }
+                for c in 0..<d { dst[c] = dst[c] * embedScale + pos[c] }
                 row += 1
             }
         }

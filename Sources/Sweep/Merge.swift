@@ -142,14 +142,19 @@ public enum Merge {
         }
 
         // Provenance.
-        var fingerprints: [String] = [], tokenizers: [String] = []
+        var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = []
         for name in ck {
             let r = try reader("extract/\(name)/\(langs[0])")
             let fingerprint: String? = (try? r?.attribute("weights_fingerprint")) ?? nil
             let tokenizer: String? = (try? r?.attribute("tokenizer_fingerprint")) ?? nil
+            let precision: String? = (try? r?.attribute("weights_precision")) ?? nil
             fingerprints.append(fingerprint ?? "")
             tokenizers.append(tokenizer.map { "sha256:" + $0 } ?? "")
+            precisions.append(precision ?? "")
         }
+        try w.write("checkpoint_precision", strings: precisions, dimensions: ["checkpoint"])
+        try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
+                           on: "checkpoint_precision")
         try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")
         try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: ["checkpoint"])

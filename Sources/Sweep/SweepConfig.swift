@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Yams
 
 /// A sweep as a researcher writes it in YAML (configs/*.yaml). Every key is optional unless
@@ -53,6 +54,8 @@ public struct SweepConfig: Sendable, Equatable {
     /// Tries per task before it is reported failed (the rest of the sweep goes on).
     public var maxAttempts: Int
     public var batchSize: Int
+    /// Precision of the weight matrices (`dtype: auto|fp32|bf16`; auto keeps fp32 when it fits).
+    public var dtype: DTypeChoice
     public var seed: UInt64
     public var checkpoints: [Checkpoint]
     public var languages: [String]
@@ -95,6 +98,7 @@ public struct SweepConfig: Sendable, Equatable {
         leaseSeconds = try root.double("lease_seconds", default: 30, range: 1...86_400)
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)
+        dtype = DTypeChoice(rawValue: try root.choice("dtype", default: "auto", allowed: DTypeChoice.allCases.map(\.rawValue)))!
         seed = UInt64(try root.int("seed", default: 0))
         languages = try root.strings("languages")
         guard !languages.isEmpty, Set(languages).count == languages.count else {

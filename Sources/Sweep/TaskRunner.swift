@@ -14,6 +14,8 @@ public final class TaskRunner {
     /// The checkpoint in memory, with its weights and tokenizer fingerprints (hashed once per load).
     var loaded: (name: String, model: LoadedModel, weights: String, tokenizer: String)?
     var identifier: LanguageIdentifier?
+    /// Where the runner says which precision and kernels each checkpoint got.
+    public var log: (String) -> Void = { _ in }
 
     public init(sweep: ResolvedSweep) throws {
         self.sweep = sweep
@@ -28,7 +30,8 @@ public final class TaskRunner {
         if let l = loaded, l.name == checkpoint { return l.model }
         loaded = nil
         guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
-        let m = try LoadedModel.load(dir)
+        let m = try LoadedModel.load(dir, dtype: sweep.config.dtype)
+        log("\(checkpoint): \(m.precisionNote)")
         guard m.tokenizer != nil else { throw SweepError("\(dir): no tokenizer.json") }
         loaded = (checkpoint, m, m.fingerprint, try Fragment.sha256(ofFile: dir + "/tokenizer.json"))
         return m
@@ -137,6 +140,7 @@ public final class TaskRunner {
             try w.write("concept_labels", ints: labels, shape: [used.count, concepts.count])
             try w.setAttribute("weights_fingerprint", loaded?.weights ?? m.fingerprint)
             try w.setAttribute("tokenizer_fingerprint", loaded?.tokenizer ?? "")
+            try w.setAttribute("weights_precision", m.precision.rawValue)
         }
     }
 

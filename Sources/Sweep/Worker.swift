@@ -51,6 +51,7 @@ public final class Worker {
         }
         let sweep = try ResolvedSweep(try SweepConfig(text: text, file: path))
         let runner = try TaskRunner(sweep: sweep)
+        runner.log = log
         let tasks = Dictionary(uniqueKeysWithValues: sweep.plan.tasks.map { ($0.id, $0) })
         var count = 0
         while true {

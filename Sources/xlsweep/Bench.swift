@@ -17,7 +17,7 @@ struct BenchForward: ParsableCommand {
         discussion: """
             Default shape: BLOOM-560m (24 layers, d_model 1024, 16 heads, vocab 250,880), batch 8×128.
             Model FLOPs per token = 24·d²·layers (dense products) + 2·d·(T+1)·layers (causal attention).
-            The PyTorch column runs tools/bench_forward_torch.py (transformers' BloomModel, fp32) in the
+            The PyTorch column runs tools/bench_forward_torch.py (transformers' BloomModel, same --dtype) in the
             same process tree; it is skipped with a note when torch is not installed.
             """)
 
@@ -28,6 +28,8 @@ struct BenchForward: ParsableCommand {
     @Option(help: "Sequences per batch.") var batch = 8
     @Option(help: "Tokens per sequence.") var seqLen = 128
     @Option(help: "Timed repetitions (best is reported).") var iterations = 3
+    @Option(help: "Weight precision of both runs: fp32 or bf16 (xlsweep: bf16 × bf16 → fp32 products; PyTorch: model.to(bfloat16)).")
+    var dtype: WeightPrecision = .fp32
     @Flag(help: "Skip the PyTorch reference run.") var noTorch = false
 
     func validate() throws {
@@ -43,11 +45,12 @@ struct BenchForward: ParsableCommand {
             let tokens = batch * seqLen
             let flopsPerToken = Double(24 * hidden * hidden * layers) + Double(2 * hidden * (seqLen + 1) * layers)
             print("xlsweep bench forward: BLOOM shape \(layers) layers, d_model \(hidden), \(heads) heads, vocab \(vocab); "
-                + "batch \(batch)×\(seqLen); all hidden states; fp32; \(kernelThreads) threads; BLAS core \(Linear.coreName)")
+                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; BLAS core \(Linear.coreName)"
+                + (dtype == .bf16 ? "; \(KernelPath.summary)" : ""))
             fflush(nil)
 
             let start = DispatchTime.now()
-            let model = try Bloom(config: config, randomSeed: 1)
+            let model = try Bloom(config: config, randomSeed: 1, precision: dtype)
             let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             var rng = SplitMix64(seed: 2)
             let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
@@ -62,6 +65,7 @@ struct BenchForward: ParsableCommand {
             }
             let ours = Double(tokens) / best
             let sgemm = Self.sgemmRate()
+            let bf16Rate = dtype == .bf16 ? Self.bf16Rate() : nil
 
             var rows: [(String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "vs PyTorch")]
             var torchRate: Double?
@@ -81,11 +85,13 @@ struct BenchForward: ParsableCommand {
                              "1.00×"))
             }
             rows.append(("BLAS sgemm 1024×4096×1024", "", String(format: "%.1f", sgemm), ""))
+            if let bf16Rate { rows.append(("bf16 GEMM 1024×4096×1024", "", String(format: "%.1f", bf16Rate), "")) }
             for r in rows {
                 print(r.0.padding(toLength: 28, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(12))
             }
-            print(String(format: "xlsweep at %.0f%% of the sgemm rate; model built in %.1f s; best of %d batches: %.2f s",
-                         100 * ours * flopsPerToken / 1e9 / sgemm, built, iterations, best))
+            let peak = bf16Rate ?? sgemm
+            print(String(format: "xlsweep at %.0f%% of the %@ rate; model built in %.1f s; best of %d batches: %.2f s",
+                         100 * ours * flopsPerToken / 1e9 / peak, bf16Rate == nil ? "sgemm" : "bf16 GEMM", built, iterations, best))
             if let note { print(note) }
         }
     }
@@ -105,10 +111,26 @@ struct BenchForward: ParsableCommand {
         return 2 * Double(m * n * k) / best / 1e9
     }
 
+    /// The bf16 kernels' GFLOP/s at the same size (best of 5).
+    static func bf16Rate() -> Double {
+        let m = 1024, n = 4096, k = 1024
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
+        for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
+        for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
+        let w = BF16Matrix(rounding: b.pointer, rows: n, cols: k)
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = DispatchTime.now()
+            Linear.forward(a.pointer, rows: m, inFeatures: k, weight: w, bias: nil, outFeatures: n, into: c.pointer)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
+        }
+        return 2 * Double(m * n * k) / best / 1e9
+    }
+
     static func torchReference(_ b: BenchForward) -> Result<Double, UserError> {
         runReference("bench_forward_torch.py", ["--layers", "\(b.layers)", "--hidden", "\(b.hidden)", "--heads", "\(b.heads)",
                                                 "--vocab", "\(b.vocab)", "--batch", "\(b.batch)", "--seq-len", "\(b.seqLen)",
-                                                "--iterations", "\(b.iterations)"], missing: "torch/transformers")
+                                                "--iterations", "\(b.iterations)", "--dtype", b.dtype.rawValue], missing: "torch/transformers")
             .flatMap { json in
                 guard let rate = json["tokens_per_s"] as? Double else { return .failure(UserError("no tokens_per_s in the reference output")) }
                 return .success(rate)
@@ -119,3 +141,5 @@ struct BenchForward: ParsableCommand {
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoints
 import Foundation
+import Kernels
 import Models
 import Tokenization
 
@@ -12,8 +13,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Revision of a Hugging Face repo id (branch, tag or commit), e.g. global_step1000.")
     var revision: String?
 
+    @Option(help: "Precision of the weight matrices: fp32, bf16 (kept as stored, bf16 × bf16 → fp32 products), or auto (fp32 when it fits in 80% of available memory).")
+    var dtype: DTypeChoice = .auto
+
+    /// Loads the checkpoint and logs (stderr) the precision taken and why.
     func load(tokenizer: Bool = true) throws -> LoadedModel {
-        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer)
+        _ = try KernelPath.requested()
+        let loaded = try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: dtype)
+        FileHandle.standardError.write(Data("xlsweep: \(loaded.precisionNote)\n".utf8))
+        return loaded
     }
 
     /// The tokenizer alone: no weights are read.
@@ -160,3 +168,5 @@ func runReference(_ script: String, _ arguments: [String], missing: String) -> R
     }
     return .success(json)
 }
+
+extension DTypeChoice: ExpressibleByArgument {}

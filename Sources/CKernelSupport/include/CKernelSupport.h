@@ -1,6 +1,24 @@
 #ifndef XLSWEEP_KERNEL_SUPPORT_H
 #define XLSWEEP_KERNEL_SUPPORT_H
+#include <stddef.h>
+#include <stdint.h>
+
 /// Keeps large blocks in the malloc heap (glibc mallopt), so per-forward activation buffers are
 /// reused instead of being mapped and page-faulted in anew each time.
 void xl_keep_large_blocks_in_heap(void);
+
+/// Instruction-set levels of the bf16 product kernels, lowest first.
+enum { XL_CPU_GENERIC = 0, XL_CPU_AVX2 = 1, XL_CPU_AVX512 = 2, XL_CPU_AVX512_BF16 = 3 };
+
+/// The best level this CPU supports (cpuid through __builtin_cpu_supports).
+int xl_cpu_features(void);
+
+/// fp32 → bf16, round to nearest even (NaN stays NaN); same bits at every level.
+void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
+
+/// C[m][n] = Σ_k A[m][k]·B[n][k] for m < M, n < N (C overwritten), bf16 operands with fp32
+/// accumulation, using the kernels of `level` (must not exceed xl_cpu_features()). Every level
+/// gives the same bits; see bf16_gemm.c for the order of operations.
+void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
+                     float *C, long ldc);
 #endif

@@ -1,0 +1,49 @@
+import CKernelSupport
+import Foundation
+
+/// The instruction-set level of the bf16 product kernels, chosen at run time from cpuid so one
+/// binary runs on any x86-64 node. `XLSWEEP_CPU=generic|avx2|avx512|avx512-bf16` forces a lower
+/// level (to test a fallback on a newer CPU); a level the CPU lacks is never taken.
+public enum KernelPath: Int32, Comparable, CaseIterable, Sendable, CustomStringConvertible {
+    case generic = 0, avx2 = 1, avx512 = 2, avx512BF16 = 3
+
+    public var description: String {
+        switch self {
+        case .generic: return "generic"
+        case .avx2: return "avx2"
+        case .avx512: return "avx512"
+        case .avx512BF16: return "avx512-bf16"
+        }
+    }
+
+    public static func < (a: KernelPath, b: KernelPath) -> Bool { a.rawValue < b.rawValue }
+
+    /// What this CPU supports.
+    public static let detected: KernelPath = KernelPath(rawValue: xl_cpu_features()) ?? .generic
+
+    /// `XLSWEEP_CPU`, if set: the level asked for, or an error naming the accepted values.
+    public static func requested() throws(KernelPathError) -> KernelPath? {
+        guard let text = ProcessInfo.processInfo.environment["XLSWEEP_CPU"], !text.isEmpty else { return nil }
+        guard let path = allCases.first(where: { $0.description == text.lowercased() }) else {
+            throw KernelPathError(value: text)
+        }
+        return path
+    }
+
+    /// The level every bf16 kernel of this process uses (a bad `XLSWEEP_CPU` is reported by the
+    /// CLI before any kernel runs; here it is ignored).
+    public static let active: KernelPath = min(((try? requested()) ?? nil) ?? detected, detected)
+
+    /// One line for logs: the level taken and why.
+    public static var summary: String {
+        if active == detected { return "\(active) kernels (detected)" }
+        return "\(active) kernels (XLSWEEP_CPU=\(ProcessInfo.processInfo.environment["XLSWEEP_CPU"] ?? ""); CPU supports \(detected))"
+    }
+}
+
+public struct KernelPathError: Error, CustomStringConvertible {
+    public let value: String
+    public var description: String {
+        "XLSWEEP_CPU='\(value)' is not one of \(KernelPath.allCases.map(\.description).joined(separator: ", "))"
+    }
+}
