@@ -54,7 +54,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernelSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),

@@ -1,0 +1,77 @@
+import CKernelSupport
+import XCTest
+@testable import Kernels
+
+/// The bf16 product kernels: every instruction-set level gives the same bits, and they equal an
+/// fp64 reference over the bf16-rounded operands within fp32 accumulation error.
+final class BF16GemmTests: XCTestCase {
+    func random(_ n: Int, seed: UInt64, scale: Float) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<n).map { _ in Float(Int64(bitPattern: rng.next()) >> 11) * 0x1p-52 * scale }
+    }
+
+    func rounded(_ x: [Float]) -> [UInt16] {
+        var out = [UInt16](repeating: 0, count: x.count)
+        xl_round_to_bf16(KernelPath.detected.rawValue, x, &out, x.count)
+        return out
+    }
+
+    func product(_ level: KernelPath, _ a: [UInt16], _ b: [UInt16], m: Int, n: Int, k: Int) -> [Float] {
+        var c = [Float](repeating: .nan, count: m * n)
+        xl_gemm_bf16_nt(level.rawValue, Int32(m), Int32(n), Int32(k), a, k, b, k, &c, n)
+        return c
+    }
+
+    func testEveryLevelGivesTheSameBitsAndMatchesFP64() {
+        // Shapes with k not a multiple of 32 and m, n not multiples of the 4×4 tile.
+        for (m, n, k) in [(1, 1, 1), (5, 70, 77), (33, 130, 1030), (4, 4, 64)] {
+            let a = rounded(random(m * k, seed: UInt64(m), scale: 2)), b = rounded(random(n * k, seed: UInt64(n), scale: 0.1))
+            let levels = KernelPath.allCases.filter { $0 <= KernelPath.detected }
+            let results = levels.map { product($0, a, b, m: m, n: n, k: k) }
+            for (level, c) in zip(levels, results) {
+                XCTAssertEqual(c.map(\.bitPattern), results[0].map(\.bitPattern), "\(level) vs \(levels[0]) at \(m)×\(n)×\(k)")
+            }
+            let wa = a.map { Double(Float(bitPattern: UInt32($0) << 16)) }, wb = b.map { Double(Float(bitPattern: UInt32($0) << 16)) }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0.0, magnitude = 0.0
+                    for p in 0..<k { exact += wa[i * k + p] * wb[j * k + p]; magnitude += abs(wa[i * k + p] * wb[j * k + p]) }
+                    // Each fp32 addition errs by ≤ 2⁻²⁴ of a partial sum bounded by `magnitude`.
+                    let bound = Double(k + 16) * 0x1p-24 * magnitude + 1e-30
+                    XCTAssertLessThanOrEqual(abs(Double(results[0][i * n + j]) - exact), bound, "\(m)×\(n)×\(k) at (\(i), \(j))")
+                }
+            }
+        }
+    }
+
+    func testRoundingToNearestEven() {
+        let cases: [(Float, UInt16)] = [
+            (1.0, 0x3f80), (-2.0, 0xc000),
+            (Float(bitPattern: 0x3f80_8000), 0x3f80),   // tie, even below
+            (Float(bitPattern: 0x3f81_8000), 0x3f82),   // tie, even above
+            (Float(bitPattern: 0x3f80_8001), 0x3f81),   // above the tie
+            (.infinity, 0x7f80), (Float(bitPattern: 0x7f7f_ffff), 0x7f80),  // largest float rounds to ∞
+        ]
+        for level in KernelPath.allCases where level <= KernelPath.detected {
+            // 17 copies so the AVX-512 loop and its scalar tail both see every case.
+            let x = Array(repeating: cases.map(\.0), count: 17).flatMap { $0 }
+            var y = [UInt16](repeating: 0, count: x.count)
+            xl_round_to_bf16(level.rawValue, x, &y, x.count)
+            for (i, v) in y.enumerated() { XCTAssertEqual(v, cases[i % cases.count].1, "\(level): \(x[i])") }
+            var nan = [UInt16](repeating: 0, count: 1)
+            xl_round_to_bf16(level.rawValue, [Float.nan], &nan, 1)
+            XCTAssertTrue(Float(bitPattern: UInt32(nan[0]) << 16).isNaN, "\(level): NaN stays NaN")
+        }
+    }
+
+    /// `Linear.forward` with bf16 weights: bias added, same bits as the kernel alone.
+    func testLinearAddsBias() {
+        let m = 3, k = 40, n = 9
+        let x = random(m * k, seed: 1, scale: 1), w = random(n * k, seed: 2, scale: 0.5), bias = random(n, seed: 3, scale: 1)
+        let matrix = w.withUnsafeBufferPointer { BF16Matrix(rounding: $0.baseAddress!, rows: n, cols: k) }
+        var y = [Float](repeating: 0, count: m * n)
+        Linear.forward(x, rows: m, inFeatures: k, weight: matrix, bias: bias, outFeatures: n, into: &y)
+        let plain = product(KernelPath.active, rounded(x), rounded(w), m: m, n: n, k: k)
+        for i in 0..<(m * n) { XCTAssertEqual(y[i], plain[i] + bias[i % n]) }
+    }
+}

@@ -1,0 +1,83 @@
+import Checkpoints
+import Foundation
+import Kernels
+import XCTest
+@testable import Models
+
+/// The bf16 path (weights as stored, bf16 × bf16 → fp32 products, fp32 elsewhere) against
+/// transformers run in bf16 (`tools/make_bf16_reference.py`) and in fp32 (the parity fixtures).
+///
+/// transformers' bf16 forward rounds every activation (residual stream included) to bf16, 8
+/// significant bits; ours rounds only the inputs of the dense products. So the yardstick is
+/// transformers' own bf16 error e (max-abs over max |fp32|, 0.2–3.8% here): relative to the fp32
+/// reference ours must be within 1.25 e (it measures ≈ e/3), and the two bf16 runs must agree
+/// within 1.5 e + one bf16 ulp (2⁻⁸).
+final class BF16Tests: XCTestCase {
+    /// max |a − b| / max |b|.
+    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        var worst: Float = 0, scale: Float = 0
+        for i in a.indices { worst = max(worst, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
+        return worst / max(scale, .leastNormalMagnitude)
+    }
+
+    func check(_ name: String) throws {
+        let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
+        XCTAssertEqual(loaded.precision, .bf16)
+        let (meta, fp32) = try Fixtures.reference(name)
+        let bf16 = try Safetensors.read(path: Fixtures.path(name) + "/reference-bf16.safetensors")
+        let sites = (0...loaded.config.nLayers).map { HookSite.hidden($0) }
+        for (n, ids) in meta.ids.enumerated() {
+            let out = try loaded.model.forward([ids], request: ForwardRequest(sites: Set(sites), logits: .lastPosition))
+            for site in sites {
+                let ours = out.activations[site] ?? []
+                let theirs = try XCTUnwrap(bf16["seq\(n).\(site)"]).floats()
+                let exact = try XCTUnwrap(fp32["seq\(n).\(site)"]).floats()
+                let ourError = relativeError(ours, exact), theirError = relativeError(theirs, exact)
+                XCTAssertLessThanOrEqual(ourError, 1.25 * theirError + 1e-6,
+                                         "\(name) seq\(n) \(site): bf16 error vs fp32 \(ourError), transformers bf16 \(theirError)")
+                XCTAssertLessThanOrEqual(relativeError(ours, theirs), 1.5 * theirError + 0x1p-8,
+                                         "\(name) seq\(n) \(site) vs transformers bf16")
+            }
+            let logitError = relativeError(out.logits, try XCTUnwrap(fp32["seq\(n).logits_last"]).floats())
+            let theirLogitError = relativeError(try XCTUnwrap(bf16["seq\(n).logits_last"]).floats(),
+                                                try XCTUnwrap(fp32["seq\(n).logits_last"]).floats())
+            XCTAssertLessThanOrEqual(logitError, 1.25 * theirLogitError + 1e-6, "\(name) seq\(n) logits")
+        }
+    }
+
+    func testBloomAgreesWithTransformersBF16() throws { try check("bloom-tiny-bf16") }
+    func testXGLMAgreesWithTransformersBF16() throws { try check("xglm-tiny") }
+
+    /// A bf16 checkpoint's matrices are used in place: no copy, the pointer lies in the mapping.
+    func testBF16WeightsStayMapped() throws {
+        let loaded = try LoadedModel.load(Fixtures.path("bloom-tiny-bf16"), dtype: .bf16)
+        let bloom = try XCTUnwrap(loaded.model as? Bloom)
+        guard case .bf16(let m) = bloom.blocks[0].up.weight else { return XCTFail("up projection is not bf16") }
+        let record = try loaded.weights.record(["h.0.mlp.dense_h_to_4h.weight", "transformer.h.0.mlp.dense_h_to_4h.weight"])
+        XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset)
+    }
+
+    /// Batched rows equal the rows run alone, bit for bit (each element's sum order is fixed).
+    func testBatchEqualsRowsAlone() throws {
+        let loaded = try LoadedModel.load(Fixtures.path("bloom-tiny"), dtype: .bf16)
+        let (meta, _) = try Fixtures.reference("bloom-tiny")
+        let site = HookSite.hidden(loaded.config.nLayers)
+        let together = try loaded.model.forward(meta.ids, request: ForwardRequest(sites: [site]))
+        let width = site.width(loaded.config)
+        for (s, ids) in meta.ids.enumerated() {
+            let alone = try loaded.model.forward([ids], request: ForwardRequest(sites: [site]))
+            XCTAssertEqual(together.rows(site, sequence: s, width: width).flatMap { $0 }, alone.activations[site], "row \(s)")
+        }
+    }
+
+    /// `auto` keeps fp32 when the widened weights fit in 80% of available memory, else bf16.
+    func testAutoChoice() {
+        XCTAssertEqual(LoadedModel.choosePrecision(.auto, fp32Bytes: 1 << 30, available: 8 << 30).0, .fp32)
+        let (big, note) = LoadedModel.choosePrecision(.auto, fp32Bytes: 28_000_000_000, available: 24_000_000_000)
+        XCTAssertEqual(big, .bf16)
+        XCTAssertTrue(note.contains("28.0 GB") && note.contains("24.0 GB"), note)
+        XCTAssertEqual(LoadedModel.choosePrecision(.fp32, fp32Bytes: 28_000_000_000, available: 1).0, .fp32)
+        XCTAssertEqual(LoadedModel.choosePrecision(.bf16, fp32Bytes: 1, available: 1 << 40).0, .bf16)
+    }
+}
