@@ -223,7 +223,7 @@ AVX512_TILE(tile_avx512, "avx512f,avx512bw", {
 typedef void (*tile_fn)(int, const uint16_t *const[TILE], const uint16_t *const[TILE], float[TILE][TILE]);
 
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
-                     float *C, long ldc) {
+                     const float *bias, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     tile_fn tile = tile_generic;
     if (level >= XL_CPU_AVX512) {
@@ -247,7 +247,8 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
                 float out[TILE][TILE];
                 tile(K, a, b, out);
                 for (int i = 0; i < TILE && m + i < M; i++)
-                    for (int j = 0; j < TILE && n + j < N; j++) C[(long)(m + i) * ldc + n + j] = out[i][j];
+                    for (int j = 0; j < TILE && n + j < N; j++)
+                        C[(long)(m + i) * ldc + n + j] = bias ? out[i][j] + bias[n + j] : out[i][j];
             }
         }
     }

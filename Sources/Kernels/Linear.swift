@@ -58,13 +58,8 @@ public enum Linear {
         parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
             let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
             xl_gemm_bf16_nt(level, Int32(rows), Int32(n1 - n0), Int32(inFeatures), xbs.base, inFeatures,
-                            weight.base + n0 * inFeatures, inFeatures, ys.base + n0, outFeatures)
-            if let bs {
-                for r in 0..<rows {
-                    let row = ys.base + r * outFeatures
-                    for n in n0..<n1 { row[n] += bs.base[n] }
-                }
-            }
+                            weight.base + n0 * inFeatures, inFeatures, bs.map { UnsafePointer($0.base + n0) },
+                            ys.base + n0, outFeatures)
         }
     }
 

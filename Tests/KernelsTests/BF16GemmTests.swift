@@ -18,7 +18,7 @@ final class BF16GemmTests: XCTestCase {
 
     func product(_ level: KernelPath, _ a: [UInt16], _ b: [UInt16], m: Int, n: Int, k: Int) -> [Float] {
         var c = [Float](repeating: .nan, count: m * n)
-        xl_gemm_bf16_nt(level.rawValue, Int32(m), Int32(n), Int32(k), a, k, b, k, &c, n)
+        xl_gemm_bf16_nt(level.rawValue, Int32(m), Int32(n), Int32(k), a, k, b, k, nil, &c, n)
         return c
     }
 

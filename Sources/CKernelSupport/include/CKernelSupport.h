@@ -16,9 +16,9 @@ int xl_cpu_features(void);
 /// fp32 → bf16, round to nearest even (NaN stays NaN); same bits at every level.
 void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
 
-/// C[m][n] = Σ_k A[m][k]·B[n][k] for m < M, n < N (C overwritten), bf16 operands with fp32
-/// accumulation, using the kernels of `level` (must not exceed xl_cpu_features()). Every level
-/// gives the same bits; see bf16_gemm.c for the order of operations.
+/// C[m][n] = Σ_k A[m][k]·B[n][k] (+ bias[n] if bias is not NULL) for m < M, n < N (C overwritten),
+/// bf16 operands with fp32 accumulation, using the kernels of `level` (must not exceed
+/// xl_cpu_features()). Every level gives the same bits; see bf16_gemm.c for the order of operations.
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
-                     float *C, long ldc);
+                     const float *bias, float *C, long ldc);
 #endif
