@@ -13,15 +13,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Revision of a Hugging Face repo id (branch, tag or commit), e.g. global_step1000.")
     var revision: String?
 
-    @Option(help: "Precision of the weight matrices: fp32, bf16 (kept as stored, bf16 × bf16 → fp32 products), or auto (fp32 when it fits in 80% of available memory).")
-    var dtype: DTypeChoice = .auto
-
-    /// Loads the checkpoint and logs (stderr) the precision taken and why.
-    func load(tokenizer: Bool = true) throws -> LoadedModel {
+    /// Loads the checkpoint in `precision`'s dtype (`logPrecision` says which and why).
+    func load(tokenizer: Bool = true, precision: PrecisionOptions) throws -> LoadedModel {
         _ = try KernelPath.requested()
-        let loaded = try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: dtype)
-        FileHandle.standardError.write(Data("xlsweep: \(loaded.precisionNote)\n".utf8))
-        return loaded
+        return try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype)
     }
 
     /// The tokenizer alone: no weights are read.
@@ -36,6 +31,18 @@ struct ModelOptions: ParsableArguments {
         guard let t = loaded.tokenizer else { throw UserError("\(loaded.directory): no tokenizer.json") }
         return t
     }
+}
+
+/// `--dtype`, for the commands that run the model.
+struct PrecisionOptions: ParsableArguments {
+    @Option(help: "Precision of the weight matrices: fp32, bf16 (kept as stored, bf16 × bf16 → fp32 products), or auto (fp32 when it fits in 80% of available memory).")
+    var dtype: DTypeChoice = .auto
+}
+
+/// The log line (stderr) naming the precision a command runs in and why; written once the
+/// arguments are checked, just before the model runs, so an error stays the only line.
+func logPrecision(_ loaded: LoadedModel) {
+    FileHandle.standardError.write(Data("xlsweep: \(loaded.precisionNote)\n".utf8))
 }
 
 /// `--input`: plain text (one sequence per line) or JSON lines with a `text` field.

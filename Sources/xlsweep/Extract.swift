@@ -13,6 +13,7 @@ struct Extract: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var inputOptions: InputOptions
 
     @Option(help: "Comma list of hook sites; '*' for the layer.")
@@ -43,11 +44,12 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try modelOptions.load()
+            let loaded = try modelOptions.load(precision: precision)
             let tokenizer = try modelOptions.tokenizer(of: loaded)
             let siteList = try HookSite.expand(sites, config: loaded.config).sorted()
             let texts = try inputOptions.texts()
             let ids = texts.map { tokenizer.encode($0, addSpecialTokens: !noSpecialTokens) }
+            logPrecision(loaded)
             if let out {
                 try writeHDF5(out, loaded: loaded, sites: siteList, texts: texts, ids: ids)
             } else {

@@ -12,6 +12,7 @@ struct Generate: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var precision: PrecisionOptions
 
     @Option(help: "Prompt text (default: the start token alone: what the tokenizer puts before any text, else bos_token_id).")
     var prompt: String?
@@ -71,7 +72,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try modelOptions.load()
+            let loaded = try modelOptions.load(precision: precision)
             let tokenizer = try modelOptions.tokenizer(of: loaded)
             let promptIds: [Int]
             if let prompt {
@@ -85,6 +86,7 @@ struct Generate: ParsableCommand {
             }
             let interventions = try force.map { try Self.parseForce($0, config: loaded.config) } ?? Interventions()
             let sampling = SamplingOptions(greedy: greedy, temperature: temperature, topK: topK, topP: topP)
+            logPrecision(loaded)
             let ids = try Generator(model: loaded.model).generate(
                 prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, seed: seed, interventions: interventions,
                 stopToken: ignoreEos ? nil : loaded.config.eosTokenId, useCache: !noCache)
