@@ -25,6 +25,8 @@ public struct Tokenizer: @unchecked Sendable {
     let preTokenizer: PreTokenizer?
     let decoder: Decoder?
     let added: [AddedToken]
+    /// Added tokens by first scalar, in file order, for each `normalizedOnly` case (index 0: false).
+    let addedIndex: [[Unicode.Scalar: [(content: [Unicode.Scalar], token: AddedToken)]]]
     /// Template of the post-processor for one sequence: nil entries stand for the sequence.
     let template: [Int?]
     public let path: String
@@ -35,14 +37,22 @@ public struct Tokenizer: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TokenizerError(path: path, key: "", detail: "no such file")
         }
-        guard let dict = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        let bytes = [UInt8](data)
+        guard let dict = try? JSONSerialization.jsonObject(with: Data(ExactJSON.escapingByteOrderMarks(bytes))) as? [String: Any] else {
             throw TokenizerError(path: path, key: "", detail: "not a JSON object")
         }
         let root = JSONObject(path: path, keyPath: "", dict: dict)
         let modelJSON = try root.object("model")
         let type = modelJSON.optionalString("type") ?? (modelJSON.dict["merges"] != nil ? "BPE" : "?")
         switch type {
-        case "BPE": model = .bpe(try BPEModel(json: modelJSON))
+        case "BPE":
+            let exact: [(key: [UInt8], value: Int)]?
+            do {
+                exact = try ExactJSON.integerMembers(of: bytes, at: ["model", "vocab"])
+            } catch let f as ExactJSON.Failure {
+                throw TokenizerError(path: path, key: "model.vocab", detail: "\(f.detail) at byte \(f.offset)")
+            }
+            model = .bpe(try BPEModel(json: modelJSON, exactVocab: exact))
         case "Unigram": model = .unigram(try UnigramModel(json: modelJSON))
         default: throw modelJSON.fail("type", "model '\(type)' is not supported (BPE, Unigram)")
         }
@@ -59,12 +69,21 @@ public struct Tokenizer: @unchecked Sendable {
         }
         var idToToken: [Int: String] = [:]
         switch model {
-        case .bpe(let m): for (t, i) in m.vocab { idToToken[i] = t }
+        case .bpe(let m): for (t, i) in m.vocab { idToToken[i] = String(decoding: t, as: UTF8.self) }
         case .unigram(let m): for (i, t) in m.pieces.enumerated() { idToToken[i] = t }
         }
         for a in added { idToToken[a.id] = a.content }
         self.idToToken = idToToken
         self.path = path
+        let addedTokens = added
+        addedIndex = [false, true].map { normalizedOnly in
+            var index: [Unicode.Scalar: [(content: [Unicode.Scalar], token: AddedToken)]] = [:]
+            for t in addedTokens where normalizedOnly ? (t.normalized && !t.special) : !(t.normalized && !t.special) {
+                let c = Array(t.content.unicodeScalars)
+                if let first = c.first { index[first, default: []].append((c, t)) }
+            }
+            return index
+        }
         template = try Self.template(root.optionalObject("post_processor"))
     }
 
@@ -139,8 +158,8 @@ public struct Tokenizer: @unchecked Sendable {
     /// Splits out added tokens, leftmost-longest (tokenizers' AddedVocabulary); lstrip/rstrip absorb
     /// adjacent whitespace and single_word requires word boundaries.
     func splitAdded(_ text: String, normalizedOnly: Bool) -> [Segment] {
-        let candidates = added.filter { normalizedOnly ? ($0.normalized && !$0.special) : !($0.normalized && !$0.special) }
-        guard !candidates.isEmpty, !text.isEmpty else { return [.text(text, atStart: true)] }
+        let index = addedIndex[normalizedOnly ? 1 : 0]
+        guard !index.isEmpty, !text.isEmpty else { return [.text(text, atStart: true)] }
         var segments: [Segment] = []
         let scalars = Array(text.unicodeScalars)
         var i = 0
@@ -154,10 +173,9 @@ public struct Tokenizer: @unchecked Sendable {
         }
         while i < scalars.count {
             var best: (token: AddedToken, length: Int)?
-            for t in candidates {
-                let c = Array(t.content.unicodeScalars)
-                guard !c.isEmpty, i + c.count <= scalars.count, c.count > (best?.length ?? 0),
-                      Array(scalars[i..<(i + c.count)]) == c else { continue }
+            for (c, t) in index[scalars[i]] ?? [] {
+                guard i + c.count <= scalars.count, c.count > (best?.length ?? 0),
+                      scalars[i..<(i + c.count)].elementsEqual(c) else { continue }
                 if t.singleWord {
                     let before = i == 0 || !Self.isWordScalar(scalars[i - 1])
                     let after = i + c.count == scalars.count || !Self.isWordScalar(scalars[i + c.count])
@@ -202,7 +220,7 @@ public struct Tokenizer: @unchecked Sendable {
     public func id(of token: String) -> Int? {
         if let a = added.first(where: { $0.content == token }) { return a.id }
         switch model {
-        case .bpe(let m): return m.vocab[token]
+        case .bpe(let m): return m.vocab[Array(token.utf8)]
         case .unigram(let m): return m.ids[token]
         }
     }

@@ -100,7 +100,7 @@ struct UnigramModel {
         for (i, t) in out.enumerated() {
             if t.id == unkId {
                 if byteFallback {
-                    let fallback = bytes[t.start..<t.end].compactMap { self.ids[BPEModel.byteToken($0)] }
+                    let fallback = bytes[t.start..<t.end].compactMap { self.ids[String(decoding: BPEModel.byteToken($0), as: UTF8.self)] }
                     if fallback.count == t.end - t.start { ids += fallback; continue }
                 }
                 if i > 0 && out[i - 1].id == unkId && !byteFallback { continue }
