@@ -1,18 +1,26 @@
 import Kernels
 
 /// Causal multi-head scaled dot-product attention (Vaswani et al. 2017, eq. 1) over KV caches,
-/// with an optional ALiBi bias (Press et al. 2022): score(i, j) = bias_h·j + scale·q_i·k_j.
-/// Legend: T new tokens (packed over sequences), S keys of a sequence, H heads of width D.
+/// with an optional ALiBi bias (Press et al. 2022): score(i, j) = bias_h·j + scale·q_i·k_j;
+/// grouped-query attention (Ainslie et al. 2023: query head h reads key/value head h / (H / G));
+/// and an optional sliding window (query at position p sees keys p − window + 1 … p; Gemma 3's
+/// local layers, transformers' `sliding_window_overlay`).
+/// Legend: T new tokens (packed over sequences), S keys of a sequence, H query heads and G
+/// key/value heads of width D.
 enum CausalAttention {
     /// - Parameters:
     ///   - q: `[T, H·D]` queries of all sequences, packed in batch order.
     ///   - caches: per sequence, holding past keys/values and, at positions `past…`, the new ones.
     ///   - lengths: new tokens per sequence; `caches[s].length` still excludes them.
     ///   - slopes: ALiBi slope per head, or nil.
+    ///   - kvHeads: G (caches hold `[S, G·D]`); nil: G = H.
+    ///   - window: keys visible to a query, counting itself; nil: all before it.
     ///   - out: `[T, H·D]` context vectors.
     static func run(q: UnsafePointer<Float>, caches: [KVCache], layer: Int, lengths: [Int], heads: Int, headDim: Int,
-                    scale: Float, slopes: [Float]?, out: UnsafeMutablePointer<Float>) {
+                    scale: Float, slopes: [Float]?, kvHeads: Int? = nil, window: Int? = nil,
+                    out: UnsafeMutablePointer<Float>) {
         let width = heads * headDim
+        let groups = kvHeads ?? heads, kvWidth = groups * headDim, perGroup = heads / groups
         var starts: [Int] = []
         var row = 0
         for n in lengths { starts.append(row); row += n }
@@ -23,8 +31,8 @@ enum CausalAttention {
             for job in range {
                 let s = job / heads, h = job % heads
                 let n = lengths[s], past = caches[s].length, keys = past + n
-                let k = caches[s].keys[layer].pointer + h * headDim
-                let v = caches[s].values[layer].pointer + h * headDim
+                let k = caches[s].keys[layer].pointer + (h / perGroup) * headDim
+                let v = caches[s].values[layer].pointer + (h / perGroup) * headDim
                 let qh = qs.base + starts[s] * width + h * headDim
                 let oh = os.base + starts[s] * width + h * headDim
                 if scores.count < n * keys { scores = [Float](repeating: 0, count: n * keys) }
@@ -35,15 +43,17 @@ enum CausalAttention {
                         let slope = slopes[h]
                         for i in 0..<n { for j in 0..<keys { p[i * keys + j] = slope * Float(j) } }
                     }
-                    Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: width,
+                    Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: kvWidth,
                                 transposeB: true, beta: slopes == nil ? 0 : 1, c: p, ldc: keys)
-                    // Causal mask: query i sees keys 0…past+i; the rest get probability 0.
+                    // Causal mask: query i sees keys first…past+i; the rest get probability 0.
                     for i in 0..<n {
                         let visible = past + i + 1
-                        Softmax.row(p + i * keys, count: visible)
+                        let first = window.map { max(0, visible - $0) } ?? 0
+                        (p + i * keys).update(repeating: 0, count: first)
+                        Softmax.row(p + i * keys + first, count: visible - first)
                         (p + i * keys + visible).update(repeating: 0, count: keys - visible)
                     }
-                    Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: width,
+                    Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: kvWidth,
                                 transposeB: false, beta: 0, c: oh, ldc: width)
                 }
             }

@@ -78,7 +78,7 @@ extension LanguageModel {
         try forward(batch, caches: [], request: request)
     }
 
-    public func makeCache() -> KVCache { KVCache(layers: config.nLayers, width: config.dModel) }
+    public func makeCache() -> KVCache { KVCache(layers: config.nLayers, width: config.kvWidth) }
 
     /// Layers a request needs: up to the deepest requested site, or all of them for logits.
     func layersNeeded(_ request: ForwardRequest) -> (layers: Int, finalNorm: Bool) {

@@ -4,6 +4,14 @@ import Foundation
 /// The architectures this tool runs; `config.json`'s `model_type` decides.
 public enum Architecture: String, Sendable {
     case bloom, xglm
+    case gemma3 = "gemma3_text"
+}
+
+/// Rotary position embedding of one kind of layer (Su et al. 2021): θ base and linear scaling.
+public struct RotaryParameters: Sendable, Equatable {
+    public let theta: Double
+    /// Positions are divided by this (rope_type "linear"); 1 for "default".
+    public let linearFactor: Double
 }
 
 /// What the forward pass needs from `config.json`, read in two stages: `model_type` first, then
@@ -27,8 +35,21 @@ public struct ModelConfig: Sendable {
     public let maxPositions: Int
     public let activation: String
     public let tieWordEmbeddings: Bool
+    /// Width of one attention head (Gemma 3: `head_dim`, not d_model / heads).
+    public let headDim: Int
+    /// Key/value heads (grouped-query attention); = nHeads elsewhere.
+    public let nKVHeads: Int
+    /// Gemma 3 only: per layer, whether it attends within `slidingWindow` positions (local) or to
+    /// everything before it (global); the rotary parameters of each kind; the query scale
+    /// `query_pre_attn_scalar^-1/2`.
+    public let slidingLayers: [Bool]
+    public let slidingWindow: Int
+    public let localRotary: RotaryParameters?
+    public let globalRotary: RotaryParameters?
+    public let queryScale: Float?
 
-    public var headDim: Int { dModel / nHeads }
+    /// Width of a layer's keys (and values) in the KV cache.
+    public var kvWidth: Int { nKVHeads * headDim }
 
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.fileNotFound(path: path) }
@@ -61,6 +82,8 @@ public struct ModelConfig: Sendable {
         eosTokenId = json["eos_token_id"] as? Int
         padTokenId = json["pad_token_id"] as? Int
         tieWordEmbeddings = json["tie_word_embeddings"] as? Bool ?? true
+        var slidingLayers: [Bool] = [], slidingWindow = 0, localRotary: RotaryParameters?, globalRotary: RotaryParameters?
+        var queryScale: Float?, headDim: Int?, kvHeads: Int?
         switch architecture {
         case .bloom:
             dModel = try positive(["hidden_size", "n_embed"])
@@ -89,9 +112,81 @@ public struct ModelConfig: Sendable {
             guard ["gelu", "relu", "gelu_new", "gelu_pytorch_tanh"].contains(activation) else {
                 throw CheckpointError.badConfig(path: path, key: "activation_function", detail: "'\(activation)' is not supported")
             }
+        case .gemma3:
+            dModel = try positive(["hidden_size"])
+            nLayers = try positive(["num_hidden_layers"])
+            nHeads = try positive(["num_attention_heads"])
+            kvHeads = try positive(["num_key_value_heads"], default: nHeads)
+            headDim = try positive(["head_dim"], default: 256)
+            dMLP = try positive(["intermediate_size"])
+            layerNormEps = Float((json["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6)
+            residualFromLayerNorm = false
+            scaleEmbedding = true
+            maxPositions = try positive(["max_position_embeddings"], default: 32768)
+            activation = json["hidden_activation"] as? String ?? "gelu_pytorch_tanh"
+            guard activation == "gelu_pytorch_tanh" else {
+                throw CheckpointError.badConfig(path: path, key: "hidden_activation", detail: "'\(activation)' is not supported (gelu_pytorch_tanh)")
+            }
+            for key in ["attn_logit_softcapping", "final_logit_softcapping"] where !(json[key] == nil || json[key] is NSNull) {
+                throw CheckpointError.badConfig(path: path, key: key, detail: "soft-capping is not supported (Gemma 3 sets it to null)")
+            }
+            slidingWindow = try positive(["sliding_window"], default: 512)
+            if let types = json["layer_types"] as? [String] {
+                guard types.count == nLayers, types.allSatisfy({ $0 == "sliding_attention" || $0 == "full_attention" }) else {
+                    throw CheckpointError.badConfig(path: path, key: "layer_types",
+                                                    detail: "expected \(nLayers) of sliding_attention/full_attention")
+                }
+                slidingLayers = types.map { $0 == "sliding_attention" }
+            } else {
+                let pattern = try positive(["sliding_window_pattern", "_sliding_window_pattern"], default: 6)
+                slidingLayers = (0..<nLayers).map { ($0 + 1) % pattern != 0 }
+            }
+            (localRotary, globalRotary) = try Self.gemmaRotary(json, path: path)
+            queryScale = Float(pow((json["query_pre_attn_scalar"] as? NSNumber)?.doubleValue ?? Double(headDim ?? 256), -0.5))
         }
-        guard dModel % nHeads == 0 else {
-            throw CheckpointError.badConfig(path: path, key: "n_head", detail: "\(nHeads) heads do not divide width \(dModel)")
+        self.headDim = headDim ?? dModel / nHeads
+        nKVHeads = kvHeads ?? nHeads
+        self.slidingLayers = slidingLayers
+        self.slidingWindow = slidingWindow
+        self.localRotary = localRotary
+        self.globalRotary = globalRotary
+        self.queryScale = queryScale
+        if architecture != .gemma3 {
+            guard dModel % nHeads == 0 else {
+                throw CheckpointError.badConfig(path: path, key: "n_head", detail: "\(nHeads) heads do not divide width \(dModel)")
+            }
         }
+        guard nHeads % nKVHeads == 0 else {
+            throw CheckpointError.badConfig(path: path, key: "num_key_value_heads",
+                                            detail: "\(nKVHeads) key/value heads do not divide \(nHeads) query heads")
+        }
+    }
+
+    /// Gemma 3's rotary parameters for local (sliding) and global layers: transformers 5's
+    /// `rope_parameters` {sliding_attention, full_attention}, or the older `rope_theta` +
+    /// `rope_local_base_freq` + `rope_scaling`.
+    static func gemmaRotary(_ json: [String: Any], path: String) throws -> (RotaryParameters, RotaryParameters) {
+        func parse(_ d: [String: Any]?, theta fallback: Double, key: String) throws -> RotaryParameters {
+            let theta = (d?["rope_theta"] as? NSNumber)?.doubleValue ?? fallback
+            switch d?["rope_type"] as? String ?? d?["type"] as? String ?? "default" {
+            case "default": return RotaryParameters(theta: theta, linearFactor: 1)
+            case "linear":
+                guard let f = (d?["factor"] as? NSNumber)?.doubleValue, f > 0 else {
+                    throw CheckpointError.badConfig(path: path, key: key, detail: "linear scaling needs a factor > 0")
+                }
+                return RotaryParameters(theta: theta, linearFactor: f)
+            case let other:
+                throw CheckpointError.badConfig(path: path, key: key, detail: "rope_type '\(other)' is not supported (default, linear)")
+            }
+        }
+        if let p = json["rope_parameters"] as? [String: Any], p["sliding_attention"] != nil || p["full_attention"] != nil {
+            return (try parse(p["sliding_attention"] as? [String: Any], theta: 10_000, key: "rope_parameters.sliding_attention"),
+                    try parse(p["full_attention"] as? [String: Any], theta: 1_000_000, key: "rope_parameters.full_attention"))
+        }
+        let global = (json["rope_theta"] as? NSNumber)?.doubleValue ?? 1_000_000
+        let local = (json["rope_local_base_freq"] as? NSNumber)?.doubleValue ?? 10_000
+        return (RotaryParameters(theta: local, linearFactor: 1),
+                try parse((json["rope_scaling"] as? [String: Any]).map { $0.merging(["rope_theta": global]) { a, _ in a } },
+                          theta: global, key: "rope_scaling"))
     }
 }

@@ -33,6 +33,7 @@ public struct LoadedModel: Sendable {
         switch config.architecture {
         case .bloom: network = try Bloom(config: config, weights: weights, precision: precision)
         case .xglm: network = try XGLM(config: config, weights: weights, precision: precision)
+        case .gemma3: network = try Gemma3(config: config, weights: weights, precision: precision)
         }
         let tokenizerPath = directory + "/tokenizer.json"
         let tokenizer = loadTokenizer && FileManager.default.fileExists(atPath: tokenizerPath)
