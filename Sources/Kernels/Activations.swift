@@ -37,15 +37,28 @@ public enum Activation {
         }
     }
 
-    /// tanh-approximated GELU as torch's `gelu(approximate="tanh")` / HF `gelu_pytorch_tanh`.
+    /// tanh-approximated GELU as torch's `gelu(approximate="tanh")` / HF `gelu_pytorch_tanh`:
+    /// 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).
     public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        if KernelSwitch.reference { return geluTanhReference(x, count: count) }
         let shared = SharedPointer(x)
-        parallelChunks(count, minimumChunk: 4096) { chunk in
+        parallelChunks(count / 16, minimumChunk: 256) { chunk in
             for i in chunk {
-                let v = shared.base[i]
-                let inner: Float = 0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)
-                shared.base[i] = 0.5 * v * (1 + tanhf(inner))
+                let p = UnsafeMutableRawPointer(shared.base + i * 16)
+                let v = p.loadUnaligned(as: Vec16.self)
+                let t = simdTanh(0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v))
+                p.storeBytes(of: 0.5 * v * (1 + t), as: Vec16.self)
             }
+        }
+        let tail = count / 16 * 16
+        if tail < count { geluTanhReference(x + tail, count: count - tail) }
+    }
+
+    public static func geluTanhReference(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let v = x[i]
+            let inner: Float = 0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)
+            x[i] = 0.5 * v * (1 + tanhf(inner))
         }
     }
 }

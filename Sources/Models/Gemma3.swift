@@ -145,7 +145,7 @@ public final class Gemma3: LanguageModel {
             block.gate(h.pointer, gate.pointer, rows: t)
             block.up(h.pointer, up.pointer, rows: t)
             Activation.geluTanh(gate.pointer, count: t * config.dMLP)
-            for i in 0..<(t * config.dMLP) { gate[i] *= up[i] }
+            multiplyInPlace(gate.pointer, up.pointer, count: t * config.dMLP)
             recorder.visit([.mlpPost(l)], gate.pointer, rows: t, width: config.dMLP)
             block.down(gate.pointer, attn.pointer, rows: t)
             RMSNorm.forward(attn.pointer, attn.pointer, rows: t, dim: d, gain: block.postFeedforwardNorm.pointer, eps: eps)
@@ -183,4 +183,9 @@ public final class Gemma3: LanguageModel {
             row += n
         }
     }
+}
+
+/// In-place y ⊙= x over `count` floats (the gated MLP's product).
+func multiplyInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] *= x[i] }
 }

@@ -22,6 +22,33 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testGELUTanhMatchesScalar() {
+        for n in [1, 15, 16, 17, 1000, 4099] {
+            var fast = random(n, seed: UInt64(n) + 100, scale: 8)
+            fast.append(contentsOf: [0, -0.001, 0.001, 20, -20, 1e-6, 300])
+            var slow = fast
+            fast.withUnsafeMutableBufferPointer { Activation.geluTanh($0.baseAddress!, count: $0.count) }
+            slow.withUnsafeMutableBufferPointer { Activation.geluTanhReference($0.baseAddress!, count: $0.count) }
+            for i in fast.indices { XCTAssertEqual(fast[i], slow[i], accuracy: 2e-6 * max(1, abs(slow[i])), "n=\(n) i=\(i)") }
+        }
+    }
+
+    func testRMSNormMatchesDoublePrecision() {
+        for (rows, dim) in [(1, 16), (3, 17), (4, 256), (2, 640)] {
+            let x = random(rows * dim, seed: 11, scale: 30), g = random(dim, seed: 12)
+            var y = [Float](repeating: 0, count: rows * dim)
+            y.withUnsafeMutableBufferPointer { RMSNorm.forward(x, $0.baseAddress!, rows: rows, dim: dim, gain: g, eps: 1e-6) }
+            for r in 0..<rows {
+                let row = (0..<dim).map { Double(x[r * dim + $0]) }
+                let inverse = 1 / (row.map { $0 * $0 }.reduce(0, +) / Double(dim) + 1e-6).squareRoot()
+                for i in 0..<dim {
+                    let exact = row[i] * inverse * Double(g[i])
+                    XCTAssertEqual(Double(y[r * dim + i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "\(rows)×\(dim) [\(r), \(i)]")
+                }
+            }
+        }
+    }
+
     func testLayerNormMatchesScalar() {
         for (rows, dim) in [(1, 16), (3, 48), (5, 64), (2, 17), (7, 1024)] {
             let x = random(rows * dim, seed: 7), g = random(dim, seed: 8), b = random(dim, seed: 9)

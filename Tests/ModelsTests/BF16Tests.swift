@@ -13,14 +13,6 @@ import XCTest
 /// reference ours must be within 1.25 e (it measures ≈ e/3), and the two bf16 runs must agree
 /// within 1.5 e + one bf16 ulp (2⁻⁸).
 final class BF16Tests: XCTestCase {
-    /// max |a − b| / max |b|.
-    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count)
-        var worst: Float = 0, scale: Float = 0
-        for i in a.indices { worst = max(worst, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
-        return worst / max(scale, .leastNormalMagnitude)
-    }
-
     func check(_ name: String) throws {
         let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
         XCTAssertEqual(loaded.precision, .bf16)

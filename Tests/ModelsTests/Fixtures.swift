@@ -57,3 +57,11 @@ func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Float, _ wha
             + "swift \(Array(actual[lo..<hi])) vs reference \(Array(expected[lo..<hi]))", file: file, line: line)
     }
 }
+
+/// max |a − b| / max |b| (infinite when the shapes differ or are empty).
+func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+    guard a.count == b.count, !a.isEmpty else { return .infinity }
+    var worst: Float = 0, scale: Float = 0
+    for i in a.indices { worst = max(worst, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
+    return worst / max(scale, .leastNormalMagnitude)
+}

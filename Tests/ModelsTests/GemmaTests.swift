@@ -23,18 +23,12 @@ final class GemmaTests: XCTestCase {
         let greedy_forced: [Int]
     }
 
-    struct Force: Decodable {
-        let layer: Int
-        let units: [Int]
-        let value: Float
-    }
-
     struct Reference: Decodable {
         let sentences: [String]
         let ids: [[Int]]
         let generation: [Generation]
         let greedy_new_tokens: Int
-        let force: Force
+        let force: Fixtures.Force
     }
 
     /// Loaded once for the suite (1 GB of weights).
@@ -112,13 +106,6 @@ final class GemmaTests: XCTestCase {
                                                 seed: 0, interventions: force)
             XCTAssertEqual(forced, g.greedy_forced, "forced greedy continuation of '\(g.prompt)'")
         }
-    }
-
-    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count, !a.isEmpty else { return .infinity }
-        var worst: Float = 0, scale: Float = 0
-        for i in a.indices { worst = max(worst, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
-        return worst / max(scale, .leastNormalMagnitude)
     }
 
     func argmax(_ x: [Float]) -> Int { x.indices.max { x[$0] < x[$1] } ?? -1 }

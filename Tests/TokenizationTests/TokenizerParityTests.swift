@@ -32,8 +32,8 @@ final class TokenizerParityTests: XCTestCase {
         }
     }
 
-    func check(_ model: String) throws {
-        let path = Self.root + "/Tests/Fixtures/\(model)/tokenizer.json"
+    func check(_ model: String, path: String? = nil) throws {
+        let path = path ?? Self.root + "/Tests/Fixtures/\(model)/tokenizer.json"
         let tokenizer = try Tokenizer(path: path)
         let refs: [Reference]
         do { refs = try reference(for: path) } catch {
@@ -62,4 +62,14 @@ final class TokenizerParityTests: XCTestCase {
 
     func testBloomByteLevelBPE() throws { try check("bloom-tiny") }
     func testXGLMUnigram() throws { try check("xglm-tiny") }
+
+    /// Gemma 3's real tokenizer (262,144 BPE tokens with byte fallback, 6,384 added tokens, tokens
+    /// that differ only in Unicode normalisation or a leading U+FEFF), from tools/fetch_gemma.py.
+    func testGemma3ByteFallbackBPE() throws {
+        let path = Self.root + "/models/gemma3-270m/tokenizer.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("Gemma 3 270M is not converted: run `python3 tools/fetch_gemma.py` (tools/test.sh does)")
+        }
+        try check("gemma3-270m", path: path)
+    }
 }
