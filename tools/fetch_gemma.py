@@ -159,6 +159,13 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(ROOT, "models", "gemma3-270m"))
     p.add_argument("--force", action="store_true", help="convert again even if --out is complete")
     a = p.parse_args()
+    for module in ("torch", "transformers", "gguf", "accelerate"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            print(f"fetch_gemma: Python module '{module}' is missing (pip install -r tools/requirements-test-torch.txt)",
+                  file=sys.stderr)
+            sys.exit(3)
     done = os.path.join(a.out, "reference.json")
     if not a.force and os.path.exists(done):
         with open(done) as f:
