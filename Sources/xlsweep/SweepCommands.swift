@@ -86,6 +86,13 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
         let p = Process()
         p.executableURL = URL(fileURLWithPath: selfExecutable())
         p.arguments = ["worker", "--connect", coordinator.endpoint]
+        // The cores are shared out between the workers (kernels spread over more threads than
+        // cores wait on each other at every barrier); results do not depend on the thread count.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["XLSWEEP_THREADS"] == nil {
+            environment["XLSWEEP_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / n))
+        }
+        p.environment = environment
         try p.run()
         children.append(p)
     }
