@@ -12,6 +12,7 @@
 // its rows computed alone.
 #include "CKernelSupport.h"
 #include <immintrin.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,17 +174,16 @@ static void micro_avx512_bf16(int pairs, int half, const uint16_t *const a[MR], 
 
 typedef void (*micro_fn)(int, int, const uint16_t *const[MR], const uint32_t *, float[MR][NR]);
 
-/// Packs B[n0 + n][k0 + 2p, k0 + 2p + 1] into panel[p][n] (zero past N and past K).
-static void pack_panel(const uint16_t *B, long ldb, int N, int K, int n0, int k0, int pairs, uint32_t *panel) {
+/// Packs B[n0 + n][2p, 2p + 1] into panel[p][n] (zero past N and past K).
+static void pack_panel(const uint16_t *B, long ldb, int N, int K, int n0, int pairs, uint32_t *panel) {
     for (int n = 0; n < NR; n++) {
         if (n0 + n >= N) {
             for (int p = 0; p < pairs; p++) panel[p * NR + n] = 0;
             continue;
         }
-        const uint16_t *row = B + (long)(n0 + n) * ldb + k0;
+        const uint16_t *row = B + (long)(n0 + n) * ldb;
         for (int p = 0; p < pairs; p++) {
-            int k = k0 + 2 * p;
-            uint32_t lo = row[2 * p], hi = k + 1 < K ? row[2 * p + 1] : 0;
+            uint32_t lo = row[2 * p], hi = 2 * p + 1 < K ? row[2 * p + 1] : 0;
             panel[p * NR + n] = lo | hi << 16;
         }
     }
@@ -199,11 +199,11 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
     // One panel covers all of K (128 KiB at K = 1024, 512 KiB at 4096: it stays in L2), so every
     // element is accumulated in a register from the first pair to the last.
     uint32_t *panel = aligned_alloc(64, ((size_t)(pairs + half) * NR * 4 + 63) / 64 * 64);
-    if (!panel) return;
+    if (!panel) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
     float tile[MR][NR] __attribute__((aligned(64)));
     for (int n0 = 0; n0 < N; n0 += NR) {
         int width = N - n0 < NR ? N - n0 : NR;
-        pack_panel(B, ldb, N, K, n0, 0, pairs + half, panel);
+        pack_panel(B, ldb, N, K, n0, pairs + half, panel);
         for (int m0 = 0; m0 < M; m0 += MR) {
             int rows = M - m0 < MR ? M - m0 : MR;
             const uint16_t *a[MR];
