@@ -18,6 +18,9 @@ func kernelCPU() -> String? {
     #endif
 }
 
+/// The CLI refuses to start on a CPU below the one the kernels were built for (a clear error, not SIGILL).
+let cliSettings: [SwiftSetting] = kernelCPU() == "haswell" ? [.define("XLSWEEP_NEEDS_AVX2")] : []
+
 /// Hot loops are optimised even in debug builds, so `swift test` runs real models at real speed.
 let optimised: [SwiftSetting] = [.unsafeFlags(["-O"] + (kernelCPU().map { ["-target-cpu", $0] } ?? []))]
 
@@ -52,7 +55,8 @@ let package = Package(
             dependencies: [
                 "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            swiftSettings: cliSettings),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernelSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels"]),

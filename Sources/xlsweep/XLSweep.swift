@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Kernels
 
 @main
 struct XLSweep: ParsableCommand {
@@ -10,4 +12,21 @@ struct XLSweep: ParsableCommand {
         version: version,
         subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
                       WorkerCommand.self, MergeCommand.self, StatusCommand.self, ReportCommand.self, Keys.self, Bench.self])
+
+    /// Checks the CPU before any kernel runs: the Swift kernels of this build use AVX2 + FMA.
+    static func main() {
+        #if XLSWEEP_NEEDS_AVX2
+        if KernelPath.detected < .avx2 {
+            FileHandle.standardError.write(Data(("xlsweep: error: this build needs a CPU with AVX2 and FMA (x86-64 from 2013 on); "
+                + "rebuild with XLSWEEP_TARGET_CPU=generic swift build -c release\n").utf8))
+            Foundation.exit(1)
+        }
+        #endif
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
