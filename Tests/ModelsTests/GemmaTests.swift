@@ -26,6 +26,7 @@ final class GemmaTests: XCTestCase {
     struct Reference: Decodable {
         let sentences: [String]
         let ids: [[Int]]
+        let long_ids: [Int]
         let generation: [Generation]
         let greedy_new_tokens: Int
         let force: Fixtures.Force
@@ -91,6 +92,29 @@ final class GemmaTests: XCTestCase {
             let rows = out.rows(site, sequence: n, width: loaded.config.dModel).flatMap { $0 }
             XCTAssertLessThanOrEqual(relativeError(rows, expected), Self.relativeTolerance, "batch row \(n)")
         }
+    }
+
+    /// 700 tokens: the local layers' 512-token sliding window binds (the global ones see everything).
+    func testSlidingWindowOnALongSequence() throws {
+        let (loaded, meta, ref) = try Self.load()
+        XCTAssertGreaterThan(meta.long_ids.count, loaded.config.slidingWindow)
+        let sites = [1, 6, loaded.config.nLayers].map { HookSite.hidden($0) }
+        let out = try loaded.model.forward([meta.long_ids], request: ForwardRequest(sites: Set(sites), logits: .lastPosition))
+        for site in sites {
+            let expected = try XCTUnwrap(ref["long.\(site)"]).floats()
+            XCTAssertLessThanOrEqual(relativeError(out.activations[site] ?? [], expected), Self.relativeTolerance, "long \(site)")
+        }
+        XCTAssertLessThanOrEqual(relativeError(out.logits, try XCTUnwrap(ref["long.logits_last"]).floats()), Self.relativeTolerance)
+        // The same weights with the window switched off give visibly different late positions, so
+        // the agreement above is the window's doing.
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.directory + "/config.json")))
+            as? [String: Any])
+        json["sliding_window"] = 1 << 20
+        let unwindowed = try Gemma3(config: try ModelConfig(json: json, path: "<no window>"), weights: loaded.weights)
+        let last = HookSite.hidden(loaded.config.nLayers)
+        let plain = try unwindowed.forward([meta.long_ids], request: ForwardRequest(sites: [last]))
+        XCTAssertGreaterThan(relativeError(plain.activations[last] ?? [], try XCTUnwrap(ref["long.\(last)"]).floats()),
+                             100 * Self.relativeTolerance)
     }
 
     /// Greedy continuations of 24 tokens in four languages, plain and with MLP units forced.
