@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""transformers' bf16 outputs for the bf16 parity tests: the tiny BLOOM (stored bf16) and XGLM
+"""transformers' bf16 outputs for the bf16 parity tests: the tiny BLOOM (stored bf16 and fp16) and XGLM
 fixtures run with `torch_dtype=torch.bfloat16` on the fixture prompts; every hidden state and the
 last-position logits, widened to fp32, in `<fixture>/reference-bf16.safetensors`.
 
@@ -19,7 +19,7 @@ def main() -> None:
     p.add_argument("--fixtures", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures"))
     a = p.parse_args()
     torch.manual_seed(0)
-    for name in ("bloom-tiny-bf16", "xglm-tiny"):
+    for name in ("bloom-tiny-bf16", "bloom-tiny-fp16", "xglm-tiny"):
         directory = os.path.join(a.fixtures, name)
         with open(os.path.join(directory, "reference.json")) as f:
             meta = json.load(f)

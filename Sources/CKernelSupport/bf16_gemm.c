@@ -67,6 +67,55 @@ void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count) {
     else round_generic(x, y, count);
 }
 
+// MARK: - fp16 weights: widened exactly, rounded to bf16 (nearest even) while a panel is packed
+
+static inline float fp16_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu, bits;
+    if (exponent == 0x1f) {
+        bits = sign | 0x7f800000u | (mantissa << 13);                  // inf, NaN
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);      // normal: rebias 15 → 127
+    } else if (mantissa == 0) {
+        bits = sign;                                                    // ±0
+    } else {                                                            // subnormal: normalise
+        int shift = 0;
+        while (!(mantissa & 0x400u)) { mantissa <<= 1; shift++; }
+        bits = sign | ((uint32_t)(113 - shift) << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void fp16_row_to_bf16_generic(const uint16_t *src, uint16_t *dst, int count) {
+    for (int i = 0; i < count; i++) {
+        float f = fp16_to_float(src[i]);
+        round_generic(&f, dst + i, 1);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void fp16_row_to_bf16_avx512(const uint16_t *src, uint16_t *dst, int count) {
+    float wide[16];
+    int i = 0;
+    for (; i + 16 <= count; i += 16) {
+        _mm512_storeu_ps(wide, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+        round_avx512(wide, dst + i, 16);
+    }
+    fp16_row_to_bf16_generic(src + i, dst + i, count - i);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void fp16_row_to_bf16_avx2(const uint16_t *src, uint16_t *dst, int count) {
+    float wide[8];
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        _mm256_storeu_ps(wide, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+        round_generic(wide, dst + i, 8);
+    }
+    fp16_row_to_bf16_generic(src + i, dst + i, count - i);
+}
+
 // MARK: - micro-kernels: tile[MR][NR] = A[MR rows][pairs] · panel[pairs][NR]
 //
 // `a[i]` points at row i of A at the panel's first k; `panel` holds, for pair p and column n, the
@@ -174,14 +223,14 @@ static void micro_avx512_bf16(int pairs, int half, const uint16_t *const a[MR], 
 
 typedef void (*micro_fn)(int, int, const uint16_t *const[MR], const uint32_t *, float[MR][NR]);
 
-/// Packs B[n0 + n][2p, 2p + 1] into panel[p][n] (zero past N and past K).
-static void pack_panel(const uint16_t *B, long ldb, int N, int K, int n0, int pairs, uint32_t *panel) {
+/// Packs rows[n][2p, 2p + 1] into panel[p][n] for the `width` rows given (zero past them and past K).
+static void pack_panel(const uint16_t *rows, long ldb, int width, int K, int pairs, uint32_t *panel) {
     for (int n = 0; n < NR; n++) {
-        if (n0 + n >= N) {
+        if (n >= width) {
             for (int p = 0; p < pairs; p++) panel[p * NR + n] = 0;
             continue;
         }
-        const uint16_t *row = B + (long)(n0 + n) * ldb;
+        const uint16_t *row = rows + (long)n * ldb;
         for (int p = 0; p < pairs; p++) {
             uint32_t lo = row[2 * p], hi = 2 * p + 1 < K ? row[2 * p + 1] : 0;
             panel[p * NR + n] = lo | hi << 16;
@@ -190,7 +239,7 @@ static void pack_panel(const uint16_t *B, long ldb, int N, int K, int n0, int pa
 }
 
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
-                     const float *bias, float *C, long ldc) {
+                     int b_is_fp16, const float *bias, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     micro_fn micro = level >= XL_CPU_AVX512_BF16 ? micro_avx512_bf16
                    : level >= XL_CPU_AVX512 ? micro_avx512
@@ -199,11 +248,24 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
     // One panel covers all of K (128 KiB at K = 1024, 512 KiB at 4096: it stays in L2), so every
     // element is accumulated in a register from the first pair to the last.
     uint32_t *panel = aligned_alloc(64, ((size_t)(pairs + half) * NR * 4 + 63) / 64 * 64);
-    if (!panel) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
+    // fp16 weights: the panel's rows are first rounded to bf16 here (NR rows of K).
+    uint16_t *rounded = b_is_fp16 ? aligned_alloc(64, ((size_t)NR * K * 2 + 63) / 64 * 64) : NULL;
+    if (!panel || (b_is_fp16 && !rounded)) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
     float tile[MR][NR] __attribute__((aligned(64)));
     for (int n0 = 0; n0 < N; n0 += NR) {
         int width = N - n0 < NR ? N - n0 : NR;
-        pack_panel(B, ldb, N, K, n0, pairs + half, panel);
+        if (b_is_fp16) {
+            for (int n = 0; n < width; n++) {
+                const uint16_t *src = B + (long)(n0 + n) * ldb;
+                uint16_t *dst = rounded + (long)n * K;
+                if (level >= XL_CPU_AVX512) fp16_row_to_bf16_avx512(src, dst, K);
+                else if (level >= XL_CPU_AVX2) fp16_row_to_bf16_avx2(src, dst, K);
+                else fp16_row_to_bf16_generic(src, dst, K);
+            }
+            pack_panel(rounded, K, width, K, pairs + half, panel);
+        } else {
+            pack_panel(B + (long)n0 * ldb, ldb, width, K, pairs + half, panel);
+        }
         for (int m0 = 0; m0 < M; m0 += MR) {
             int rows = M - m0 < MR ? M - m0 : MR;
             const uint16_t *a[MR];
@@ -219,4 +281,5 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
         }
     }
     free(panel);
+    free(rounded);
 }

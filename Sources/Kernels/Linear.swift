@@ -36,11 +36,12 @@ public enum Linear {
         }
     }
 
-    /// nn.Linear with bf16 weights: y = round_bf16(x) · Wᵀ + bias, every product bf16 × bf16 with
+    /// nn.Linear with 16-bit weights: y = round_bf16(x) · round_bf16(W)ᵀ + bias (bf16 weights are
+    /// used as they are, fp16 ones rounded while packed), every product bf16 × bf16 with
     /// fp32 accumulation (VDPBF16PS or its exact FMA emulation, see `KernelPath`). Each element is
     /// computed in the same order whatever the batch, thread count or CPU level: bit-identical.
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-                               weight: BF16Matrix, bias: UnsafePointer<Float>?, outFeatures: Int,
+                               weight: HalfMatrix, bias: UnsafePointer<Float>?, outFeatures: Int,
                                into y: UnsafeMutablePointer<Float>) {
         guard rows > 0 else { return }
         precondition(weight.rows == outFeatures && weight.cols == inFeatures, "bf16 weight shape")
@@ -58,7 +59,7 @@ public enum Linear {
         parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
             let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
             xl_gemm_bf16_nt(level, Int32(rows), Int32(n1 - n0), Int32(inFeatures), xbs.base, inFeatures,
-                            weight.base + n0 * inFeatures, inFeatures, bs.map { UnsafePointer($0.base + n0) },
+                            weight.base + n0 * inFeatures, inFeatures, weight.format == .fp16 ? 1 : 0, bs.map { UnsafePointer($0.base + n0) },
                             ys.base + n0, outFeatures)
         }
     }

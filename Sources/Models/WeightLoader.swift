@@ -25,8 +25,8 @@ struct WeightLoader {
         random = SplitMix64(seed: randomSeed)
     }
 
-    /// A weight matrix `[rows, cols]` in the loader's precision. bf16 tensors are used in place
-    /// (memory-mapped); wider ones are rounded to bf16 one tensor at a time.
+    /// A weight matrix `[rows, cols]` in the loader's precision. bf16 and fp16 tensors are used in
+    /// place (memory-mapped); fp32 ones are rounded to bf16 one tensor at a time.
     mutating func loadMatrix(_ name: String, rows: Int, cols: Int) throws -> MatrixWeights {
         switch precision {
         case .fp32:
@@ -34,14 +34,15 @@ struct WeightLoader {
         case .bf16:
             if let store {
                 let record = try store.record(prefixes.map { $0 + name })
-                if record.dtype == .bf16 && record.shape == [rows, cols] && record.byteOffset % 2 == 0 {
+                if record.dtype == .bf16 || record.dtype == .f16, record.shape == [rows, cols], record.byteOffset % 2 == 0 {
                     canonical[name] = record.name
                     let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
-                    return .bf16(BF16Matrix(borrowing: base, rows: rows, cols: cols, owner: record.file))
+                    return .bf16(HalfMatrix(borrowing: base, rows: rows, cols: cols,
+                                            format: record.dtype == .f16 ? .fp16 : .bf16, owner: record.file))
                 }
             }
             let wide = try load(name, [rows, cols])
-            return .bf16(BF16Matrix(rounding: wide.pointer, rows: rows, cols: cols))
+            return .bf16(HalfMatrix(rounding: wide.pointer, rows: rows, cols: cols))
         }
     }
 
@@ -91,7 +92,7 @@ struct LayerNormWeights: Sendable {
 }
 
 /// How the forward keeps its weight matrices: fp32 (widened once at load, products through BLAS
-/// sgemm) or bf16 (kept as stored, products bf16 × bf16 → fp32; see `Linear.forward(_:weight: BF16Matrix)`).
+/// sgemm) or bf16 (kept as stored, products bf16 × bf16 → fp32; see `Linear.forward(_:weight: HalfMatrix)`).
 public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp32, bf16
 }
@@ -99,7 +100,7 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 /// A weight matrix `[rows, cols]` in either precision.
 enum MatrixWeights: Sendable {
     case fp32(FloatBuffer)
-    case bf16(BF16Matrix)
+    case bf16(HalfMatrix)
 
     /// Row `r` widened to fp32 (embedding lookup).
     func row(_ r: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {

@@ -117,7 +117,7 @@ struct BenchForward: ParsableCommand {
         let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
         for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
         for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
-        let w = BF16Matrix(rounding: b.pointer, rows: n, cols: k)
+        let w = HalfMatrix(rounding: b.pointer, rows: n, cols: k)
         var best = Double.infinity
         for _ in 0..<5 {
             let t0 = DispatchTime.now()

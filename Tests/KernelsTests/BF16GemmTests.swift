@@ -16,9 +16,9 @@ final class BF16GemmTests: XCTestCase {
         return out
     }
 
-    func product(_ level: KernelPath, _ a: [UInt16], _ b: [UInt16], m: Int, n: Int, k: Int) -> [Float] {
+    func product(_ level: KernelPath, _ a: [UInt16], _ b: [UInt16], m: Int, n: Int, k: Int, fp16: Bool = false) -> [Float] {
         var c = [Float](repeating: .nan, count: m * n)
-        xl_gemm_bf16_nt(level.rawValue, Int32(m), Int32(n), Int32(k), a, k, b, k, nil, &c, n)
+        xl_gemm_bf16_nt(level.rawValue, Int32(m), Int32(n), Int32(k), a, k, b, k, fp16 ? 1 : 0, nil, &c, n)
         return c
     }
 
@@ -41,6 +41,21 @@ final class BF16GemmTests: XCTestCase {
                     XCTAssertLessThanOrEqual(abs(Double(results[0][i * n + j]) - exact), bound, "\(m)×\(n)×\(k) at (\(i), \(j))")
                 }
             }
+        }
+    }
+
+    /// fp16 weights are rounded to bf16 inside the kernel: the same bits as rounding them first,
+    /// at every level (including fp16 subnormals, infinities and values that round up).
+    func testFP16WeightsEqualTheirBF16Rounding() {
+        let (m, n, k) = (9, 70, 77)
+        let a = rounded(random(m * k, seed: 5, scale: 2))
+        var b16 = random(n * k, seed: 6, scale: 0.3).map { Float16($0).bitPattern }
+        b16[0] = 0x0001; b16[1] = 0x83FF; b16[2] = Float16(1.0 + 3.0 / 1024).bitPattern; b16[3] = Float16(-65504).bitPattern
+        let widened = b16.map { Float(Float16(bitPattern: $0)) }
+        let expected = product(KernelPath.generic, a, rounded(widened), m: m, n: n, k: k)
+        for level in KernelPath.allCases where level <= KernelPath.detected {
+            let c = product(level, a, b16, m: m, n: n, k: k, fp16: true)
+            XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(level)")
         }
     }
 
@@ -68,7 +83,7 @@ final class BF16GemmTests: XCTestCase {
     func testLinearAddsBias() {
         let m = 3, k = 40, n = 9
         let x = random(m * k, seed: 1, scale: 1), w = random(n * k, seed: 2, scale: 0.5), bias = random(n, seed: 3, scale: 1)
-        let matrix = w.withUnsafeBufferPointer { BF16Matrix(rounding: $0.baseAddress!, rows: n, cols: k) }
+        let matrix = w.withUnsafeBufferPointer { HalfMatrix(rounding: $0.baseAddress!, rows: n, cols: k) }
         var y = [Float](repeating: 0, count: m * n)
         Linear.forward(x, rows: m, inFeatures: k, weight: matrix, bias: bias, outFeatures: n, into: &y)
         let plain = product(KernelPath.active, rounded(x), rounded(w), m: m, n: n, k: k)

@@ -40,14 +40,20 @@ final class BF16Tests: XCTestCase {
 
     func testBloomAgreesWithTransformersBF16() throws { try check("bloom-tiny-bf16") }
     func testXGLMAgreesWithTransformersBF16() throws { try check("xglm-tiny") }
+    /// fp16 storage: kept fp16 in memory, rounded to bf16 inside the products — as transformers'
+    /// `dtype=torch.bfloat16` rounds the fp16 weights.
+    func testFP16CheckpointAgreesWithTransformersBF16() throws { try check("bloom-tiny-fp16") }
 
-    /// A bf16 checkpoint's matrices are used in place: no copy, the pointer lies in the mapping.
-    func testBF16WeightsStayMapped() throws {
-        let loaded = try LoadedModel.load(Fixtures.path("bloom-tiny-bf16"), dtype: .bf16)
-        let bloom = try XCTUnwrap(loaded.model as? Bloom)
-        guard case .bf16(let m) = bloom.blocks[0].up.weight else { return XCTFail("up projection is not bf16") }
-        let record = try loaded.weights.record(["h.0.mlp.dense_h_to_4h.weight", "transformer.h.0.mlp.dense_h_to_4h.weight"])
-        XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset)
+    /// bf16 and fp16 checkpoints' matrices are used in place: no copy, the pointer lies in the mapping.
+    func testHalfWeightsStayMapped() throws {
+        for (name, format) in [("bloom-tiny-bf16", HalfMatrix.Format.bf16), ("bloom-tiny-fp16", .fp16)] {
+            let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
+            let bloom = try XCTUnwrap(loaded.model as? Bloom)
+            guard case .bf16(let m) = bloom.blocks[0].up.weight else { return XCTFail("\(name): up projection is not 16-bit") }
+            let record = try loaded.weights.record(["h.0.mlp.dense_h_to_4h.weight", "transformer.h.0.mlp.dense_h_to_4h.weight"])
+            XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset, name)
+            XCTAssertEqual(m.format, format, name)
+        }
     }
 
     /// Batched rows equal the rows run alone, bit for bit (each element's sum order is fixed).

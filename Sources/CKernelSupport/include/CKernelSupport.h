@@ -18,7 +18,8 @@ void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
 
 /// C[m][n] = Σ_k A[m][k]·B[n][k] (+ bias[n] if bias is not NULL) for m < M, n < N (C overwritten),
 /// bf16 operands with fp32 accumulation, using the kernels of `level` (must not exceed
-/// xl_cpu_features()). Every level gives the same bits; see bf16_gemm.c for the order of operations.
+/// xl_cpu_features()). B holds fp16 values when `b_is_fp16`: they are rounded to bf16 (nearest
+/// even) as they are packed. Every level gives the same bits; see bf16_gemm.c for the order.
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
-                     const float *bias, float *C, long ldc);
+                     int b_is_fp16, const float *bias, float *C, long ldc);
 #endif

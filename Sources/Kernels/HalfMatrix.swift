@@ -1,19 +1,25 @@
 import CKernelSupport
 
-/// A row-major bf16 matrix `[rows, cols]`: borrowed in place from a memory-mapped checkpoint, or
-/// owned when rounded from wider values. The bf16 path of the forward never widens a whole matrix.
-public struct BF16Matrix: @unchecked Sendable {
+/// A row-major 16-bit matrix `[rows, cols]` of bf16 or fp16 values: borrowed in place from a
+/// memory-mapped checkpoint, or owned (bf16) when rounded from fp32. The bf16 path of the forward
+/// never widens a whole matrix; fp16 values are rounded to bf16 only inside the product kernel,
+/// a 64-row panel at a time.
+public struct HalfMatrix: @unchecked Sendable {
+    public enum Format: Sendable { case bf16, fp16 }
+
     public let base: UnsafePointer<UInt16>
     public let rows: Int
     public let cols: Int
+    public let format: Format
     /// Keeps the mapping (or the owned storage) alive as long as the matrix.
     let owner: AnyObject
 
-    /// Borrows `rows × cols` bf16 values at `base`, kept alive by `owner` (e.g. a MappedFile).
-    public init(borrowing base: UnsafePointer<UInt16>, rows: Int, cols: Int, owner: AnyObject) {
+    /// Borrows `rows × cols` values at `base`, kept alive by `owner` (e.g. a MappedFile).
+    public init(borrowing base: UnsafePointer<UInt16>, rows: Int, cols: Int, format: Format = .bf16, owner: AnyObject) {
         self.base = base
         self.rows = rows
         self.cols = cols
+        self.format = format
         self.owner = owner
     }
 
@@ -24,9 +30,12 @@ public struct BF16Matrix: @unchecked Sendable {
         self.init(borrowing: storage.pointer, rows: rows, cols: cols, owner: storage)
     }
 
-    /// Widens row `r` to fp32 (an embedding lookup).
+    /// Widens row `r` to fp32, exactly (an embedding lookup).
     public func row(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
-        Precision.convertBF16(base + r * cols, dst, count: cols)
+        switch format {
+        case .bf16: Precision.convertBF16(base + r * cols, dst, count: cols)
+        case .fp16: Precision.convertFP16(base + r * cols, dst, count: cols)
+        }
     }
 
     /// Bytes of the matrix.
