@@ -57,13 +57,7 @@ public final class Bloom: LanguageModel {
                          down: try LinearWeights(&w, p + "mlp.dense_4h_to_h", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "ln_f", d)
-        if w.hasUntiedHead(config), let store = w.store {
-            var lm = WeightLoader(store: store, prefixes: [""], precision: w.precision)
-            head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
-            w.canonical["lm_head.weight"] = "lm_head.weight"
-        } else {
-            head = LinearWeights(tied: embedding, vocab: v, width: d)
-        }
+        head = try w.outputHead(config, embedding: embedding)
         canonicalNames = w.canonical
         slopes = Self.alibiSlopes(heads: config.nHeads)
     }

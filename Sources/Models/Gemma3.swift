@@ -82,13 +82,7 @@ public final class Gemma3: LanguageModel {
                          sliding: config.slidingLayers.isEmpty ? false : config.slidingLayers[l])
         }
         finalNorm = try norm("norm", d)
-        if w.hasUntiedHead(config), let store = w.store {
-            var lm = WeightLoader(store: store, prefixes: [""], precision: w.precision)
-            head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
-            w.canonical["lm_head.weight"] = "lm_head.weight"
-        } else {
-            head = LinearWeights(tied: embedding, vocab: v, width: d)
-        }
+        head = try w.outputHead(config, embedding: embedding)
         canonicalNames = w.canonical
         let noScaling = RotaryParameters(theta: 10_000, linearFactor: 1)
         localRotary = Rotary(config.localRotary ?? noScaling, headDim: hd)

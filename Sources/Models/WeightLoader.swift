@@ -56,9 +56,16 @@ struct WeightLoader {
         return FloatBuffer(try record.floats())
     }
 
-    /// The checkpoint stores its own output head (untied `lm_head.weight`).
-    func hasUntiedHead(_ config: ModelConfig) -> Bool {
-        !config.tieWordEmbeddings && store?.tensors["lm_head.weight"] != nil
+    /// The output head: the checkpoint's own untied `lm_head.weight` (stored without prefix), else
+    /// the input embeddings.
+    mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights) throws -> LinearWeights {
+        guard !config.tieWordEmbeddings, let store, store.tensors["lm_head.weight"] != nil else {
+            return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel)
+        }
+        var lm = WeightLoader(store: store, prefixes: [""], precision: precision)
+        let head = try LinearWeights(&lm, "lm_head", in: config.dModel, out: config.vocabSize, bias: false)
+        canonical["lm_head.weight"] = "lm_head.weight"
+        return head
     }
 
     mutating func randomTensor(_ name: String, _ shape: [Int]) -> FloatBuffer {

@@ -62,13 +62,7 @@ public final class XGLM: LanguageModel {
                          fc2: try LinearWeights(&w, p + "fc2", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "layer_norm", d)
-        if w.hasUntiedHead(config), let store = w.store {
-            var lm = WeightLoader(store: store, prefixes: [""], precision: w.precision)
-            head = try LinearWeights(&lm, "lm_head", in: d, out: v, bias: false)
-            w.canonical["lm_head.weight"] = "lm_head.weight"
-        } else {
-            head = LinearWeights(tied: embedding, vocab: v, width: d)
-        }
+        head = try w.outputHead(config, embedding: embedding)
         canonicalNames = w.canonical
         embedScale = config.scaleEmbedding ? Float(Double(d).squareRoot()) : 1
     }
