@@ -6,6 +6,7 @@ last-position logits, widened to fp32, in `<fixture>/reference-bf16.safetensors`
 Usage: python3 tools/make_bf16_reference.py [--fixtures Tests/Fixtures]
 """
 import argparse
+import hashlib
 import json
 import os
 
@@ -31,8 +32,17 @@ def main() -> None:
                 for layer, h in enumerate(r.hidden_states):
                     out[f"seq{n}.hidden.{layer}"] = h[0].float().contiguous()
                 out[f"seq{n}.logits_last"] = r.logits[0, -1].float().contiguous()
-        save_file(out, os.path.join(directory, "reference-bf16.safetensors"),
-                  metadata={"torch": torch.__version__, "transformers": transformers.__version__, "dtype": "bfloat16"})
+        path = os.path.join(directory, "reference-bf16.safetensors")
+        save_file(out, path, metadata={"torch": torch.__version__, "transformers": transformers.__version__, "dtype": "bfloat16"})
+        # Recorded beside the other fixtures' hashes (Tests/Fixtures/manifest.json).
+        manifest_path = os.path.join(a.fixtures, "manifest.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        with open(path, "rb") as f:
+            manifest["files"][f"{name}/reference-bf16.safetensors"] = hashlib.sha256(f.read()).hexdigest()
+        manifest["files"] = dict(sorted(manifest["files"].items()))
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=1)
         print(name, len(out), "tensors")
 
 
