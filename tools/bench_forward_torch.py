@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch + transformers reference for `xlsweep bench forward`: the same BLOOM shape with random
-weights, the same batch, all hidden states, fp32 or bf16 (--dtype), no output head (BloomModel).
+weights (or --model DIR: that checkpoint's base model), the same batch, all hidden states, fp32 or
+bf16 (--dtype), no output head.
 Prints one JSON object: {"tokens_per_s", "seconds_per_batch", "torch", "transformers", "threads"}."""
 import argparse
 import json
@@ -20,11 +21,17 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--model", help="a checkpoint directory: its base model (no output head) instead of the BLOOM shape")
     a = p.parse_args()
-    config = transformers.BloomConfig(vocab_size=a.vocab, hidden_size=a.hidden, n_layer=a.layers, n_head=a.heads)
     dtype = torch.float32 if a.dtype == "fp32" else torch.bfloat16
-    model = transformers.BloomModel(config).to(dtype).eval()
-    ids = torch.randint(0, a.vocab, (a.batch, a.seq_len), generator=torch.Generator().manual_seed(0))
+    if a.model:
+        model = transformers.AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype).base_model.eval()
+        vocab = model.config.vocab_size
+    else:
+        config = transformers.BloomConfig(vocab_size=a.vocab, hidden_size=a.hidden, n_layer=a.layers, n_head=a.heads)
+        model = transformers.BloomModel(config).to(dtype).eval()
+        vocab = a.vocab
+    ids = torch.randint(0, vocab, (a.batch, a.seq_len), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
     with torch.inference_mode():
         model(input_ids=ids, attention_mask=mask, output_hidden_states=True)  # warm-up

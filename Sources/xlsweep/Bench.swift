@@ -13,14 +13,17 @@ struct Bench: ParsableCommand {
 struct BenchForward: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Forward pass of a BLOOM-shaped model (random weights, all hidden states) next to PyTorch.",
+        abstract: "Forward pass of a BLOOM-shaped model (random weights, all hidden states) or of a checkpoint, next to PyTorch.",
         discussion: """
             Default shape: BLOOM-560m (24 layers, d_model 1024, 16 heads, vocab 250,880), batch 8×128.
-            Model FLOPs per token = 24·d²·layers (dense products) + 2·d·(T+1)·layers (causal attention).
-            The PyTorch column runs tools/bench_forward_torch.py (transformers' BloomModel, same --dtype) in the
-            same process tree; it is skipped with a note when torch is not installed.
+            --model DIR runs that checkpoint instead (any architecture; its own weights) on random token ids.
+            Model FLOPs per token = 2 × the multiply-adds of the dense products (24·d²·layers for BLOOM)
+            + 2·(heads·head_dim)·(T+1)·layers (causal attention).
+            The PyTorch column runs tools/bench_forward_torch.py (transformers' BloomModel, or the checkpoint's
+            base model, same --dtype) in the same process tree; it is skipped with a note when torch is not installed.
             """)
 
+    @Option(help: "A checkpoint directory to run instead of the random BLOOM shape.") var model: String?
     @Option(help: "Transformer blocks.") var layers = 24
     @Option(help: "Model width.") var hidden = 1024
     @Option(help: "Attention heads.") var heads = 16
@@ -40,26 +43,34 @@ struct BenchForward: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
+            let start = DispatchTime.now()
+            let config: ModelConfig
+            let network: any LanguageModel
+            if let directory = model {
+                let loaded = try LoadedModel.load(directory, tokenizer: false, dtype: dtype == .bf16 ? .bf16 : .fp32)
+                (config, network) = (loaded.config, loaded.model)
+            } else {
+                config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
                                                 "n_layer": layers, "n_head": heads], path: "<bench>")
+                network = try Bloom(config: config, randomSeed: 1, precision: dtype)
+            }
+            let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+            let layers = config.nLayers, vocab = config.vocabSize
             let tokens = batch * seqLen
-            let flopsPerToken = Double(24 * hidden * hidden * layers) + Double(2 * hidden * (seqLen + 1) * layers)
-            print("xlsweep bench forward: BLOOM shape \(layers) layers, d_model \(hidden), \(heads) heads, vocab \(vocab); "
+            let flopsPerToken = Self.flopsPerToken(config, keys: seqLen)
+            print("xlsweep bench forward: \(model ?? "BLOOM shape"): \(config.architecture.rawValue), \(layers) layers, "
+                + "d_model \(config.dModel), \(config.nHeads) heads, vocab \(vocab); "
                 + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; BLAS core \(Linear.coreName)"
                 + (dtype == .bf16 ? "; \(KernelPath.summary)" : ""))
             fflush(nil)
-
-            let start = DispatchTime.now()
-            let model = try Bloom(config: config, randomSeed: 1, precision: dtype)
-            let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             var rng = SplitMix64(seed: 2)
             let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
             let sites = Set((0...layers).map { HookSite.hidden($0) })
-            _ = try model.forward(ids, request: ForwardRequest(sites: sites))   // warm-up
+            _ = try network.forward(ids, request: ForwardRequest(sites: sites))   // warm-up
             var best = Double.infinity
             for _ in 0..<iterations {
                 let t0 = DispatchTime.now()
-                let out = try model.forward(ids, request: ForwardRequest(sites: sites))
+                let out = try network.forward(ids, request: ForwardRequest(sites: sites))
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
                 precondition(out.activations.count == sites.count)
             }
@@ -96,6 +107,15 @@ struct BenchForward: ParsableCommand {
         }
     }
 
+    /// 2 × multiply-adds per token: the dense products of every block, and causal attention over
+    /// `keys` positions (on average (T+1)/2 keys, for scores and for the weighted sum).
+    static func flopsPerToken(_ c: ModelConfig, keys: Int) -> Double {
+        let q = c.nHeads * c.headDim, kv = c.kvWidth
+        let mlpMatrices = c.architecture == .gemma3 ? 3 : 2
+        let dense = c.dModel * (q + 2 * kv) + q * c.dModel + mlpMatrices * c.dModel * c.dMLP
+        return Double(2 * dense * c.nLayers) + Double(2 * q * (keys + 1) * c.nLayers)
+    }
+
     /// OpenBLAS sgemm GFLOP/s at 1024×4096×1024 (best of 5), the practical peak of these products.
     static func sgemmRate() -> Double {
         let m = 1024, n = 4096, k = 1024
@@ -130,7 +150,8 @@ struct BenchForward: ParsableCommand {
     static func torchReference(_ b: BenchForward) -> Result<Double, UserError> {
         runReference("bench_forward_torch.py", ["--layers", "\(b.layers)", "--hidden", "\(b.hidden)", "--heads", "\(b.heads)",
                                                 "--vocab", "\(b.vocab)", "--batch", "\(b.batch)", "--seq-len", "\(b.seqLen)",
-                                                "--iterations", "\(b.iterations)", "--dtype", b.dtype.rawValue], missing: "torch/transformers")
+                                                "--iterations", "\(b.iterations)", "--dtype", b.dtype.rawValue]
+                                                + (b.model.map { ["--model", $0] } ?? []), missing: "torch/transformers")
             .flatMap { json in
                 guard let rate = json["tokens_per_s"] as? Double else { return .failure(UserError("no tokens_per_s in the reference output")) }
                 return .success(rate)
