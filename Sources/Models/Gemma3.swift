@@ -19,16 +19,13 @@ import Kernels
 public final class Gemma3: LanguageModel {
     struct Block: Sendable {
         let inputNorm: FloatBuffer          // gains, 1 + weight
-        let q: LinearWeights
-        let k: LinearWeights
-        let v: LinearWeights
+        let qkv: FusedLinear                // q_proj, k_proj, v_proj
         let o: LinearWeights
         let qNorm: FloatBuffer
         let kNorm: FloatBuffer
         let postAttentionNorm: FloatBuffer
         let preFeedforwardNorm: FloatBuffer
-        let gate: LinearWeights
-        let up: LinearWeights
+        let gateUp: FusedLinear             // gate_proj, up_proj
         let down: LinearWeights
         let postFeedforwardNorm: FloatBuffer
         let sliding: Bool
@@ -67,16 +64,16 @@ public final class Gemma3: LanguageModel {
         blocks = try (0..<config.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(inputNorm: try norm(p + "input_layernorm", d),
-                         q: try LinearWeights(&w, p + "self_attn.q_proj", in: d, out: qWidth, bias: false),
-                         k: try LinearWeights(&w, p + "self_attn.k_proj", in: d, out: kvWidth, bias: false),
-                         v: try LinearWeights(&w, p + "self_attn.v_proj", in: d, out: kvWidth, bias: false),
+                         qkv: FusedLinear([try LinearWeights(&w, p + "self_attn.q_proj", in: d, out: qWidth, bias: false),
+                                           try LinearWeights(&w, p + "self_attn.k_proj", in: d, out: kvWidth, bias: false),
+                                           try LinearWeights(&w, p + "self_attn.v_proj", in: d, out: kvWidth, bias: false)]),
                          o: try LinearWeights(&w, p + "self_attn.o_proj", in: qWidth, out: d, bias: false),
                          qNorm: try norm(p + "self_attn.q_norm", hd),
                          kNorm: try norm(p + "self_attn.k_norm", hd),
                          postAttentionNorm: try norm(p + "post_attention_layernorm", d),
                          preFeedforwardNorm: try norm(p + "pre_feedforward_layernorm", d),
-                         gate: try LinearWeights(&w, p + "mlp.gate_proj", in: d, out: config.dMLP, bias: false),
-                         up: try LinearWeights(&w, p + "mlp.up_proj", in: d, out: config.dMLP, bias: false),
+                         gateUp: FusedLinear([try LinearWeights(&w, p + "mlp.gate_proj", in: d, out: config.dMLP, bias: false),
+                                              try LinearWeights(&w, p + "mlp.up_proj", in: d, out: config.dMLP, bias: false)]),
                          down: try LinearWeights(&w, p + "mlp.down_proj", in: config.dMLP, out: d, bias: false),
                          postFeedforwardNorm: try norm(p + "post_feedforward_layernorm", d),
                          sliding: config.slidingLayers.isEmpty ? false : config.slidingLayers[l])
@@ -119,9 +116,7 @@ public final class Gemma3: LanguageModel {
         for l in 0..<layers {
             let block = blocks[l]
             RMSNorm.forward(x.pointer, h.pointer, rows: t, dim: d, gain: block.inputNorm.pointer, eps: eps)
-            block.q(h.pointer, q.pointer, rows: t)
-            block.k(h.pointer, k.pointer, rows: t)
-            block.v(h.pointer, v.pointer, rows: t)
+            block.qkv(h.pointer, [q.pointer, k.pointer, v.pointer], rows: t)
             RMSNorm.forward(q.pointer, q.pointer, rows: t * config.nHeads, dim: hd, gain: block.qNorm.pointer, eps: eps)
             RMSNorm.forward(k.pointer, k.pointer, rows: t * config.nKVHeads, dim: hd, gain: block.kNorm.pointer, eps: eps)
             rotateAndCache(q: q.pointer, k: k.pointer, v: v.pointer, rotary: block.sliding ? localRotary : globalRotary,
@@ -136,8 +131,7 @@ public final class Gemma3: LanguageModel {
             addInPlace(x.pointer, attn.pointer, count: t * d)
 
             RMSNorm.forward(x.pointer, h.pointer, rows: t, dim: d, gain: block.preFeedforwardNorm.pointer, eps: eps)
-            block.gate(h.pointer, gate.pointer, rows: t)
-            block.up(h.pointer, up.pointer, rows: t)
+            block.gateUp(h.pointer, [gate.pointer, up.pointer], rows: t)
             Activation.geluTanh(gate.pointer, count: t * config.dMLP)
             multiplyInPlace(gate.pointer, up.pointer, count: t * config.dMLP)
             recorder.visit([.mlpPost(l)], gate.pointer, rows: t, width: config.dMLP)

@@ -132,6 +132,13 @@ struct LinearWeights: Sendable {
         self.outFeatures = outFeatures
     }
 
+    init(weight: MatrixWeights, bias: FloatBuffer?, inFeatures: Int, outFeatures: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
+
     init(tied embedding: MatrixWeights, vocab: Int, width: Int) {
         weight = embedding
         bias = nil
@@ -148,6 +155,55 @@ struct LinearWeights: Sendable {
         case .bf16(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias?.pointer,
                            outFeatures: outFeatures, into: y)
+        }
+    }
+}
+
+/// Products of one input by several bias-free matrices (Gemma's q/k/v, gate/up). fp32 matrices are
+/// concatenated at load and run as one product — one pass over the input instead of several, and
+/// the same bits per element (each keeps its K order) — then split; 16-bit ones stay as stored
+/// (memory-mapped) and run one by one.
+struct FusedLinear: Sendable {
+    let parts: [LinearWeights]
+    let fused: LinearWeights?
+
+    init(_ parts: [LinearWeights]) {
+        let inFeatures = parts[0].inFeatures
+        let fp32 = parts.compactMap { part -> FloatBuffer? in
+            if case .fp32(let w) = part.weight, part.bias == nil, part.inFeatures == inFeatures { return w }
+            return nil
+        }
+        guard parts.count > 1, fp32.count == parts.count else {
+            self.parts = parts
+            fused = nil
+            return
+        }
+        let total = parts.reduce(0) { $0 + $1.outFeatures }
+        let matrix = FloatBuffer(count: total * inFeatures, uninitialized: true)
+        var row = 0
+        for (part, w) in zip(parts, fp32) {
+            (matrix.pointer + row * inFeatures).update(from: w.pointer, count: part.outFeatures * inFeatures)
+            row += part.outFeatures
+        }
+        fused = LinearWeights(weight: .fp32(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total)
+        self.parts = parts.map { LinearWeights(weight: .fp32(FloatBuffer(count: 0)), bias: nil, inFeatures: $0.inFeatures,
+                                               outFeatures: $0.outFeatures) }   // shapes only; the weights live in `fused`
+    }
+
+    /// outputs[i] `[rows, parts[i].outFeatures]` = x `[rows, in]` · W_iᵀ.
+    func callAsFunction(_ x: UnsafePointer<Float>, _ outputs: [UnsafeMutablePointer<Float>], rows: Int) {
+        guard let fused else {
+            for (part, y) in zip(parts, outputs) { part(x, y, rows: rows) }
+            return
+        }
+        let all = FloatBuffer(count: rows * fused.outFeatures, uninitialized: true)
+        fused(x, all.pointer, rows: rows)
+        var column = 0
+        for (part, y) in zip(parts, outputs) {
+            for r in 0..<rows {
+                (y + r * part.outFeatures).update(from: all.pointer + r * fused.outFeatures + column, count: part.outFeatures)
+            }
+            column += part.outFeatures
         }
     }
 }
