@@ -25,7 +25,7 @@ struct Inspect: ParsableCommand {
                 ("architecture", c.architecture.rawValue),
                 ("layers", "\(c.nLayers)"),
                 ("d_model", "\(c.dModel)"),
-                ("heads", "\(c.nHeads)"),
+                ("heads", c.nKVHeads == c.nHeads ? "\(c.nHeads)" : "\(c.nHeads) (key/value \(c.nKVHeads), width \(c.headDim))"),
                 ("d_mlp", "\(c.dMLP)"),
                 ("vocab", "\(c.vocabSize)"),
                 ("dtype", dtypes.joined(separator: ", ")),
@@ -33,6 +33,7 @@ struct Inspect: ParsableCommand {
                 ("files", loaded.weights.files.joined(separator: ", ")),
                 ("tokenizer", loaded.tokenizer.map { "tokenizer.json (\($0.vocabularySize) tokens)" } ?? "none"),
                 ("fingerprint", loaded.fingerprint),
+                ("precision", loaded.precisionNote),
             ]
             var out = Output()
             if json {
