@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real-model sweep: Gemma 3 270M (fetched from PyPI and converted once by tools/fetch_gemma.py
 # into models/gemma3-270m) over the default sweep's data set, leaving out/gemma3-270m/sweep.h5
-# and report.html. About 30 minutes on 2 cores.
+# and report.html. About 15 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --python

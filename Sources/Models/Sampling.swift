@@ -82,4 +82,32 @@ public struct Generator: Sendable {
         }
         return generated
     }
+
+    /// One continuation of `prompt` per seed, all advanced together: one forward per step over the
+    /// unfinished sequences, so the output head's weights are read once per step, not once per
+    /// sample. Each sequence has its own cache and random stream (the sample for seed s is drawn as
+    /// by `generate(seed: s)`; batched products may round differently in the last bit).
+    public func generate(prompt: [Int], maxNewTokens: Int, sampling: SamplingOptions, seeds: [UInt64],
+                         interventions: Interventions = Interventions(), stopToken: Int? = nil) throws -> [[Int]] {
+        guard !prompt.isEmpty else { throw ForwardError("generation needs a prompt of at least one token (e.g. BOS)") }
+        let request = ForwardRequest(interventions: interventions, logits: .lastPosition)
+        let vocab = model.config.vocabSize
+        var rngs = seeds.map { SplitMix64(seed: $0) }
+        let caches = seeds.map { _ in model.makeCache() }
+        var generated = seeds.map { _ in [Int]() }
+        var pending = seeds.map { _ in prompt }
+        var active = Array(seeds.indices)
+        for _ in 0..<maxNewTokens where !active.isEmpty {
+            let result = try model.forward(active.map { pending[$0] }, caches: active.map { caches[$0] }, request: request)
+            var unfinished: [Int] = []
+            for (row, s) in active.enumerated() {
+                let next = sampling.choose(result.logits[(row * vocab)..<((row + 1) * vocab)], rng: &rngs[s])
+                generated[s].append(next)
+                pending[s] = [next]
+                if next != stopToken { unfinished.append(s) }
+            }
+            active = unfinished
+        }
+        return generated
+    }
 }

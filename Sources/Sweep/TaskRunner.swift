@@ -308,10 +308,11 @@ public final class TaskRunner {
         let lid = try languageIdentifier()
         var texts: [String] = [], languages: [Int32] = [], present: [Int32] = []
         let lexicon = ConceptLexicon(forms: data.lexicon[task.concept!] ?? [:])
-        for s in 0..<g.samples {
-            let ids = try Generator(model: m.model).generate(
-                prompt: prompt, maxNewTokens: g.newTokens, sampling: SamplingOptions(temperature: g.temperature, topP: g.topP),
-                seed: seed &+ UInt64(s), interventions: Interventions(forced))
+        // All samples advance together (one forward per token over the batch); sample s uses seed + s.
+        let samples = try Generator(model: m.model).generate(
+            prompt: prompt, maxNewTokens: g.newTokens, sampling: SamplingOptions(temperature: g.temperature, topP: g.topP),
+            seeds: (0..<g.samples).map { seed &+ UInt64($0) }, interventions: Interventions(forced))
+        for ids in samples {
             let text = tokenizer.decode(ids)
             let id = lid.identify(text)
             texts.append(text)
