@@ -143,7 +143,7 @@ struct CoordinatorCommand: ParsableCommand {
         guard let key, let authorized else { return nil }
         guard let secret = try CurveKeys.read(key).secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: authorized, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: authorized, isDirectory: &isDirectory)
         let files = isDirectory.boolValue
             ? try FileManager.default.contentsOfDirectory(atPath: authorized).filter { $0.hasSuffix(".pub") }.sorted().map { authorized + "/" + $0 }
             : [authorized]

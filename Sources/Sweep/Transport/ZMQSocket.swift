@@ -14,6 +14,12 @@ public final class ZMQContext: @unchecked Sendable {
 /// A thin owner of one ZeroMQ socket. Sockets are not thread-safe: each is used by one thread.
 /// LINGER is 0 so closing never hangs (PLATFORM.md).
 public final class ZMQSocket {
+    /// A NUL-terminated C string in a buffer, as UTF-8 text.
+    static func string(_ buffer: [CChar]) -> String {
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     public enum Kind { case router, dealer, reply }
 
     let context: ZMQContext
@@ -73,7 +79,7 @@ public final class ZMQSocket {
         var buffer = [CChar](repeating: 0, count: 256)
         var size = buffer.count
         zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, &buffer, &size)
-        return String(cString: buffer)
+        return Self.string(buffer)
     }
 
     public func connect(_ endpoint: String) throws {
@@ -119,7 +125,7 @@ public enum CurveKeys {
     public static func generate() throws -> (publicKey: String, secretKey: String) {
         var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&pub, &sec) == 0 else { throw SweepError("zmq: CURVE is not available: \(ZMQSocket.lastError)") }
-        return (String(cString: pub), String(cString: sec))
+        return (ZMQSocket.string(pub), ZMQSocket.string(sec))
     }
 
     /// Reads a key file; `secret` is nil for a public-key file.
@@ -140,7 +146,7 @@ public enum CurveKeys {
     static func z85(_ key: [UInt8]) -> String? {
         guard key.count == 32 else { return nil }
         var out = [CChar](repeating: 0, count: 41)
-        return key.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, 32) } == nil ? nil : String(cString: out)
+        return key.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, 32) } == nil ? nil : ZMQSocket.string(out)
     }
 }
 
