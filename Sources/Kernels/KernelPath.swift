@@ -30,8 +30,8 @@ public enum KernelPath: Int32, Comparable, CaseIterable, Sendable, CustomStringC
         return path
     }
 
-    /// The level every bf16 kernel of this process uses (a bad `XLSWEEP_CPU` is reported by the
-    /// CLI before any kernel runs; here it is ignored).
+    /// The level every bf16 kernel of this process uses (the CLI refuses a bad `XLSWEEP_CPU` at
+    /// start; here it is ignored).
     public static let active: KernelPath = min(((try? requested()) ?? nil) ?? detected, detected)
 
     /// One line for logs: the level taken and why.

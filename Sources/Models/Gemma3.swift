@@ -163,8 +163,9 @@ public final class Gemma3: LanguageModel {
             let past = caches[s].length
             let keys = caches[s].keys[layer].pointer, values = caches[s].values[layer].pointer
             for i in 0..<n {
-                rotary.apply(q + (row + i) * qWidth, heads: config.nHeads, position: past + i, cos: &cos, sin: &sin)
-                rotary.apply(k + (row + i) * kvWidth, heads: config.nKVHeads, position: past + i, cos: &cos, sin: &sin)
+                rotary.angles(position: past + i, cos: &cos, sin: &sin)
+                rotary.rotate(q + (row + i) * qWidth, heads: config.nHeads, cos: cos, sin: sin)
+                rotary.rotate(k + (row + i) * kvWidth, heads: config.nKVHeads, cos: cos, sin: sin)
                 (keys + (past + i) * kvWidth).update(from: k + (row + i) * kvWidth, count: kvWidth)
                 (values + (past + i) * kvWidth).update(from: v + (row + i) * kvWidth, count: kvWidth)
             }

@@ -13,14 +13,18 @@ struct Rotary: Sendable {
         }
     }
 
-    /// Rotates `heads` vectors of width D at `x` (consecutive) for absolute `position`.
-    func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int, cos: inout [Float], sin: inout [Float]) {
-        let half = inverseFrequency.count
-        for i in 0..<half {
+    /// cos and sin of position · inverse frequency, the D/2 angles of `position`.
+    func angles(position: Int, cos: inout [Float], sin: inout [Float]) {
+        for i in inverseFrequency.indices {
             let angle = Float(position) * inverseFrequency[i]
             cos[i] = Foundation.cos(angle)
             sin[i] = Foundation.sin(angle)
         }
+    }
+
+    /// Rotates `heads` vectors of width D at `x` (consecutive) by the angles of one position.
+    func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, cos: [Float], sin: [Float]) {
+        let half = inverseFrequency.count
         for h in 0..<heads {
             let v = x + h * 2 * half
             for i in 0..<half {

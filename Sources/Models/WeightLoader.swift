@@ -37,12 +37,12 @@ struct WeightLoader {
                 if record.dtype == .bf16 || record.dtype == .f16, record.shape == [rows, cols], record.byteOffset % 2 == 0 {
                     canonical[name] = record.name
                     let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
-                    return .bf16(HalfMatrix(borrowing: base, rows: rows, cols: cols,
+                    return .half(HalfMatrix(borrowing: base, rows: rows, cols: cols,
                                             format: record.dtype == .f16 ? .fp16 : .bf16, owner: record.file))
                 }
             }
             let wide = try load(name, [rows, cols])
-            return .bf16(HalfMatrix(rounding: wide.pointer, rows: rows, cols: cols))
+            return .half(HalfMatrix(rounding: wide.pointer, rows: rows, cols: cols))
         }
     }
 
@@ -104,16 +104,16 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp32, bf16
 }
 
-/// A weight matrix `[rows, cols]` in either precision.
+/// A weight matrix `[rows, cols]`: fp32, or 16-bit (bf16/fp16) for bf16 × bf16 products.
 enum MatrixWeights: Sendable {
     case fp32(FloatBuffer)
-    case bf16(HalfMatrix)
+    case half(HalfMatrix)
 
     /// Row `r` widened to fp32 (embedding lookup).
     func row(_ r: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
         switch self {
         case .fp32(let m): dst.update(from: m.pointer + r * cols, count: cols)
-        case .bf16(let m): m.row(r, into: dst)
+        case .half(let m): m.row(r, into: dst)
         }
     }
 }
@@ -152,7 +152,7 @@ struct LinearWeights: Sendable {
         case .fp32(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w.pointer, bias: bias?.pointer,
                            outFeatures: outFeatures, into: y)
-        case .bf16(let w):
+        case .half(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias?.pointer,
                            outFeatures: outFeatures, into: y)
         }
@@ -164,8 +164,13 @@ struct LinearWeights: Sendable {
 /// the same bits per element (each keeps its K order) — then split; 16-bit ones stay as stored
 /// (memory-mapped) and run one by one.
 struct FusedLinear: Sendable {
-    let parts: [LinearWeights]
-    let fused: LinearWeights?
+    enum Products: Sendable {
+        /// One product with the matrices stacked; the output widths to split it into.
+        case fused(LinearWeights, widths: [Int])
+        case separate([LinearWeights])
+    }
+
+    let products: Products
 
     init(_ parts: [LinearWeights]) {
         let inFeatures = parts[0].inFeatures
@@ -174,36 +179,34 @@ struct FusedLinear: Sendable {
             return nil
         }
         guard parts.count > 1, fp32.count == parts.count else {
-            self.parts = parts
-            fused = nil
+            products = .separate(parts)
             return
         }
-        let total = parts.reduce(0) { $0 + $1.outFeatures }
+        let widths = parts.map(\.outFeatures)
+        let total = widths.reduce(0, +)
         let matrix = FloatBuffer(count: total * inFeatures, uninitialized: true)
         var row = 0
-        for (part, w) in zip(parts, fp32) {
-            (matrix.pointer + row * inFeatures).update(from: w.pointer, count: part.outFeatures * inFeatures)
-            row += part.outFeatures
+        for (w, width) in zip(fp32, widths) {
+            (matrix.pointer + row * inFeatures).update(from: w.pointer, count: width * inFeatures)
+            row += width
         }
-        fused = LinearWeights(weight: .fp32(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total)
-        self.parts = parts.map { LinearWeights(weight: .fp32(FloatBuffer(count: 0)), bias: nil, inFeatures: $0.inFeatures,
-                                               outFeatures: $0.outFeatures) }   // shapes only; the weights live in `fused`
+        products = .fused(LinearWeights(weight: .fp32(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total),
+                          widths: widths)
     }
 
-    /// outputs[i] `[rows, parts[i].outFeatures]` = x `[rows, in]` · W_iᵀ.
+    /// outputs[i] `[rows, width_i]` = x `[rows, in]` · W_iᵀ.
     func callAsFunction(_ x: UnsafePointer<Float>, _ outputs: [UnsafeMutablePointer<Float>], rows: Int) {
-        guard let fused else {
+        switch products {
+        case .separate(let parts):
             for (part, y) in zip(parts, outputs) { part(x, y, rows: rows) }
-            return
-        }
-        let all = FloatBuffer(count: rows * fused.outFeatures, uninitialized: true)
-        fused(x, all.pointer, rows: rows)
-        var column = 0
-        for (part, y) in zip(parts, outputs) {
-            for r in 0..<rows {
-                (y + r * part.outFeatures).update(from: all.pointer + r * fused.outFeatures + column, count: part.outFeatures)
+        case .fused(let stacked, let widths):
+            let all = FloatBuffer(count: rows * stacked.outFeatures, uninitialized: true)
+            stacked(x, all.pointer, rows: rows)
+            var column = 0
+            for (width, y) in zip(widths, outputs) {
+                for r in 0..<rows { (y + r * width).update(from: all.pointer + r * stacked.outFeatures + column, count: width) }
+                column += width
             }
-            column += part.outFeatures
         }
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Checkpoints
 import Foundation
-import Kernels
 import Models
 import Tokenization
 
@@ -15,8 +14,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the checkpoint in `precision`'s dtype (`logPrecision` says which and why).
     func load(tokenizer: Bool = true, precision: PrecisionOptions) throws -> LoadedModel {
-        _ = try KernelPath.requested()
-        return try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype)
+        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype)
     }
 
     /// The tokenizer alone: no weights are read.

@@ -13,7 +13,8 @@ struct XLSweep: ParsableCommand {
         subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
                       WorkerCommand.self, MergeCommand.self, StatusCommand.self, ReportCommand.self, Keys.self, Bench.self])
 
-    /// Checks the CPU before any kernel runs: the Swift kernels of this build use AVX2 + FMA.
+    /// Checks the CPU (the Swift kernels of this build use AVX2 + FMA) and `XLSWEEP_CPU` before any
+    /// command runs.
     static func main() {
         #if XLSWEEP_NEEDS_AVX2
         if KernelPath.detected < .avx2 {
@@ -22,6 +23,12 @@ struct XLSweep: ParsableCommand {
             Foundation.exit(1)
         }
         #endif
+        do {
+            _ = try KernelPath.requested()   // a bad XLSWEEP_CPU stops every command, workers included
+        } catch {
+            FileHandle.standardError.write(Data("xlsweep: error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -43,6 +43,10 @@ final class PrecisionTests: XCTestCase {
                              "--format", "jsonl", "--dtype", "bf16"], environment: ["XLSWEEP_CPU": "avx9"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "xlsweep: error: XLSWEEP_CPU='avx9' is not one of generic, avx2, avx512, avx512-bf16\n")
+        // Every command checks it, a worker included (its kernels would otherwise ignore it).
+        let worker = try CLI.run(["worker", "--connect", "tcp://127.0.0.1:1"], environment: ["XLSWEEP_CPU": "avx9"])
+        XCTAssertEqual(worker.status, 1)
+        XCTAssertTrue(worker.stderr.hasPrefix("xlsweep: error: XLSWEEP_CPU='avx9'"), worker.stderr)
         let typo = try CLI.run(["extract", "--model", CLI.fixtures + "/bloom-tiny", "--input", try input(dir), "--sites", "hidden.1",
                                 "--dtype", "bf61"])
         XCTAssertNotEqual(typo.status, 0)

@@ -49,7 +49,7 @@ final class BF16Tests: XCTestCase {
         for (name, format) in [("bloom-tiny-bf16", HalfMatrix.Format.bf16), ("bloom-tiny-fp16", .fp16)] {
             let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
             let bloom = try XCTUnwrap(loaded.model as? Bloom)
-            guard case .bf16(let m) = bloom.blocks[0].up.weight else { return XCTFail("\(name): up projection is not 16-bit") }
+            guard case .half(let m) = bloom.blocks[0].up.weight else { return XCTFail("\(name): up projection is not 16-bit") }
             let record = try loaded.weights.record(["h.0.mlp.dense_h_to_4h.weight", "transformer.h.0.mlp.dense_h_to_4h.weight"])
             XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset, name)
             XCTAssertEqual(m.format, format, name)
