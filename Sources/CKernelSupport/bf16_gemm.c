@@ -3,8 +3,9 @@
 // in place (memory-mapped); one 64-column panel of B at a time is repacked into the pair-
 // interleaved ("VNNI") layout VDPBF16PS wants, in a buffer reused over every row of A.
 //
-// Every path computes each output element in the same order, so all paths agree bit for bit
-// (except on subnormal bf16 inputs, which VDPBF16PS flushes to zero): one fp32 accumulator runs
+// Every portable path (generic, AVX2, AVX-512, AVX-512 BF16) computes each output element in the
+// same order, so they agree bit for bit (except on subnormal bf16 inputs, which VDPBF16PS flushes
+// to zero): one fp32 accumulator runs
 // over the k-pairs (2p, 2p+1) in order, odd element first, then even, each as one fused
 // multiply-add (the order of VDPBF16PS; a product of two bf16 values is exact in fp32, so
 // fma(a, b, acc) = round(acc + a·b)); the bias is added last. The result of an element depends on
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define MR 6            // rows of A per micro-tile
 #define NR 64           // columns of B per packed panel (4 × 16 fp32 lanes)
@@ -26,6 +29,25 @@ static inline float bf16_to_float(uint16_t h) {
     return f;
 }
 
+/// AMX needs the CPU's tile instructions (CPUID.7.0:EDX bits 22 and 24), the OS's tile state in
+/// XCR0 (bits 17 and 18), and Linux's per-process permission for the 8 KiB tile data
+/// (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA = 18; Linux 5.16 on).
+static int amx_usable(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+    if (!((edx >> 22) & 1) || !((edx >> 24) & 1)) return 0;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+    if (!((ecx >> 27) & 1)) return 0;                       // OSXSAVE: xgetbv is allowed
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return 0;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
 int xl_cpu_features(void) {
     __builtin_cpu_init();
     int level = XL_CPU_GENERIC;
@@ -33,7 +55,18 @@ int xl_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         level = XL_CPU_AVX512;
     if (level == XL_CPU_AVX512 && __builtin_cpu_supports("avx512bf16")) level = XL_CPU_AVX512_BF16;
+    if (level == XL_CPU_AVX512_BF16 && amx_usable()) level = XL_CPU_AMX_BF16;
     return level;
+}
+
+const char *xl_openblas_coretype_for_cpu(void) {
+    __builtin_cpu_init();
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (avx512 && __builtin_cpu_supports("avx512bf16")) return "Cooperlake";
+    if (avx512) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
 }
 
 static void round_generic(const float *x, uint16_t *y, size_t count) {
@@ -238,9 +271,132 @@ static void pack_panel(const uint16_t *rows, long ldb, int width, int K, int pai
     }
 }
 
+// MARK: - AMX (Intel Advanced Matrix Extensions): TDPBF16PS on 16 × 16 fp32 tiles
+//
+// A tile op multiplies a 16-row × 32-k block of A by a 16-pair × 16-column block of the packed
+// panel (the panel's layout is already AMX's: pair p, column n at panel[p][n], 64-byte rows) and
+// adds the 16 × 16 products into an fp32 accumulator tile. AMX sums the 32 products of a tile op
+// with the accumulator in its own order and precision (measured: neither VDPBF16PS's sequence of
+// fused multiply-adds nor one exactly rounded sum), so its bits differ from the portable paths'
+// in the last places. Within AMX every element is computed by the same ops over the same k blocks
+// whatever its row, the row count, the column split or the thread: a batch gives the bits of its
+// rows alone, on any AMX CPU.
+
+#define AMX_ROWS 32     // rows of A per block: 2 A tiles
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((packed)) amx_config;
+
+/// C tiles 0–3 (2 × 2 of 16 × 16 fp32), A tiles 4–5 (16 × 32 bf16), B tiles 6–7 (16 pairs × 16
+/// columns): every tile 16 rows of 64 bytes.
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_configure(void) {
+    amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+}
+
+/// out[32][32] = rows a[0..32) (row stride lda, kblocks × 32 values, zero-padded) · panel columns
+/// c0..c0 + 32 (kblocks × 16 pairs).
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_block(const uint16_t *a, long lda, int kblocks, const uint32_t *panel, int c0, float out[AMX_ROWS][32]) {
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (int kb = 0; kb < kblocks; kb++) {
+        _tile_loadd(4, a + 32 * kb, lda * 2);
+        _tile_loadd(5, a + 16 * lda + 32 * kb, lda * 2);
+        _tile_loadd(6, panel + (long)kb * 16 * NR + c0, NR * 4);
+        _tile_loadd(7, panel + (long)kb * 16 * NR + c0 + 16, NR * 4);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, &out[0][0], 32 * 4);
+    _tile_stored(1, &out[0][16], 32 * 4);
+    _tile_stored(2, &out[16][0], 32 * 4);
+    _tile_stored(3, &out[16][16], 32 * 4);
+}
+
+/// `pack_panel` for a full 64-row panel with even K on AVX-512: the pair word of column n at pair p
+/// is the 32-bit word p of row n, so each 16 columns of a panel row are one gather.
+__attribute__((target("avx512f")))
+static void pack_panel_avx512(const uint16_t *rows, long ldb, int pairs, uint32_t *panel) {
+    __m512i index[NR / 16];
+    for (int v = 0; v < NR / 16; v++)
+        index[v] = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * v),
+                                                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                                      _mm512_set1_epi32((int)(ldb * 2)));
+    for (int p = 0; p < pairs; p++) {
+        const char *base = (const char *)rows + 4L * p;
+        for (int v = 0; v < NR / 16; v++)
+            _mm512_store_si512(panel + (long)p * NR + 16 * v, _mm512_i32gather_epi32(index[v], base, 1));
+    }
+}
+
+/// The AMX product. A is read in place when its rows hold whole 32-value k blocks and a full
+/// 32-row block; otherwise that block is copied, zero-padded, into `staged`.
+__attribute__((target("amx-tile,amx-bf16")))
+static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
+                     int b_is_fp16, const float *bias, float *C, long ldc) {
+    int kblocks = (K + 31) / 32, kpad = kblocks * 32, pairs = kblocks * 16;
+    uint32_t *panel = aligned_alloc(64, (size_t)pairs * NR * 4);
+    uint16_t *rounded = b_is_fp16 ? aligned_alloc(64, ((size_t)NR * K * 2 + 63) / 64 * 64) : NULL;
+    uint16_t *staged = aligned_alloc(64, (size_t)AMX_ROWS * kpad * 2);
+    if (!panel || !staged || (b_is_fp16 && !rounded)) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
+    float out[AMX_ROWS][32] __attribute__((aligned(64)));
+    amx_configure();
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        const uint16_t *rows = B + (long)n0 * ldb;
+        long stride = ldb;
+        if (b_is_fp16) {
+            for (int n = 0; n < width; n++) {
+                const uint16_t *src = B + (long)(n0 + n) * ldb;
+                fp16_row_to_bf16_avx512(src, rounded + (long)n * K, K);
+            }
+            rows = rounded;
+            stride = K;
+        }
+        if (width == NR && !(K & 1) && (long)NR * stride * 2 < (1L << 31)) pack_panel_avx512(rows, stride, K / 2, panel);
+        else pack_panel(rows, stride, width, K, (K + 1) / 2, panel);
+        memset(panel + (long)((K + 1) / 2) * NR, 0, (size_t)(pairs - (K + 1) / 2) * NR * 4);
+        for (int m0 = 0; m0 < M; m0 += AMX_ROWS) {
+            int count = M - m0 < AMX_ROWS ? M - m0 : AMX_ROWS;
+            const uint16_t *a = A + (long)m0 * lda;
+            long astride = lda;
+            if (count < AMX_ROWS || K != kpad) {
+                memset(staged, 0, (size_t)AMX_ROWS * kpad * 2);
+                for (int i = 0; i < count; i++) memcpy(staged + (long)i * kpad, a + (long)i * lda, (size_t)K * 2);
+                a = staged;
+                astride = kpad;
+            }
+            for (int c0 = 0; c0 < width; c0 += 32) {
+                amx_block(a, astride, kblocks, panel, c0, out);
+                int cols = width - c0 < 32 ? width - c0 : 32;
+                for (int i = 0; i < count; i++) {
+                    float *dst = C + (long)(m0 + i) * ldc + n0 + c0;
+                    if (bias)
+                        for (int n = 0; n < cols; n++) dst[n] = out[i][n] + bias[n0 + c0 + n];
+                    else
+                        memcpy(dst, out[i], (size_t)cols * sizeof(float));
+                }
+            }
+        }
+    }
+    _tile_release();
+    free(panel);
+    free(rounded);
+    free(staged);
+}
+
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
+    if (level >= XL_CPU_AMX_BF16) { gemm_amx(M, N, K, A, lda, B, ldb, b_is_fp16, bias, C, ldc); return; }
     micro_fn micro = level >= XL_CPU_AVX512_BF16 ? micro_avx512_bf16
                    : level >= XL_CPU_AVX512 ? micro_avx512
                    : level >= XL_CPU_AVX2 ? micro_avx2 : micro_generic;

@@ -2,10 +2,12 @@ import CKernelSupport
 import Foundation
 
 /// The instruction-set level of the bf16 product kernels, chosen at run time from cpuid so one
-/// binary runs on any x86-64 node. `XLSWEEP_CPU=generic|avx2|avx512|avx512-bf16` forces a lower
-/// level (to test a fallback on a newer CPU); a level the CPU lacks is never taken.
+/// binary runs on any x86-64 node. `XLSWEEP_CPU=generic|avx2|avx512|avx512-bf16|amx-bf16` forces a
+/// lower level (to test a fallback on a newer CPU); a level the CPU lacks is never taken.
+/// The portable levels (generic … avx512-bf16) give the same bits on every CPU; `amx-bf16`
+/// (Intel AMX tiles, Sapphire Rapids on) accumulates in its own order and gives its own bits.
 public enum KernelPath: Int32, Comparable, CaseIterable, Sendable, CustomStringConvertible {
-    case generic = 0, avx2 = 1, avx512 = 2, avx512BF16 = 3
+    case generic = 0, avx2 = 1, avx512 = 2, avx512BF16 = 3, amx = 4
 
     public var description: String {
         switch self {
@@ -13,10 +15,17 @@ public enum KernelPath: Int32, Comparable, CaseIterable, Sendable, CustomStringC
         case .avx2: return "avx2"
         case .avx512: return "avx512"
         case .avx512BF16: return "avx512-bf16"
+        case .amx: return "amx-bf16"
         }
     }
 
     public static func < (a: KernelPath, b: KernelPath) -> Bool { a.rawValue < b.rawValue }
+
+    /// Levels whose products are bit-identical to each other (all but AMX).
+    public var isPortable: Bool { self <= .avx512BF16 }
+
+    /// The numerics a level's bf16 products follow, for provenance: "portable" or "amx".
+    public var numerics: String { isPortable ? "portable" : "amx" }
 
     /// What this CPU supports.
     public static let detected: KernelPath = KernelPath(rawValue: xl_cpu_features()) ?? .generic

@@ -104,7 +104,7 @@ public enum Linear {
     }
 
     /// OpenBLAS's kernel name for this CPU (e.g. "Cooperlake").
-    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var coreName: String { BLASCore.name }
 }
 
 /// OpenBLAS runs single-threaded inside each of our threads (see `Linear.forward`). Large

@@ -60,7 +60,7 @@ struct BenchForward: ParsableCommand {
             let flopsPerToken = Self.flopsPerToken(config, keys: seqLen)
             print("xlsweep bench forward: \(model ?? "BLOOM shape"): \(config.architecture.rawValue), \(layers) layers, "
                 + "d_model \(config.dModel), \(config.nHeads) heads, vocab \(vocab); "
-                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; BLAS core \(Linear.coreName)"
+                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; BLAS core \(BLASCore.summary)"
                 + (dtype == .bf16 ? "; \(KernelPath.summary)" : ""))
             fflush(nil)
             var rng = SplitMix64(seed: 2)

@@ -10,7 +10,8 @@ final class PrecisionTests: XCTestCase {
         return path
     }
 
-    /// Forcing a lower level (AVX-512 hidden) takes a valid path, says so, and gives the same bits.
+    /// Forcing a lower level (AVX-512 hidden) takes a valid path and says so; the portable levels give
+    /// the same bits, AMX (its own accumulation order) the same values within bf16 precision.
     func testForcedFallbacksGiveTheSameActivations() throws {
         let dir = try CLI.scratch(self)
         let args = ["extract", "--model", CLI.fixtures + "/bloom-tiny-bf16", "--input", try input(dir), "--sites", "hidden.*",
@@ -18,15 +19,54 @@ final class PrecisionTests: XCTestCase {
         let native = try CLI.run(args)
         XCTAssertEqual(native.status, 0, native.stderr)
         XCTAssertTrue(native.stderr.contains("weights bf16 (--dtype bf16); bf16 products on"), native.stderr)
-        for level in ["avx2", "generic"] {
-            let forced = try CLI.run(args, environment: ["XLSWEEP_CPU": level])
-            XCTAssertEqual(forced.status, 0, forced.stderr)
-            XCTAssertTrue(forced.stderr.contains("\(level) kernels"), forced.stderr)
-            XCTAssertEqual(forced.stdout, native.stdout, "XLSWEEP_CPU=\(level)")
+        let generic = try CLI.run(args, environment: ["XLSWEEP_CPU": "generic"])
+        XCTAssertEqual(generic.status, 0, generic.stderr)
+        XCTAssertTrue(generic.stderr.contains("generic kernels"), generic.stderr)
+        let avx2 = try CLI.run(args, environment: ["XLSWEEP_CPU": "avx2"])
+        XCTAssertEqual(avx2.status, 0, avx2.stderr)
+        XCTAssertTrue(avx2.stderr.contains("avx2 kernels"), avx2.stderr)
+        XCTAssertEqual(avx2.stdout, generic.stdout, "XLSWEEP_CPU=avx2 vs generic")
+        if native.stderr.contains("amx-bf16 kernels") {
+            let portable = try activations(generic.stdout), amx = try activations(native.stdout)
+            XCTAssertEqual(portable.count, amx.count)
+            let largest = portable.map(abs).max() ?? 1
+            let worst = zip(portable, amx).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-2 * largest, "AMX vs portable bf16 products")
+            XCTAssertNotEqual(native.stdout, "", "AMX output")
+        } else {
+            XCTAssertEqual(native.stdout, generic.stdout, "native vs XLSWEEP_CPU=generic")
         }
         let fp32 = try CLI.run(Array(args.dropLast(2)) + ["--dtype", "fp32"])
         XCTAssertEqual(fp32.status, 0, fp32.stderr)
         XCTAssertNotEqual(fp32.stdout, native.stdout, "fp32 and bf16 products differ")
+    }
+
+    /// Every activation value of `extract --format jsonl` output, in order.
+    func activations(_ jsonl: String) throws -> [Double] {
+        var values: [Double] = []
+        for line in jsonl.split(separator: "\n") {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let sites = try XCTUnwrap(object["sites"] as? [String: [[Double]]])
+            for name in sites.keys.sorted() { values += sites[name]!.flatMap { $0 } }
+        }
+        return values
+    }
+
+    /// OpenBLAS's own choice of kernels is replaced when it is narrower than the CPU runs (0.3.21
+    /// takes SSE3 "Prescott" kernels on CPUs it does not know), unless OPENBLAS_CORETYPE is set.
+    func testBLASKernelsMatchTheCPU() throws {
+        let args = ["bench", "forward", "--layers", "1", "--hidden", "64", "--heads", "4", "--vocab", "100", "--batch", "1",
+                    "--seq-len", "4", "--iterations", "1", "--no-torch"]
+        let r = try CLI.run(args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let cpu = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        if cpu.contains(" avx512f ") && cpu.contains(" avx512bw ") && cpu.contains(" avx512vl ") && cpu.contains(" avx512dq ") {
+            XCTAssertTrue(["BLAS core SkylakeX", "BLAS core Cooperlake", "BLAS core SapphireRapids"].contains { r.stdout.contains($0) },
+                          r.stdout)
+        }
+        let chosen = try CLI.run(args, environment: ["OPENBLAS_CORETYPE": "Haswell"])
+        XCTAssertEqual(chosen.status, 0, chosen.stderr)
+        XCTAssertTrue(chosen.stdout.contains("BLAS core Haswell\n"), chosen.stdout)
     }
 
     func testAutoSaysWhichAndWhy() throws {
@@ -42,7 +82,7 @@ final class PrecisionTests: XCTestCase {
         let r = try CLI.run(["extract", "--model", CLI.fixtures + "/bloom-tiny", "--input", try input(dir), "--sites", "hidden.1",
                              "--format", "jsonl", "--dtype", "bf16"], environment: ["XLSWEEP_CPU": "avx9"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "xlsweep: error: XLSWEEP_CPU='avx9' is not one of generic, avx2, avx512, avx512-bf16\n")
+        XCTAssertEqual(r.stderr, "xlsweep: error: XLSWEEP_CPU='avx9' is not one of generic, avx2, avx512, avx512-bf16, amx-bf16\n")
         // Every command checks it, a worker included (its kernels would otherwise ignore it).
         let worker = try CLI.run(["worker", "--connect", "tcp://127.0.0.1:1"], environment: ["XLSWEEP_CPU": "avx9"])
         XCTAssertEqual(worker.status, 1)

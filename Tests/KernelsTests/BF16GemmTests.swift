@@ -2,8 +2,9 @@ import CKernelSupport
 import XCTest
 @testable import Kernels
 
-/// The bf16 product kernels: every instruction-set level gives the same bits, and they equal an
-/// fp64 reference over the bf16-rounded operands within fp32 accumulation error.
+/// The bf16 product kernels: every portable instruction-set level gives the same bits, AMX gives
+/// the same bits whatever the batch or column split, and all equal an fp64 reference over the
+/// bf16-rounded operands within fp32 accumulation error.
 final class BF16GemmTests: XCTestCase {
     func random(_ n: Int, seed: UInt64, scale: Float) -> [Float] {
         var rng = SplitMix64(seed: seed)
@@ -22,30 +23,58 @@ final class BF16GemmTests: XCTestCase {
         return c
     }
 
-    func testEveryLevelGivesTheSameBitsAndMatchesFP64() {
-        // Shapes with k not a multiple of 32 and m, n not multiples of the 4×4 tile.
-        for (m, n, k) in [(1, 1, 1), (5, 70, 77), (33, 130, 1030), (4, 4, 64)] {
+    static let shapes = [(1, 1, 1), (5, 70, 77), (33, 130, 1030), (4, 4, 64), (40, 96, 64)]
+
+    /// Shapes with k not a multiple of 32 and m, n not multiples of any tile.
+    func testEveryPortableLevelGivesTheSameBitsAndMatchesFP64() {
+        for (m, n, k) in Self.shapes {
             let a = rounded(random(m * k, seed: UInt64(m), scale: 2)), b = rounded(random(n * k, seed: UInt64(n), scale: 0.1))
-            let levels = KernelPath.allCases.filter { $0 <= KernelPath.detected }
+            let levels = KernelPath.allCases.filter { $0 <= KernelPath.detected && $0.isPortable }
             let results = levels.map { product($0, a, b, m: m, n: n, k: k) }
             for (level, c) in zip(levels, results) {
                 XCTAssertEqual(c.map(\.bitPattern), results[0].map(\.bitPattern), "\(level) vs \(levels[0]) at \(m)×\(n)×\(k)")
             }
-            let wa = a.map { Double(Float(bitPattern: UInt32($0) << 16)) }, wb = b.map { Double(Float(bitPattern: UInt32($0) << 16)) }
-            for i in 0..<m {
-                for j in 0..<n {
-                    var exact = 0.0, magnitude = 0.0
-                    for p in 0..<k { exact += wa[i * k + p] * wb[j * k + p]; magnitude += abs(wa[i * k + p] * wb[j * k + p]) }
-                    // Each fp32 addition errs by ≤ 2⁻²⁴ of a partial sum bounded by `magnitude`.
-                    let bound = Double(k + 16) * 0x1p-24 * magnitude + 1e-30
-                    XCTAssertLessThanOrEqual(abs(Double(results[0][i * n + j]) - exact), bound, "\(m)×\(n)×\(k) at (\(i), \(j))")
+            assertWithinFP32Error(results[0], a, b, m: m, n: n, k: k, "\(levels[0])")
+        }
+    }
+
+    /// AMX (where the CPU has it): within fp32 accumulation error of fp64, and each element the
+    /// same bits whether its row is computed alone or in a batch, and whatever the column split.
+    func testAMXIsExactEnoughAndIndependentOfBatchAndSplit() throws {
+        guard KernelPath.detected >= .amx else { throw XCTSkip("no AMX on this CPU (detected \(KernelPath.detected))") }
+        for (m, n, k) in Self.shapes {
+            let a = rounded(random(m * k, seed: UInt64(m), scale: 2)), b = rounded(random(n * k, seed: UInt64(n), scale: 0.1))
+            let c = product(.amx, a, b, m: m, n: n, k: k)
+            assertWithinFP32Error(c, a, b, m: m, n: n, k: k, "amx")
+            for i in [0, m - 1] {
+                let alone = product(.amx, Array(a[(i * k)..<((i + 1) * k)]), b, m: 1, n: n, k: k)
+                XCTAssertEqual(alone.map(\.bitPattern), c[(i * n)..<((i + 1) * n)].map(\.bitPattern), "row \(i) alone at \(m)×\(n)×\(k)")
+            }
+            if n > 64 {   // the columns from 64 on, as a second thread computes them
+                let tail = product(.amx, a, Array(b[(64 * k)...]), m: m, n: n - 64, k: k)
+                for i in 0..<m {
+                    XCTAssertEqual(tail[(i * (n - 64))..<((i + 1) * (n - 64))].map(\.bitPattern),
+                                   c[(i * n + 64)..<((i + 1) * n)].map(\.bitPattern), "split at \(m)×\(n)×\(k)")
                 }
             }
         }
     }
 
+    func assertWithinFP32Error(_ c: [Float], _ a: [UInt16], _ b: [UInt16], m: Int, n: Int, k: Int, _ label: String) {
+        let wa = a.map { Double(Float(bitPattern: UInt32($0) << 16)) }, wb = b.map { Double(Float(bitPattern: UInt32($0) << 16)) }
+        for i in 0..<m {
+            for j in 0..<n {
+                var exact = 0.0, magnitude = 0.0
+                for p in 0..<k { exact += wa[i * k + p] * wb[j * k + p]; magnitude += abs(wa[i * k + p] * wb[j * k + p]) }
+                // Each fp32 addition errs by ≤ 2⁻²⁴ of a partial sum bounded by `magnitude`.
+                let bound = Double(k + 16) * 0x1p-24 * magnitude + 1e-30
+                XCTAssertLessThanOrEqual(abs(Double(c[i * n + j]) - exact), bound, "\(label) \(m)×\(n)×\(k) at (\(i), \(j))")
+            }
+        }
+    }
+
     /// fp16 weights are rounded to bf16 inside the kernel: the same bits as rounding them first,
-    /// at every level (including fp16 subnormals, infinities and values that round up).
+    /// at every level (AMX against its own product of the rounded weights) (including fp16 subnormals, infinities and values that round up).
     func testFP16WeightsEqualTheirBF16Rounding() {
         let (m, n, k) = (9, 70, 77)
         let a = rounded(random(m * k, seed: 5, scale: 2))
@@ -55,7 +84,8 @@ final class BF16GemmTests: XCTestCase {
         let expected = product(KernelPath.generic, a, rounded(widened), m: m, n: n, k: k)
         for level in KernelPath.allCases where level <= KernelPath.detected {
             let c = product(level, a, b16, m: m, n: n, k: k, fp16: true)
-            XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(level)")
+            let reference = level.isPortable ? expected : product(level, a, rounded(widened), m: m, n: n, k: k)
+            XCTAssertEqual(c.map(\.bitPattern), reference.map(\.bitPattern), "\(level)")
         }
     }
 

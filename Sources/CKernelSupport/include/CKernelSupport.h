@@ -8,10 +8,15 @@
 void xl_keep_large_blocks_in_heap(void);
 
 /// Instruction-set levels of the bf16 product kernels, lowest first.
-enum { XL_CPU_GENERIC = 0, XL_CPU_AVX2 = 1, XL_CPU_AVX512 = 2, XL_CPU_AVX512_BF16 = 3 };
+/// The portable levels (generic … AVX-512 BF16) give the same bits; AMX gives its own (bf16_gemm.c).
+enum { XL_CPU_GENERIC = 0, XL_CPU_AVX2 = 1, XL_CPU_AVX512 = 2, XL_CPU_AVX512_BF16 = 3, XL_CPU_AMX_BF16 = 4 };
 
-/// The best level this CPU supports (cpuid through __builtin_cpu_supports).
+/// The best level this CPU supports (cpuid through __builtin_cpu_supports; for AMX also the OS's
+/// tile state and Linux's permission, requested here for the process).
 int xl_cpu_features(void);
+
+/// The OpenBLAS kernel family this CPU can run ("Cooperlake", "SkylakeX", "Haswell"), or NULL.
+const char *xl_openblas_coretype_for_cpu(void);
 
 /// fp32 → bf16, round to nearest even (NaN stays NaN); same bits at every level.
 void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
