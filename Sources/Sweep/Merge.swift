@@ -142,7 +142,7 @@ public enum Merge {
         }
 
         // Provenance.
-        var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = []
+        var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = [], kernels: [String] = []
         for name in ck {
             let r = try reader("extract/\(name)/\(langs[0])")
             let fingerprint: String? = (try? r?.attribute("weights_fingerprint")) ?? nil
@@ -151,10 +151,15 @@ public enum Merge {
             fingerprints.append(fingerprint ?? "")
             tokenizers.append(tokenizer.map { "sha256:" + $0 } ?? "")
             precisions.append(precision ?? "")
+            kernels.append(((try? r?.attribute("product_kernels")) ?? nil) ?? "")
         }
         try w.write("checkpoint_precision", strings: precisions, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
                            on: "checkpoint_precision")
+        try w.write("checkpoint_kernels", strings: kernels, dimensions: ["checkpoint"])
+        try w.setAttribute("meaning", "kernels of the dense products, as the first language's extraction ran them: fp32 through OpenBLAS "
+                           + "(its kernel family), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own)",
+                           on: "checkpoint_kernels")
         try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")
         try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: ["checkpoint"])

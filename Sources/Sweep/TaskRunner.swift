@@ -141,6 +141,8 @@ public final class TaskRunner {
             try w.setAttribute("weights_fingerprint", loaded?.weights ?? m.fingerprint)
             try w.setAttribute("tokenizer_fingerprint", loaded?.tokenizer ?? "")
             try w.setAttribute("weights_precision", m.precision.rawValue)
+            try w.setAttribute("product_kernels", m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
+                                                                       : "fp32 OpenBLAS \(BLASCore.name)")
         }
     }
 
