@@ -337,33 +337,41 @@ static void pack_panel_avx512(const uint16_t *rows, long ldb, int pairs, uint32_
     }
 }
 
-/// The AMX product. A is read in place when its rows hold whole 32-value k blocks and a full
-/// 32-row block; otherwise that block is copied, zero-padded, into `staged`.
+/// The AMX product. Panels are packed a chunk at a time (up to 1 MiB, so they stay in L2 while
+/// every 32-row block of A passes over them once: A is read from memory N / (64 · chunk) times, not
+/// N / 64). A is read in place when its rows hold whole 32-value k blocks and a full 32-row block;
+/// otherwise that block is copied, zero-padded, into `staged`.
 __attribute__((target("amx-tile,amx-bf16")))
 static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc) {
     int kblocks = (K + 31) / 32, kpad = kblocks * 32, pairs = kblocks * 16;
-    uint32_t *panel = aligned_alloc(64, (size_t)pairs * NR * 4);
+    size_t panel_words = (size_t)pairs * NR;
+    int chunk = (int)((1u << 20) / (panel_words * 4));
+    if (chunk < 1) chunk = 1;
+    int panels = (N + NR - 1) / NR;
+    if (chunk > panels) chunk = panels;
+    uint32_t *packed = aligned_alloc(64, panel_words * 4 * chunk);
     uint16_t *rounded = b_is_fp16 ? aligned_alloc(64, ((size_t)NR * K * 2 + 63) / 64 * 64) : NULL;
     uint16_t *staged = aligned_alloc(64, (size_t)AMX_ROWS * kpad * 2);
-    if (!panel || !staged || (b_is_fp16 && !rounded)) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
+    if (!packed || !staged || (b_is_fp16 && !rounded)) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
     float out[AMX_ROWS][32] __attribute__((aligned(64)));
     amx_configure();
-    for (int n0 = 0; n0 < N; n0 += NR) {
-        int width = N - n0 < NR ? N - n0 : NR;
-        const uint16_t *rows = B + (long)n0 * ldb;
-        long stride = ldb;
-        if (b_is_fp16) {
-            for (int n = 0; n < width; n++) {
-                const uint16_t *src = B + (long)(n0 + n) * ldb;
-                fp16_row_to_bf16_avx512(src, rounded + (long)n * K, K);
+    for (int first = 0; first < panels; first += chunk) {
+        int count_panels = panels - first < chunk ? panels - first : chunk;
+        for (int q = 0; q < count_panels; q++) {
+            int n0 = (first + q) * NR, width = N - n0 < NR ? N - n0 : NR;
+            uint32_t *panel = packed + q * panel_words;
+            const uint16_t *rows = B + (long)n0 * ldb;
+            long stride = ldb;
+            if (b_is_fp16) {
+                for (int n = 0; n < width; n++) fp16_row_to_bf16_avx512(B + (long)(n0 + n) * ldb, rounded + (long)n * K, K);
+                rows = rounded;
+                stride = K;
             }
-            rows = rounded;
-            stride = K;
+            if (width == NR && !(K & 1) && (long)NR * stride * 2 < (1L << 31)) pack_panel_avx512(rows, stride, K / 2, panel);
+            else pack_panel(rows, stride, width, K, (K + 1) / 2, panel);
+            memset(panel + (long)((K + 1) / 2) * NR, 0, (size_t)(pairs - (K + 1) / 2) * NR * 4);
         }
-        if (width == NR && !(K & 1) && (long)NR * stride * 2 < (1L << 31)) pack_panel_avx512(rows, stride, K / 2, panel);
-        else pack_panel(rows, stride, width, K, (K + 1) / 2, panel);
-        memset(panel + (long)((K + 1) / 2) * NR, 0, (size_t)(pairs - (K + 1) / 2) * NR * 4);
         for (int m0 = 0; m0 < M; m0 += AMX_ROWS) {
             int count = M - m0 < AMX_ROWS ? M - m0 : AMX_ROWS;
             const uint16_t *a = A + (long)m0 * lda;
@@ -374,21 +382,24 @@ static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uin
                 a = staged;
                 astride = kpad;
             }
-            for (int c0 = 0; c0 < width; c0 += 32) {
-                amx_block(a, astride, kblocks, panel, c0, out);
-                int cols = width - c0 < 32 ? width - c0 : 32;
-                for (int i = 0; i < count; i++) {
-                    float *dst = C + (long)(m0 + i) * ldc + n0 + c0;
-                    if (bias)
-                        for (int n = 0; n < cols; n++) dst[n] = out[i][n] + bias[n0 + c0 + n];
-                    else
-                        memcpy(dst, out[i], (size_t)cols * sizeof(float));
+            for (int q = 0; q < count_panels; q++) {
+                int n0 = (first + q) * NR, width = N - n0 < NR ? N - n0 : NR;
+                for (int c0 = 0; c0 < width; c0 += 32) {
+                    amx_block(a, astride, kblocks, packed + q * panel_words, c0, out);
+                    int cols = width - c0 < 32 ? width - c0 : 32;
+                    for (int i = 0; i < count; i++) {
+                        float *dst = C + (long)(m0 + i) * ldc + n0 + c0;
+                        if (bias)
+                            for (int n = 0; n < cols; n++) dst[n] = out[i][n] + bias[n0 + c0 + n];
+                        else
+                            memcpy(dst, out[i], (size_t)cols * sizeof(float));
+                    }
                 }
             }
         }
     }
     _tile_release();
-    free(panel);
+    free(packed);
     free(rounded);
     free(staged);
 }

@@ -27,4 +27,5 @@ void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
 /// even) as they are packed. Every level gives the same bits; see bf16_gemm.c for the order.
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc);
+
 #endif
