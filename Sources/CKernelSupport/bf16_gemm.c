@@ -300,14 +300,15 @@ static void amx_configure(void) {
     _tile_loadconfig(&cfg);
 }
 
-/// out[32][32] = rows a[0..32) (row stride lda, kblocks × 32 values, zero-padded) · panel columns
-/// c0..c0 + 32 (kblocks × 16 pairs).
+/// out[32][32] = a block of 32 rows of A · panel columns c0..c0 + 32 (kblocks × 16 pairs). The A
+/// block is staged k block by k block ([kb][32 rows][32 values]), so each tile is 1 KiB in one
+/// piece: rows of A read in place lie a power of two apart and 32 of them thrash a few L1 sets.
 __attribute__((target("amx-tile,amx-bf16")))
-static void amx_block(const uint16_t *a, long lda, int kblocks, const uint32_t *panel, int c0, float out[AMX_ROWS][32]) {
+static void amx_block(const uint16_t *a, int kblocks, const uint32_t *panel, int c0, float out[AMX_ROWS][32]) {
     _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
     for (int kb = 0; kb < kblocks; kb++) {
-        _tile_loadd(4, a + 32 * kb, lda * 2);
-        _tile_loadd(5, a + 16 * lda + 32 * kb, lda * 2);
+        _tile_loadd(4, a + (long)kb * AMX_ROWS * 32, 64);
+        _tile_loadd(5, a + (long)kb * AMX_ROWS * 32 + 16 * 32, 64);
         _tile_loadd(6, panel + (long)kb * 16 * NR + c0, NR * 4);
         _tile_loadd(7, panel + (long)kb * 16 * NR + c0 + 16, NR * 4);
         _tile_dpbf16ps(0, 4, 6);
@@ -319,6 +320,21 @@ static void amx_block(const uint16_t *a, long lda, int kblocks, const uint32_t *
     _tile_stored(1, &out[0][16], 32 * 4);
     _tile_stored(2, &out[16][0], 32 * 4);
     _tile_stored(3, &out[16][16], 32 * 4);
+}
+
+/// Copies rows m0 … m0 + count of A into the staged layout of `amx_block`, zero past K and past
+/// the rows given (one masked 64-byte load and store per row and k block).
+__attribute__((target("avx512f,avx512bw")))
+static void stage_rows(const uint16_t *A, long lda, int count, int K, int kblocks, uint16_t *staged) {
+    for (int kb = 0; kb < kblocks; kb++) {
+        uint16_t *block = staged + (long)kb * AMX_ROWS * 32;
+        int k0 = 32 * kb, width = K - k0 < 32 ? K - k0 : 32;
+        __mmask32 mask = width == 32 ? 0xffffffffu : (1u << width) - 1;
+        for (int i = 0; i < AMX_ROWS; i++) {
+            __m512i row = i < count ? _mm512_maskz_loadu_epi16(mask, A + (long)i * lda + k0) : _mm512_setzero_si512();
+            _mm512_store_si512(block + i * 32, row);
+        }
+    }
 }
 
 /// `pack_panel` for a full 64-row panel with even K on AVX-512: the pair word of column n at pair p
@@ -338,9 +354,8 @@ static void pack_panel_avx512(const uint16_t *rows, long ldb, int pairs, uint32_
 }
 
 /// The AMX product. Panels are packed a chunk at a time (up to 1 MiB, so they stay in L2 while
-/// every 32-row block of A passes over them once: A is read from memory N / (64 · chunk) times, not
-/// N / 64). A is read in place when its rows hold whole 32-value k blocks and a full 32-row block;
-/// otherwise that block is copied, zero-padded, into `staged`.
+/// every 32-row block of A, staged once per chunk, passes over them: A is read from memory
+/// N / (64 · chunk) times, not N / 64).
 __attribute__((target("amx-tile,amx-bf16")))
 static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc) {
@@ -374,18 +389,11 @@ static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uin
         }
         for (int m0 = 0; m0 < M; m0 += AMX_ROWS) {
             int count = M - m0 < AMX_ROWS ? M - m0 : AMX_ROWS;
-            const uint16_t *a = A + (long)m0 * lda;
-            long astride = lda;
-            if (count < AMX_ROWS || K != kpad) {
-                memset(staged, 0, (size_t)AMX_ROWS * kpad * 2);
-                for (int i = 0; i < count; i++) memcpy(staged + (long)i * kpad, a + (long)i * lda, (size_t)K * 2);
-                a = staged;
-                astride = kpad;
-            }
+            stage_rows(A + (long)m0 * lda, lda, count, K, kblocks, staged);
             for (int q = 0; q < count_panels; q++) {
                 int n0 = (first + q) * NR, width = N - n0 < NR ? N - n0 : NR;
                 for (int c0 = 0; c0 < width; c0 += 32) {
-                    amx_block(a, astride, kblocks, packed + q * panel_words, c0, out);
+                    amx_block(staged, kblocks, packed + q * panel_words, c0, out);
                     int cols = width - c0 < 32 ? width - c0 : 32;
                     for (int i = 0; i < count; i++) {
                         float *dst = C + (long)(m0 + i) * ldc + n0 + c0;
