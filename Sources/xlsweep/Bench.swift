@@ -85,7 +85,7 @@ struct BenchForward: ParsableCommand {
                 ours = Double(tokens) / best
                 if noTorch {
                     note = "PyTorch reference skipped (--no-torch)"
-                } else {
+                } else if note == nil {   // a reference that failed once is not run again
                     switch Self.torchReference(self) {
                     case .success(let rate):
                         torchRate = max(torchRate ?? 0, rate)
