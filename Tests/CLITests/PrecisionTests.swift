@@ -32,7 +32,6 @@ final class PrecisionTests: XCTestCase {
             let largest = portable.map(abs).max() ?? 1
             let worst = zip(portable, amx).map { abs($0 - $1) }.max() ?? 0
             XCTAssertLessThan(worst, 1e-2 * largest, "AMX vs portable bf16 products")
-            XCTAssertNotEqual(native.stdout, "", "AMX output")
         } else {
             XCTAssertEqual(native.stdout, generic.stdout, "native vs XLSWEEP_CPU=generic")
         }
