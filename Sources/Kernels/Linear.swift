@@ -102,9 +102,6 @@ public enum Linear {
                     Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
-
-    /// OpenBLAS's kernel name for this CPU (e.g. "Cooperlake").
-    public static var coreName: String { BLASCore.name }
 }
 
 /// OpenBLAS runs single-threaded inside each of our threads (see `Linear.forward`). Large
