@@ -256,6 +256,18 @@ static void micro_avx512_bf16(int pairs, int half, const uint16_t *const a[MR], 
 
 typedef void (*micro_fn)(int, int, const uint16_t *const[MR], const uint32_t *, float[MR][NR]);
 
+/// Writes `rows` × `cols` sums (row stride `stride`) to C at (m0, n0), adding bias[n0 + n] if given.
+static void store_sums(const float *sums, int stride, int rows, int cols, const float *bias, float *C, long ldc, int m0, int n0) {
+    for (int i = 0; i < rows; i++) {
+        float *out = C + (long)(m0 + i) * ldc + n0;
+        const float *row = sums + (long)i * stride;
+        if (bias)
+            for (int n = 0; n < cols; n++) out[n] = row[n] + bias[n0 + n];
+        else
+            memcpy(out, row, (size_t)cols * sizeof(float));
+    }
+}
+
 /// Packs rows[n][2p, 2p + 1] into panel[p][n] for the `width` rows given (zero past them and past K).
 static void pack_panel(const uint16_t *rows, long ldb, int width, int K, int pairs, uint32_t *panel) {
     for (int n = 0; n < NR; n++) {
@@ -394,14 +406,7 @@ static void gemm_amx(int M, int N, int K, const uint16_t *A, long lda, const uin
                 int n0 = (first + q) * NR, width = N - n0 < NR ? N - n0 : NR;
                 for (int c0 = 0; c0 < width; c0 += 32) {
                     amx_block(staged, kblocks, packed + q * panel_words, c0, out);
-                    int cols = width - c0 < 32 ? width - c0 : 32;
-                    for (int i = 0; i < count; i++) {
-                        float *dst = C + (long)(m0 + i) * ldc + n0 + c0;
-                        if (bias)
-                            for (int n = 0; n < cols; n++) dst[n] = out[i][n] + bias[n0 + c0 + n];
-                        else
-                            memcpy(dst, out[i], (size_t)cols * sizeof(float));
-                    }
+                    store_sums(&out[0][0], 32, count, width - c0 < 32 ? width - c0 : 32, bias, C, ldc, m0, n0 + c0);
                 }
             }
         }
@@ -446,13 +451,7 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
             const uint16_t *a[MR];
             for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * lda;
             micro(pairs, half, a, panel, tile);
-            for (int i = 0; i < rows; i++) {
-                float *out = C + (long)(m0 + i) * ldc + n0;
-                if (bias)
-                    for (int n = 0; n < width; n++) out[n] = tile[i][n] + bias[n0 + n];
-                else
-                    memcpy(out, tile[i], (size_t)width * sizeof(float));
-            }
+            store_sums(&tile[0][0], NR, rows, width, bias, C, ldc, m0, n0);
         }
     }
     free(panel);

@@ -69,7 +69,7 @@ struct BenchForward: ParsableCommand {
             let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
             let sites = Set((0...layers).map { HookSite.hidden($0) })
             _ = try network.forward(ids, request: ForwardRequest(sites: sites))   // warm-up
-            var best = Double.infinity, ours = 0.0
+            var best = Double.infinity
             var torchRate: Double?
             var note: String?
             var roundRatios: [String] = []
@@ -82,7 +82,6 @@ struct BenchForward: ParsableCommand {
                     precondition(out.activations.count == sites.count)
                 }
                 best = min(best, round)
-                ours = Double(tokens) / best
                 if noTorch {
                     note = "PyTorch reference skipped (--no-torch)"
                 } else if note == nil {   // a reference that failed once is not run again
@@ -94,6 +93,7 @@ struct BenchForward: ParsableCommand {
                     }
                 }
             }
+            let ours = Double(tokens) / best
             let sgemm = Self.sgemmRate()
             let bf16Rate = dtype == .bf16 ? Self.bf16Rate() : nil
 
