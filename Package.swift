@@ -33,6 +33,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // C libraries from Debian (libzmq3-dev, libhdf5-dev, libopenblas-dev).
@@ -49,12 +50,14 @@ let package = Package(
         .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
         .target(name: "Report", dependencies: ["Store"]),
         .target(name: "Sweep", dependencies: ["CZeroMQ", "Checkpoints", "Kernels", "Models", "Probing", "Store", "Tokenization",
-                                               .product(name: "Yams", package: "Yams")]),
+                                               .product(name: "Yams", package: "Yams"),
+                                               .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
                 "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: cliSettings),
 

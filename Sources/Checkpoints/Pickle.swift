@@ -22,6 +22,8 @@ struct StoredTensor {
     let storageCount: Int
     let offset: Int
     let shape: [Int]
+    /// Why the view is unusable (sizes that overflow or leave the storage), if it is.
+    let problem: String?
 }
 
 struct RestrictedUnpickler {
@@ -212,14 +214,23 @@ struct RestrictedUnpickler {
                   let shape = ints(args[2]), let strides = ints(args[3]) else {
                 throw fail("_rebuild_tensor_v2 with unexpected arguments")
             }
-            var expected = [Int](repeating: 1, count: shape.count)
-            for i in stride(from: shape.count - 2, through: 0, by: -1) { expected[i] = expected[i + 1] * shape[i + 1] }
-            let contiguous = zip(zip(shape, strides), expected).allSatisfy { pair, e in pair.0 <= 1 || pair.1 == e }
-            guard contiguous else { throw fail("tensor with non-contiguous strides \(strides) for shape \(shape)") }
-            guard offset >= 0, offset + shape.reduce(1, *) <= count else {
-                throw fail("tensor view [\(offset), +\(shape.reduce(1, *))) is outside its storage of \(count)")
+            // Sizes are checked here without trapping; a bad one is reported with the tensor's name
+            // by the checkpoint reader (the pickle does not know the name yet).
+            var problem: String?
+            if let elements = CheckedSize.product(shape), CheckedSize.product([count, dtype.size]) != nil {
+                // Row-major strides; a suffix product can overflow even when a 0 makes the total 0.
+                let expected = shape.indices.map { CheckedSize.product(Array(shape[($0 + 1)...])) ?? -1 }
+                let contiguous = zip(zip(shape, strides), expected).allSatisfy { pair, e in pair.0 <= 1 || pair.1 == e }
+                if !contiguous {
+                    problem = "non-contiguous strides \(strides) for shape \(shape)"
+                } else if !(offset >= 0 && (CheckedSize.sum(offset, elements).map { $0 <= count } ?? false)) {
+                    problem = "view [\(offset), +\(elements)) is outside its storage of \(count) elements"
+                }
+            } else {
+                problem = "shape \(shape) in a storage of \(count) elements: the size overflows"
             }
-            return .tensor(StoredTensor(dtype: dtype, storageKey: key, storageCount: count, offset: offset, shape: shape))
+            return .tensor(StoredTensor(dtype: dtype, storageKey: key, storageCount: count, offset: offset, shape: shape,
+                                        problem: problem))
         case "torch._utils._rebuild_parameter":
             guard let first = args.first, case .tensor = first else { throw fail("_rebuild_parameter without a tensor") }
             return first

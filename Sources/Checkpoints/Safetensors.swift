@@ -29,12 +29,14 @@ public enum Safetensors {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
                 throw CheckpointError.corrupt(path: path, detail: "tensor '\(name)' has negative shape or offsets")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            guard let expected = CheckedSize.product(shape + [dtype.size]) else {
+                throw CheckpointError.corrupt(path: path, detail: "tensor '\(name)' declares shape \(shape), whose size overflows")
+            }
             guard offsets[1] - offsets[0] == expected else {
                 throw CheckpointError.corrupt(path: path, detail:
                     "tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes, its shape \(shape) \(dtypeName) needs \(expected)")
             }
-            guard dataStart + offsets[1] <= file.size else {
+            guard let end = CheckedSize.sum(dataStart, offsets[1]), end <= file.size else {
                 throw CheckpointError.truncated(path: path, detail:
                     "tensor '\(name)' ends at byte \(dataStart + offsets[1]), file has \(file.size)")
             }

@@ -15,6 +15,27 @@ public enum DType: String, Sendable, CaseIterable {
     }
 }
 
+/// Overflow-checked sizes of shapes read from files (a hostile header may declare [2^40, 2^40]).
+public enum CheckedSize {
+    /// The product of `factors`, or nil when any is negative or the product overflows `Int`.
+    public static func product(_ factors: [Int]) -> Int? {
+        var n = 1
+        for f in factors {
+            guard f >= 0 else { return nil }
+            let (m, overflow) = n.multipliedReportingOverflow(by: f)
+            if overflow { return nil }
+            n = m
+        }
+        return n
+    }
+
+    /// `a + b`, or nil on overflow.
+    public static func sum(_ a: Int, _ b: Int) -> Int? {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? nil : s
+    }
+}
+
 /// One stored tensor: where its bytes are and how to read them. Shape is row-major (C order).
 public struct TensorRecord: Sendable {
     public let name: String

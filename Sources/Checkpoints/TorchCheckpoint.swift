@@ -28,6 +28,7 @@ public enum TorchCheckpoint {
             guard let storage = zip.entries[root + "data/" + t.storageKey] else {
                 throw CheckpointError.missingTensor(path: path, tensor: "\(name) (storage data/\(t.storageKey))")
             }
+            if let problem = t.problem { throw CheckpointError.corrupt(path: path, detail: "tensor '\(name)': \(problem)") }
             guard storage.size >= t.storageCount * t.dtype.size else {
                 throw CheckpointError.truncated(path: path, detail:
                     "storage data/\(t.storageKey) of '\(name)' has \(storage.size) bytes, needs \(t.storageCount * t.dtype.size)")

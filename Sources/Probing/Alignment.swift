@@ -62,10 +62,8 @@ public enum Alignment {
 
     /// The baseline from precomputed draws (`permutedAveragePrecision`).
     public static func permutationBaseline(experts: [UnitID], draws: [[Double]], layerSizes: [Int], layers: [Int]) -> Double {
-        var offsets: [Int: Int] = [:]
-        var running = 0
-        for (l, size) in zip(layers, layerSizes) { offsets[l] = running; running += size }
-        let indices = experts.compactMap { e in offsets[e.layer].map { $0 + e.unit } }
+        let units = UnitIndex(layers: layers, layerSizes: layerSizes)
+        let indices = experts.compactMap(units.flat)
         guard !indices.isEmpty, !draws.isEmpty else { return .nan }
         let means = draws.map { d in indices.reduce(0.0) { $0 + d[$1] } / Double(indices.count) }
         return means.reduce(0, +) / Double(means.count)

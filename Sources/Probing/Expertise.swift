@@ -22,23 +22,15 @@ public struct Expertise: Sendable {
     /// Mean pooled activation over negative sentences.
     public let offMean: [Double]
 
+    /// Flat unit index ↔ (layer, unit) over `layers`.
+    public var units: UnitIndex { UnitIndex(layers: layers, layerSizes: layerSizes) }
+
     public func unit(at index: Int) -> UnitID {
-        var i = index
-        for (l, size) in zip(layers, layerSizes) {
-            if i < size { return UnitID(layer: l, unit: i) }
-            i -= size
-        }
-        preconditionFailure("unit index \(index) outside \(layerSizes.reduce(0, +)) units")
+        guard let id = units.unit(at: index) else { preconditionFailure("unit index \(index) outside \(units.count) units") }
+        return id
     }
 
-    public func index(of id: UnitID) -> Int? {
-        var offset = 0
-        for (l, size) in zip(layers, layerSizes) {
-            if l == id.layer { return id.unit < size ? offset + id.unit : nil }
-            offset += size
-        }
-        return nil
-    }
+    public func index(of id: UnitID) -> Int? { units.flat(id) }
 
     /// The K experts: highest AP first; ties by layer, then unit (deterministic).
     public func top(_ k: Int) -> [UnitID] {

@@ -11,6 +11,8 @@ public struct LanguageProbe: Sendable {
         public let confusion: [[Int]]
         public let iterations: Int
         public let converged: Bool
+        /// The held-out rows this seed was scored on (sorted), so the split can be checked.
+        public let test: [Int]
     }
 
     public let classes: Int
@@ -54,7 +56,7 @@ public struct LanguageProbe: Sendable {
                 if labels[row] == predicted[i] { correct += 1 }
             }
             results.append(SeedResult(seed: seed, accuracy: Double(correct) / Double(test.count), confusion: confusion,
-                                      iterations: model.iterations, converged: model.converged))
+                                      iterations: model.iterations, converged: model.converged, test: test))
         }
         return LanguageProbe(classes: classes, results: results)
     }

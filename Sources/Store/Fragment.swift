@@ -6,19 +6,56 @@ import Kernels
 /// A task is done only when both exist and agree, so a crash at any point leaves either nothing
 /// or a complete, verifiable fragment — and a late second copy simply replaces the first.
 public enum Fragment {
-    public static func fileName(task id: String) -> String { id.replacingOccurrences(of: "/", with: "__") + ".h5" }
-    public static func taskID(fileName: String) -> String? {
-        guard fileName.hasSuffix(".h5") else { return nil }
-        return String(fileName.dropLast(3)).replacingOccurrences(of: "__", with: "/")
+    /// The one mapping between a task id (components joined by `/`) and its fragment's file name:
+    /// components joined by `+`, each byte outside `A-Z a-z 0-9 . _ -` written as `%XX`. Injective,
+    /// so any checkpoint or concept name (`__`, `+`, `%`, spaces, non-ASCII) round-trips.
+    public static func fileName(task id: String) -> String {
+        id.split(separator: "/", omittingEmptySubsequences: false).map { component in
+            component.utf8.map { b -> String in
+                let safe = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
+                return safe ? String(UnicodeScalar(b)) : String(format: "%%%02X", b)
+            }.joined()
+        }.joined(separator: "+") + ".h5"
     }
 
-    /// Writes the fragment of `task` into `directory` through `body`, durably.
-    public static func write(task id: String, directory: String, _ body: (HDF5Writer) throws -> Void) throws {
+    /// The task id of a fragment file name, or nil when the name is not one `fileName` makes.
+    public static func taskID(fileName: String) -> String? {
+        guard fileName.hasSuffix(".h5") else { return nil }
+        var components: [String] = []
+        for part in fileName.dropLast(3).split(separator: "+", omittingEmptySubsequences: false) {
+            var bytes: [UInt8] = []
+            var i = part.utf8.startIndex
+            let u = part.utf8
+            while i < u.endIndex {
+                let b = u[i]
+                if b == 0x25 {
+                    let hex = u.index(i, offsetBy: 1, limitedBy: u.endIndex).flatMap { a in
+                        u.index(a, offsetBy: 2, limitedBy: u.endIndex).map { (a, $0) } }
+                    guard let (a, e) = hex, let v = UInt8(String(decoding: u[a..<e], as: UTF8.self), radix: 16) else { return nil }
+                    bytes.append(v)
+                    i = e
+                } else {
+                    bytes.append(b)
+                    i = u.index(after: i)
+                }
+            }
+            guard let s = String(bytes: bytes, encoding: .utf8) else { return nil }
+            components.append(s)
+        }
+        let id = components.joined(separator: "/")
+        return Self.fileName(task: id) == fileName ? id : nil
+    }
+
+    /// Writes the fragment of `task` into `directory` through `body`, durably, with string
+    /// attributes on its root (what it was made from).
+    public static func write(task id: String, directory: String, attributes: [String: String] = [:],
+                             _ body: (HDF5Writer) throws -> Void) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let final = directory + "/" + fileName(task: id)
         let staging = final + ".partial-\(getpid())"
         let writer = try HDF5Writer(creating: staging)
         try writer.setAttribute("task", id)
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try writer.setAttribute(key, value) }
         try body(writer)
         try writer.close()   // flushed, closed, renamed from its own temporary name to `staging`
         try fsyncFile(staging)
@@ -38,10 +75,14 @@ public enum Fragment {
     }
 
     /// Whether the fragment at `path` is complete: its checksum file exists and matches its bytes.
-    public static func verify(_ path: String) -> Bool {
+    public static func verify(_ path: String) -> Bool { verifiedChecksum(path) != nil }
+
+    /// The fragment's SHA-256 when it is complete (its checksum file matches its bytes), else nil.
+    public static func verifiedChecksum(_ path: String) -> String? {
         guard let recorded = try? String(contentsOfFile: path + ".sha256", encoding: .utf8),
-              let actual = try? sha256(ofFile: path) else { return false }
-        return recorded.trimmingCharacters(in: .whitespacesAndNewlines) == actual
+              let actual = try? sha256(ofFile: path),
+              recorded.trimmingCharacters(in: .whitespacesAndNewlines) == actual else { return nil }
+        return actual
     }
 
     static func fsyncFile(_ path: String) throws {
@@ -62,25 +103,5 @@ public enum Fragment {
             chunk.withUnsafeBytes { hasher.update($0) }
         }
         return hasher.hexDigest()
-    }
-}
-
-/// The ledger of a sweep: which tasks have a complete fragment on disk. Rebuilt from the files
-/// alone, so a restarted coordinator resumes without redoing finished work; broken or partial
-/// fragments are listed so their tasks run again.
-public struct Ledger: Sendable {
-    public let done: Set<String>
-    /// Fragments present but failing verification (truncated, corrupt, or without checksum).
-    public let broken: [String]
-
-    public init(directory: String) {
-        var done = Set<String>(), broken: [String] = []
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names.sorted() {
-            guard let id = Fragment.taskID(fileName: name) else { continue }
-            if Fragment.verify(directory + "/" + name) { done.insert(id) } else { broken.append(id) }
-        }
-        self.done = done
-        self.broken = broken
     }
 }

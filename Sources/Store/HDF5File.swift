@@ -44,7 +44,11 @@ public final class HDF5Writer {
 
     /// Writes a row-major array; `chunk` (same rank as `shape`) enables gzip level 4 + shuffle.
     @discardableResult
-    func write(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, bytes: UnsafeRawPointer) throws -> hid_t {
+    func write(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, count: Int, bytes: UnsafeRawPointer?) throws -> hid_t {
+        guard shape.allSatisfy({ $0 >= 0 }), let expected = shape.reduce(Int?(1), { a, d in a.flatMap { a in
+            let (m, o) = a.multipliedReportingOverflow(by: d); return o ? nil : m } }), expected == count else {
+            throw HDF5Error(path: path, detail: "dataset \(name): \(count) values for shape \(shape)")
+        }
         var dims = shape.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(dims.count), &dims, nil)
         defer { H5Sclose(space) }
@@ -58,29 +62,29 @@ public final class HDF5Writer {
         }
         let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), plist, xl_H5P_DEFAULT())
         guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create dataset \(name)") }
-        if shape.allSatisfy({ $0 > 0 }) {
+        if let bytes, shape.allSatisfy({ $0 > 0 }) {
             try check(H5Dwrite(ds, type, xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), bytes), "writing \(name) (disk full?)")
         }
         return ds
     }
 
     public func write(_ name: String, floats: [Float], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try floats.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        let ds = try floats.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, count: floats.count, bytes: $0.baseAddress) }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, doubles: [Double], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try doubles.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_DOUBLE(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        let ds = try doubles.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_DOUBLE(), shape: shape, chunk: chunk, count: doubles.count, bytes: $0.baseAddress) }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, ints: [Int32], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try ints.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        let ds = try ints.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, count: ints.count, bytes: $0.baseAddress) }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, int64s: [Int64], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: chunk, bytes: $0.baseAddress!) }
+        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: chunk, count: int64s.count, bytes: $0.baseAddress) }
         try finish(ds, name, dimensions)
     }
 
@@ -93,7 +97,7 @@ public final class HDF5Writer {
         let cStrings = strings.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         let ds = try cStrings.withUnsafeBytes {
-            try write(name, type: type, shape: shape ?? [strings.count], chunk: nil, bytes: $0.baseAddress!)
+            try write(name, type: type, shape: shape ?? [strings.count], chunk: nil, count: strings.count, bytes: $0.baseAddress)
         }
         try finish(ds, name, dimensions)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Store
 
 /// Hands out a sweep's tasks to workers over ZeroMQ (ROUTER; workers are DEALERs that ask for work,
@@ -14,15 +15,34 @@ public final class Coordinator {
         public let workers: Int
     }
 
+    /// A worker as the coordinator knows it (bounded: a checkpoint name it holds, if it is one of
+    /// the plan's, and when it was last heard from).
+    struct Peer {
+        var held: String?
+        var seen: Double
+        var host: String
+    }
+
     public let config: SweepConfig
     public let plan: Plan
+    public let inputs: PlanInputs
     public let socket: ZMQSocket
     public let endpoint: String
     public private(set) var scheduler: Scheduler
-    var workers: [String: (held: String?, seen: Double)] = [:]
+    var workers: [String: Peer] = [:]
+    let checkpoints: Set<String>
     let configPath: String
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     let started = Date()
+    /// Worker-side errors (could not start, refused the plan): sender → (host, message), latest last.
+    public private(set) var workerErrors: [(worker: String, host: String, error: String)] = []
+    /// The components workers compare their own plan against (welcome's `plan_components`).
+    let planComponents: String
+
+    /// Frames larger than this are refused by ZeroMQ before they reach the coordinator.
+    public static let maxFrameBytes = 256 << 10
+    /// At most this many peers are remembered at once; hellos beyond it are not.
+    public static let maxPeers = 4096
 
     /// CURVE: the coordinator's secret key, and the public keys of the workers it accepts.
     public struct Security: Sendable {
@@ -36,41 +56,52 @@ public final class Coordinator {
 
     let authenticator: CurveAuthenticator?
 
-    /// Decides whether a task reported done really is (default: its fragment verifies on disk).
+    /// Decides whether a task reported done really is: its fragment verifies on disk and was made
+    /// from the plan's inputs for the task.
     let verify: (String) -> Bool
     /// Seconds of task execution reported by workers, for utilisation.
     public private(set) var busySeconds = 0.0
 
     public convenience init(sweep: ResolvedSweep, bind: String, security: Security? = nil,
-                            log: @escaping @Sendable (String) -> Void) throws {
-        let fragments = sweep.config.output + "/fragments"
-        try self.init(config: sweep.config, plan: sweep.plan, bind: bind, security: security, log: log) { id in
-            Fragment.verify(fragments + "/" + Fragment.fileName(task: id))
+                            logger: Logger = Logger(label: "coordinator")) throws {
+        let store = sweep.fragments, expected = sweep.inputs
+        let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
+        for id in ledger.broken { logger.info("fragment of \(id) is incomplete or corrupt; the task will run again") }
+        for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
+        try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
+                      components: PlanComponents(sweep).json, bind: bind, security: security, logger: logger) { id in
+            guard Fragment.verify(store.path(id)), let r = try? store.reader(id),
+                  let digest = try? r.attribute("inputs_digest") else { return false }
+            return digest == expected.digests[id]
         }
         try RunRecord.write(sweep: sweep, endpoint: endpoint)
     }
 
-    public init(config: SweepConfig, plan: Plan, bind: String, security: Security? = nil,
-                log: @escaping @Sendable (String) -> Void, verify: @escaping (String) -> Bool) throws {
+    /// The coordinator over any plan: `done` are the tasks already finished, `verify` decides
+    /// whether a task reported done really is.
+    public init(config: SweepConfig, plan: Plan, inputs: PlanInputs, done: Set<String>, components: String, bind: String,
+                security: Security? = nil, logger: Logger = Logger(label: "coordinator"),
+                verify: @escaping (String) -> Bool) throws {
         self.config = config
         self.plan = plan
-        self.log = log
+        self.inputs = inputs
+        self.logger = logger
         self.verify = verify
+        checkpoints = Set(config.checkpoints.map(\.name))
         configPath = config.file
+        planComponents = components
         let context = try ZMQContext()
+        let log: @Sendable (String) -> Void = { logger.info("\($0)") }
         if let security {
             authenticator = try CurveAuthenticator(context: context, authorized: security.authorized, log: log)
-            socket = try ZMQSocket(.router, context: context)
+            socket = try ZMQSocket(.router, context: context, maxMessageBytes: Self.maxFrameBytes)
             try socket.makeCurveServer(secretKey: security.secretKey)
         } else {
             authenticator = nil
-            socket = try ZMQSocket(.router, context: context)
+            socket = try ZMQSocket(.router, context: context, maxMessageBytes: Self.maxFrameBytes)
         }
         endpoint = try socket.bind(bind)
-        let ledger = Ledger(directory: config.output + "/fragments")
-        for id in ledger.broken { log("fragment of \(id) is incomplete or corrupt; the task will run again") }
-        scheduler = Scheduler(plan: plan, done: ledger.done, maxAttempts: config.maxAttempts,
-                              leaseSeconds: config.leaseSeconds)
+        scheduler = Scheduler(plan: plan, done: done, maxAttempts: config.maxAttempts, leaseSeconds: config.leaseSeconds)
     }
 
     deinit { authenticator?.stop() }
@@ -83,55 +114,77 @@ public final class Coordinator {
     }
 
     /// Serves until the plan is finished and every worker has been told to stop (or `idleExit`
-    /// seconds pass with no worker at all once finished). `tick` runs after every event.
-    public func serve(idleExit: Double = 5, tick: (Coordinator) -> Void = { _ in }) throws {
+    /// seconds pass with no worker at all once finished). `tick` runs after every event; it may
+    /// throw to stop serving. Throws when no worker has been connected for `config.noWorkerTimeout`
+    /// seconds while work remains (the fragments stay for a resume).
+    public func serve(idleExit: Double = 5, tick: (Coordinator) throws -> Void = { _ in }) throws {
         var finishedAt: Double?
+        var lastWorker = Self.now()
         while true {
             if let frames = try socket.receive(timeout: 200) { handle(frames) }
             let now = Self.now()
             scheduler.expire(now: now)
             for (id, w) in workers where now - w.seen > config.leaseSeconds * 2 {
-                log("worker \(id) silent for \(Int(now - w.seen)) s; forgotten")
+                logger.info("worker \(id) silent for \(Int(now - w.seen)) s; forgotten")
                 scheduler.drop(worker: id)
                 workers[id] = nil
             }
-            for e in scheduler.drainEvents() { log(e) }
-            tick(self)
+            for e in scheduler.drainEvents() { logger.info("\(e)") }
+            try tick(self)
+            if !workers.isEmpty { lastWorker = now }
             if scheduler.finished {
                 finishedAt = finishedAt ?? now
                 if workers.isEmpty || now - finishedAt! > idleExit { break }
+            } else if now - lastWorker > config.noWorkerTimeout {
+                let last = workerErrors.last.map { "; the last worker error, from \($0.host): \($0.error)" } ?? ""
+                throw SweepError("no worker connected for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) with "
+                    + "\(plan.tasks.count - scheduler.done.count) of \(plan.tasks.count) tasks left\(last); "
+                    + "the fragments stay in \(config.output)/fragments for a resume")
             }
         }
     }
 
     func reply(_ identity: [UInt8], _ message: Message) {
-        do { try socket.send([identity, message.encode()]) } catch { log("cannot answer a worker: \(error)") }
+        do { try socket.send([identity, message.encode()]) } catch { logger.info("cannot answer a worker: \(error)") }
     }
 
     func handle(_ frames: [[UInt8]]) {
         guard frames.count == 2 else {
-            log("dropped a message of \(frames.count) frames (expected identity + one frame)")
+            logger.info("dropped a message of \(frames.count) frames (expected identity + one frame)")
             return
         }
         let identity = frames[0]
         let worker = String(decoding: identity, as: UTF8.self)
+        guard frames[1].count <= Self.maxFrameBytes else {
+            logger.info("dropped a frame of \(frames[1].count) bytes from \(worker.debugDescription) (limit \(Self.maxFrameBytes))")
+            return
+        }
         let message: Message
         do { message = try Message.decode(frames[1]) } catch {
-            log("dropped a malformed frame from \(worker.debugDescription): \(error)")
+            logger.info("dropped a malformed frame from \(worker.debugDescription): \(error)")
             return
         }
         let now = Self.now()
-        // Only messages a worker sends make (or keep) it a worker.
+        // Only messages a worker sends make (or keep) it a worker, and only a bounded number of them.
         if [.hello, .request, .heartbeat, .done, .failed].contains(message.kind) {
-            workers[worker, default: (nil, now)].seen = now
+            if workers[worker] != nil {
+                workers[worker]!.seen = now
+            } else if workers.count < Self.maxPeers {
+                workers[worker] = Peer(held: nil, seen: now, host: "?")
+            }
         }
+        let held = message.body["held"].flatMap { checkpoints.contains($0) ? $0 : nil }
+        let meta: Logger.Metadata = ["worker": "\(worker)"]
         switch message.kind {
         case .hello:
-            workers[worker] = (message.body["held"], now)
-            reply(identity, Message(.welcome, ["config_path": configPath, "config_text": config.text]))
+            workers[worker]?.held = held
+            workers[worker]?.host = String((message.body["host"] ?? "?").prefix(255))
+            reply(identity, Message(.welcome, ["config_path": configPath, "config_text": config.text,
+                                               "plan_digest": inputs.digest, "plan_components": planComponents]))
         case .request:
-            workers[worker]?.held = message.body["held"]
-            if let task = scheduler.assign(worker: worker, holding: message.body["held"], now: now) {
+            guard workers[worker] != nil else { return }
+            workers[worker]?.held = held
+            if let task = scheduler.assign(worker: worker, holding: held, now: now) {
                 reply(identity, Message(.task, ["task": task.id, "attempt": String(scheduler.attempts[task.id] ?? 1)]))
             } else if scheduler.finished {
                 reply(identity, Message(.shutdown))
@@ -141,16 +194,31 @@ public final class Coordinator {
         case .heartbeat:
             scheduler.heartbeat(worker: worker, task: message.body["task"], now: now)
         case .done:
-            guard let id = message.body["task"] else { return log("done without a task from \(worker)") }
-            busySeconds += Double(message.body["seconds"] ?? "0") ?? 0
+            guard let id = message.body["task"] else { return logger.info("done without a task", metadata: meta) }
+            // Only the lease holder speaks for a task; anyone else's report is ignored.
+            guard scheduler.holds(worker, task: id) else {
+                return logger.debug("ignored done for \(id) from a worker that does not hold its lease", metadata: meta)
+            }
+            busySeconds += min(Double(message.body["seconds"] ?? "0") ?? 0, now - started.timeIntervalSince1970)
             if verify(id) {
-                scheduler.complete(task: id)
+                scheduler.complete(task: id, worker: worker)
             } else {
-                scheduler.fail(task: id, worker: worker, error: "reported done, but its fragment is missing or corrupt")
+                scheduler.fail(task: id, worker: worker, error: "reported done, but its fragment is missing, corrupt, or made from other inputs")
             }
         case .failed:
-            guard let id = message.body["task"] else { return log("failure without a task from \(worker)") }
-            scheduler.fail(task: id, worker: worker, error: message.body["error"] ?? "unknown error")
+            guard let id = message.body["task"] else { return logger.info("failure without a task", metadata: meta) }
+            guard scheduler.holds(worker, task: id) else {
+                return logger.debug("ignored a failure of \(id) from a worker that does not hold its lease", metadata: meta)
+            }
+            scheduler.fail(task: id, worker: worker, error: String((message.body["error"] ?? "unknown error").prefix(4096)))
+        case .refused:
+            let host = String((message.body["host"] ?? "?").prefix(255))
+            let error = String((message.body["error"] ?? "unknown error").prefix(4096))
+            logger.error("worker \(worker) on \(host) cannot work on this sweep: \(error)")
+            workerErrors.append((worker, host, error))
+            if workerErrors.count > 100 { workerErrors.removeFirst() }
+            scheduler.drop(worker: worker)
+            workers[worker] = nil
         case .bye:
             scheduler.drop(worker: worker)
             workers[worker] = nil
@@ -160,9 +228,10 @@ public final class Coordinator {
                 "done": String(p.done), "total": String(p.total), "running": String(p.running),
                 "failed": String(p.failed), "workers": String(p.workers),
                 "failures": scheduler.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
+                "worker_errors": workerErrors.suffix(20).map { "\($0.worker) on \($0.host): \($0.error)" }.joined(separator: "\n"),
             ]))
         case .welcome, .task, .wait, .shutdown, .statusReply:
-            log("dropped a \(message.kind) message from \(worker): only a coordinator sends those")
+            logger.info("dropped a \(message.kind) message from \(worker): only a coordinator sends those")
         }
     }
 }

@@ -23,6 +23,10 @@ public struct DataSet: Sendable {
     public let pool: [String: [Sentence]]
     /// concept → language → surface forms.
     public let lexicon: [String: [String: [String]]]
+    /// language → "sha256:" of its `<language>.jsonl` bytes (what each task's inputs record).
+    public let languageFingerprints: [String: String]
+    /// "sha256:" of lexicon.json, or "none".
+    public let lexiconFingerprint: String
 
     public init(directory: String, languages: [String]) throws {
         self.directory = directory
@@ -34,12 +38,16 @@ public struct DataSet: Sendable {
         concepts = manifest["concepts"] as? [String] ?? []
         var probe: [String: [String]] = [:], pool: [String: [Sentence]] = [:]
         var hasher = SHA256Hex()
+        var languageFingerprints: [String: String] = [:]
         for language in languages {
             let path = directory + "/\(language).jsonl"
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigError(file: path, line: nil, key: "", message: "missing: no sentences for language '\(language)'")
             }
             hasher.update(language + "\n" + text)
+            var own = SHA256Hex()
+            own.update(text)
+            languageFingerprints[language] = "sha256:" + own.digest()
             var p: [String] = [], c: [Sentence] = []
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -60,11 +68,25 @@ public struct DataSet: Sendable {
         self.probe = probe
         self.pool = pool
         fingerprint = manifest["fingerprint"] as? String ?? "sha256:" + hasher.digest()
+        self.languageFingerprints = languageFingerprints
         if let lex = FileManager.default.contents(atPath: directory + "/lexicon.json") {
-            lexicon = (try? JSONSerialization.jsonObject(with: lex) as? [String: [String: [String]]]) ?? [:]
+            guard let parsed = try? JSONSerialization.jsonObject(with: lex) as? [String: [String: [String]]] else {
+                throw ConfigError(file: directory + "/lexicon.json", line: nil, key: "",
+                                  message: "not a JSON object of concept → language → surface forms")
+            }
+            lexicon = parsed
+            var h = SHA256Hex()
+            h.update(String(decoding: lex, as: UTF8.self))
+            lexiconFingerprint = "sha256:" + h.digest()
         } else {
             lexicon = [:]
+            lexiconFingerprint = "none"
         }
+    }
+
+    /// Positive sentences of `concept` in `language`'s pool.
+    public func positives(_ concept: String, in language: String) -> Int {
+        (pool[language] ?? []).filter { $0.concepts.contains(concept) }.count
     }
 }
 

@@ -11,7 +11,7 @@ public struct LocalRunner {
 
     public func run(progress: (Int, Int, SweepTask) -> Void = { _, _, _ in }) throws {
         let runner = try TaskRunner(sweep: sweep)
-        var done = Ledger(directory: runner.fragments).done
+        var done = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs).done
         while true {
             let ready = sweep.plan.ready(done: done)
             guard let next = ready.first(where: { $0.checkpoint == runner.heldCheckpoint }) ?? ready.first else { break }

@@ -1,4 +1,5 @@
 import Foundation
+import Probing
 import Store
 
 /// Merges a sweep's fragments into one self-describing `sweep.h5`: one dataset per measurement
@@ -22,13 +23,15 @@ public enum Merge {
 
     public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, toolVersion: String) throws -> Summary {
         let c = sweep.config
-        let fragments = c.output + "/fragments"
-        let ledger = Ledger(directory: fragments)
+        let store = sweep.fragments
+        let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
         let missing = sweep.plan.tasks.map(\.id).filter { !ledger.done.contains($0) }
         if !missing.isEmpty && !allowPartial {
             let shown = missing.prefix(10).joined(separator: ", ")
-            throw SweepError("\(missing.count) of \(sweep.plan.tasks.count) tasks have no complete fragment in \(fragments) "
-                + "(\(shown)\(missing.count > 10 ? ", …" : "")); rerun the sweep, or merge with --allow-partial")
+            let stale = missing.filter { ledger.stale[$0] != nil }.count
+            throw SweepError("\(missing.count) of \(sweep.plan.tasks.count) tasks have no current fragment in \(store.directory) "
+                + "(\(shown)\(missing.count > 10 ? ", …" : "")\(stale > 0 ? "; \(stale) of them made from other inputs" : "")); "
+                + "rerun the sweep, or merge with --allow-partial")
         }
         let shapes = Set(c.checkpoints.map { sweep.modelConfigs[$0.name]! }.map { [$0.nLayers, $0.dMLP] })
         guard shapes.count == 1, let shape = shapes.first else {
@@ -39,9 +42,8 @@ public enum Merge {
         let ck = c.checkpoints.map(\.name), langs = c.languages, concepts = sweep.concepts
         let (C, L, K, S, G, P) = (ck.count, langs.count, concepts.count, c.probe.seeds, c.generation.samples, c.expertise.k)
         let done = ledger.done
-        func reader(_ id: String) throws -> HDF5Reader? {
-            done.contains(id) ? try HDF5Reader(path: fragments + "/" + Fragment.fileName(task: id)) : nil
-        }
+        let unitIndex = UnitIndex(layers: layers, width: width)
+        func reader(_ id: String) throws -> HDF5Reader? { done.contains(id) ? try store.reader(id) : nil }
 
         let path = c.output + "/sweep.h5"
         let w = try HDF5Writer(creating: path)
@@ -60,7 +62,8 @@ public enum Merge {
         for (i, name) in ck.enumerated() {
             for l in 0...layers {
                 guard let r = try reader("probe/\(name)/\(l)") else { continue }
-                for (s, a) in try r.doubles("accuracy").values.enumerated() where s < S { accuracy[(i * (layers + 1) + l) * S + s] = a }
+                let probe = try ProbeFragment(reading: r, seeds: S, languages: L)
+                accuracy.replaceSubrange(((i * (layers + 1) + l) * S)..<((i * (layers + 1) + l + 1) * S), with: probe.accuracy)
             }
         }
         try w.write("probe_accuracy", doubles: accuracy, shape: [C, layers + 1, S], chunk: [1, layers + 1, S],
@@ -75,13 +78,13 @@ public enum Merge {
         for (i, name) in ck.enumerated() {
             for (j, lang) in langs.enumerated() {
                 guard let r = try reader("expertise/\(name)/\(lang)") else { continue }
+                let e = try ExpertiseFragment(reading: r, concepts: K, k: P, units: unitIndex)
                 let base = (i * L + j) * K
-                for key in perUnit.keys {
-                    let v = try r.floats(key).values
+                for (key, v) in [("ap", e.averagePrecision), ("on_p50", e.onP50), ("on_p90", e.onP90), ("off_mean", e.offMean)] {
                     perUnit[key]!.replaceSubrange((base * units)..<((base + K) * units), with: v)
                 }
-                experts.replaceSubrange((base * P)..<((base + K) * P), with: try r.ints("experts").values)
-                positives.replaceSubrange(base..<(base + K), with: try r.ints("positives").values.map(Int32.init))
+                experts.replaceSubrange((base * P)..<((base + K) * P), with: e.experts)
+                positives.replaceSubrange(base..<(base + K), with: e.positives)
             }
         }
         for name in ["ap", "on_p50", "on_p90", "off_mean"] {
@@ -102,13 +105,13 @@ public enum Merge {
         var perLayer = [Float](repeating: .nan, count: C * K * layers * L * L), chancePerLayer = perLayer
         for (i, name) in ck.enumerated() {
             guard let r = try reader("alignment/\(name)") else { continue }
-            for key in matrices.keys {
-                matrices[key]!.replaceSubrange((i * K * L * L)..<((i + 1) * K * L * L), with: try r.floats(key).values)
+            let a = try AlignmentFragment(reading: r, concepts: K, languages: L, blocks: layers)
+            for (key, v) in [("overlap", a.overlap), ("chance_overlap", a.chanceOverlap), ("cross_ap", a.crossAP),
+                             ("cross_ap_baseline", a.crossAPBaseline)] {
+                matrices[key]!.replaceSubrange((i * K * L * L)..<((i + 1) * K * L * L), with: v)
             }
-            perLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L),
-                                     with: try r.floats("overlap_per_layer").values)
-            chancePerLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L),
-                                           with: try r.floats("chance_overlap_per_layer").values)
+            perLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L), with: a.overlapPerLayer)
+            chancePerLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L), with: a.chanceOverlapPerLayer)
         }
         for (name, values) in matrices.sorted(by: { $0.key < $1.key }) {
             try w.write(name, floats: values, shape: [C, K, L, L], chunk: [1, 1, L, L],
@@ -127,10 +130,11 @@ public enum Merge {
                 for (k, concept) in concepts.enumerated() {
                     for (j, lang) in langs.enumerated() {
                         guard let r = try reader("generate/\(name)/\(concept)/\(lang)") else { continue }
+                        let g = try GenerationFragment(reading: r, samples: G)
                         let base = ((i * K + k) * L + j) * G
-                        language.replaceSubrange(base..<(base + G), with: try r.ints("language").values.map(Int32.init))
-                        present.replaceSubrange(base..<(base + G), with: try r.ints("concept_present").values.map(Int32.init))
-                        texts.replaceSubrange(base..<(base + G), with: try r.strings("text"))
+                        language.replaceSubrange(base..<(base + G), with: g.language)
+                        present.replaceSubrange(base..<(base + G), with: g.conceptPresent)
+                        texts.replaceSubrange(base..<(base + G), with: g.text)
                     }
                 }
             }
@@ -144,14 +148,11 @@ public enum Merge {
         // Provenance.
         var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = [], kernels: [String] = []
         for name in ck {
-            let r = try reader("extract/\(name)/\(langs[0])")
-            let fingerprint: String? = (try? r?.attribute("weights_fingerprint")) ?? nil
-            let tokenizer: String? = (try? r?.attribute("tokenizer_fingerprint")) ?? nil
-            let precision: String? = (try? r?.attribute("weights_precision")) ?? nil
-            fingerprints.append(fingerprint ?? "")
-            tokenizers.append(tokenizer.map { "sha256:" + $0 } ?? "")
-            precisions.append(precision ?? "")
-            kernels.append(((try? r?.attribute("product_kernels")) ?? nil) ?? "")
+            let p = try reader("extract/\(name)/\(langs[0])").map(ExtractFragment.provenance)
+            fingerprints.append(p?.weights ?? "")
+            tokenizers.append(p.map { $0.tokenizer.isEmpty ? "" : "sha256:" + $0.tokenizer } ?? "")
+            precisions.append(p?.precision ?? "")
+            kernels.append(p?.kernels ?? "")
         }
         try w.write("checkpoint_precision", strings: precisions, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
@@ -186,7 +187,8 @@ public enum Merge {
         try w.setAttribute("expertise_hook_site", "blocks.L.mlp_post")
         try w.setAttribute("probe_hook_site", "hidden.L")
         try w.setAttribute("forcing", c.generation.forcing.rawValue)
-        try w.setAttribute("data_fingerprint", try DataSet(directory: c.data, languages: langs).fingerprint)
+        try w.setAttribute("data_fingerprint", sweep.data.fingerprint)
+        try w.setAttribute("plan_digest", sweep.inputs.digest)
         try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
         try w.close()
         return Summary(path: path, missing: missing, duplicates: duplicates)

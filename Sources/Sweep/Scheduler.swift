@@ -46,7 +46,11 @@ public struct Scheduler: Sendable {
         }
     }
 
+    /// Queues task `i`, but only when every task it needs is done and it is neither done, failed
+    /// for good, nor leased: nothing can make a task runnable before its inputs exist.
     mutating func makeReady(_ i: Int) {
+        let id = plan.tasks[i].id
+        guard waiting[i] == 0, !done.contains(id), failed[id] == nil, leases[id] == nil else { return }
         let c = plan.tasks[i].checkpoint
         var list = ready[c] ?? []
         var lo = 0, hi = list.count
@@ -78,8 +82,21 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// A finished task (its fragment verified by the caller). A late duplicate is harmless.
-    public mutating func complete(task id: String) {
+    /// Whether `worker` holds the current lease of task `id`: only the holder speaks for a task.
+    public func holds(_ worker: String, task id: String) -> Bool { leases[id]?.worker == worker }
+
+    /// A finished task, reported by the holder of its lease (its fragment verified by the caller).
+    /// A report from anyone else — a worker whose lease expired, or a peer that never held it — is
+    /// ignored and returns false.
+    @discardableResult
+    public mutating func complete(task id: String, worker: String) -> Bool {
+        guard holds(worker, task: id) else { return false }
+        complete(task: id)
+        return true
+    }
+
+    /// Marks a task done (the coordinator's own knowledge: a verified fragment found on disk).
+    mutating func complete(task id: String) {
         leases[id] = nil
         guard let i = position[id], !done.contains(id) else { return }
         done.insert(id)
@@ -92,10 +109,13 @@ public struct Scheduler: Sendable {
         }
     }
 
-    public mutating func fail(task id: String, worker: String, error: String) {
-        guard leases[id]?.worker == worker || leases[id] == nil else { return }
+    /// A failed attempt, reported by the holder of the task's lease; anyone else's report is
+    /// ignored and returns false.
+    @discardableResult
+    public mutating func fail(task id: String, worker: String, error: String) -> Bool {
+        guard holds(worker, task: id) else { return false }
         leases[id] = nil
-        guard !done.contains(id), let i = position[id] else { return }
+        guard !done.contains(id), let i = position[id] else { return true }
         if attempts[id, default: 0] >= maxAttempts {
             failed[id] = error
             events.append("task \(id) failed \(attempts[id] ?? 0) times; last error from \(worker): \(error)")
@@ -103,6 +123,7 @@ public struct Scheduler: Sendable {
             events.append("task \(id) failed on \(worker) (attempt \(attempts[id] ?? 0) of \(maxAttempts)): \(error); retrying")
             makeReady(i)
         }
+        return true
     }
 
     /// Leases whose worker stopped heartbeating go back to the pool (counted as a failed attempt).

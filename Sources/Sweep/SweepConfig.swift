@@ -53,6 +53,8 @@ public struct SweepConfig: Sendable, Equatable {
     public var leaseSeconds: Double
     /// Tries per task before it is reported failed (the rest of the sweep goes on).
     public var maxAttempts: Int
+    /// Seconds a coordinator waits with no worker connected, while work remains, before it gives up.
+    public var noWorkerTimeout: Double
     public var batchSize: Int
     /// Precision of the weight matrices (`dtype: auto|fp32|bf16`; auto keeps fp32 when it fits).
     public var dtype: DTypeChoice
@@ -97,12 +99,16 @@ public struct SweepConfig: Sendable, Equatable {
         workers = try root.int("workers", default: 2, range: 1...4096)
         leaseSeconds = try root.double("lease_seconds", default: 30, range: 1...86_400)
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
+        noWorkerTimeout = try root.double("no_worker_timeout", default: 600, range: 1...864_000)
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)
         dtype = DTypeChoice(rawValue: try root.choice("dtype", default: "auto", allowed: DTypeChoice.allCases.map(\.rawValue)))!
         seed = UInt64(try root.int("seed", default: 0))
         languages = try root.strings("languages")
         guard !languages.isEmpty, Set(languages).count == languages.count else {
             throw root.fail("languages", "needs at least one language, each once")
+        }
+        if let bad = languages.first(where: { $0.isEmpty || $0.contains("/") }) {
+            throw root.fail("languages", "'\(bad)' is not a language code (empty or with '/')")
         }
         data = absolute(try root.string("data"))
 
@@ -124,6 +130,9 @@ public struct SweepConfig: Sendable, Equatable {
             try entry.finish()
         }
         guard !checkpoints.isEmpty else { throw root.fail("checkpoints", "no checkpoints (give checkpoints: or model: {repo, revisions})") }
+        if let bad = checkpoints.first(where: { $0.name.isEmpty || $0.name.contains("/") }) {
+            throw root.fail("checkpoints", "checkpoint name '\(bad.name)' may not be empty or contain '/' (give it a name:)")
+        }
         guard Set(checkpoints.map(\.name)).count == checkpoints.count else {
             throw root.fail("checkpoints", "checkpoint names must be unique")
         }

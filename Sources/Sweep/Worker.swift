@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A worker process: asks the coordinator for work, runs each task on a background thread while
 /// its main thread heartbeats, and reports done (fragment written) or failed (with the error).
@@ -14,17 +15,19 @@ public final class Worker {
 
     let socket: ZMQSocket
     let identity: String
-    let log: (String) -> Void
+    let host = ProcessInfo.processInfo.hostName
+    var logger: Logger
     /// Seconds without any answer from the coordinator before giving up.
     let patience: Double
 
-    public init(connect endpoint: String, keys: Keys? = nil, patience: Double = 60, log: @escaping (String) -> Void) throws {
+    public init(connect endpoint: String, keys: Keys? = nil, patience: Double = 60, logger: Logger = Logger(label: "worker")) throws {
         socket = try ZMQSocket(.dealer)
         identity = "\(ProcessInfo.processInfo.hostName):\(getpid())"
         try socket.setIdentity(identity)
         if let keys { try socket.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: keys.serverKey) }
         try socket.connect(endpoint)
-        self.log = log
+        self.logger = logger
+        self.logger[metadataKey: "worker"] = "\(identity)"
         self.patience = patience
     }
 
@@ -35,8 +38,8 @@ public final class Worker {
         let deadline = Date().addingTimeInterval(patience)
         while Date() < deadline {
             guard let frames = try socket.receive(timeout: 500) else { continue }
-            guard frames.count == 1 else { log("dropped a message of \(frames.count) frames"); continue }
-            do { return try Message.decode(frames[0]) } catch { log("dropped a malformed frame: \(error)") }
+            guard frames.count == 1 else { logger.info("dropped a message of \(frames.count) frames"); continue }
+            do { return try Message.decode(frames[0]) } catch { logger.info("dropped a malformed frame: \(error)") }
         }
         return nil
     }
@@ -44,14 +47,28 @@ public final class Worker {
     /// Serves until the coordinator says shutdown. Returns the number of tasks run.
     @discardableResult
     public func run() throws -> Int {
-        try send(Message(.hello, ["pid": String(getpid())]))
+        try send(Message(.hello, ["pid": String(getpid()), "host": host]))
         guard let welcome = try next(), welcome.kind == .welcome,
               let path = welcome.body["config_path"], let text = welcome.body["config_text"] else {
             throw SweepError("no welcome from the coordinator within \(Int(patience)) s (wrong address, or keys refused?)")
         }
-        let sweep = try ResolvedSweep(try SweepConfig(text: text, file: path))
+        // Derive the plan here, from this node's files, and refuse (telling the coordinator why)
+        // when it cannot be derived or is not the coordinator's.
+        let sweep: ResolvedSweep
+        do {
+            sweep = try ResolvedSweep(try SweepConfig(text: text, file: path))
+            let theirs = try PlanComponents(json: welcome.body["plan_components"] ?? "{}")
+            let differences = PlanComponents(sweep).differences(from: theirs, here: "on \(host)")
+            guard differences.isEmpty else {
+                throw SweepError("this node derives another plan than the coordinator's: " + differences.joined(separator: "; "))
+            }
+        } catch {
+            try? send(Message(.refused, ["error": String(String(describing: error).prefix(4000)), "host": host]))
+            usleep(200_000)   // let the refusal leave before the socket closes
+            throw error
+        }
         let runner = try TaskRunner(sweep: sweep)
-        runner.log = log
+        runner.logger = logger
         let tasks = Dictionary(uniqueKeysWithValues: sweep.plan.tasks.map { ($0.id, $0) })
         var count = 0
         while true {
@@ -60,15 +77,15 @@ public final class Worker {
             switch m.kind {
             case .task:
                 guard let id = m.body["task"], let task = tasks[id] else {
-                    log("ignored an unknown task \(m.body["task"] ?? "?")")
+                    logger.info("ignored an unknown task \(m.body["task"] ?? "?")")
                     continue
                 }
                 let started = Date()
                 let outcome = try execute(task, runner: runner)
                 let seconds = String(format: "%.6f", Date().timeIntervalSince(started))
                 if let error = outcome {
-                    log("task \(id) failed: \(error)")
-                    try send(Message(.failed, ["task": id, "error": error]))
+                    logger.info("task \(id) failed: \(error)", metadata: ["task": "\(id)"])
+                    try send(Message(.failed, ["task": id, "error": String(error.prefix(4000))]))
                 } else {
                     try send(Message(.done, ["task": id, "seconds": seconds]))
                     count += 1
@@ -79,7 +96,7 @@ public final class Worker {
                 try send(Message(.bye))
                 return count
             default:
-                log("ignored a \(m.kind) message")
+                logger.info("ignored a \(m.kind) message")
             }
         }
     }

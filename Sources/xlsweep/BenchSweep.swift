@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
 import Sweep
 
 struct BenchSweep: ParsableCommand {
@@ -32,7 +33,12 @@ struct BenchSweep: ParsableCommand {
                 + "checkpoints: [{name: c, path: \(scratch)}]\nexpertise: {concepts: [x]}\n"
             let noopConfig = try SweepConfig(text: text, file: scratch + "/noop.yaml")
             let plan = Plan(checkpoints: ["c"], languages: languages, layers: ["c": 0], concepts: ["x"], generation: false)
-            let coordinator = try Coordinator(config: noopConfig, plan: plan, bind: "tcp://127.0.0.1:*", log: { _ in }) { _ in true }
+            let inputs = PlanInputs(plan: plan, config: noopConfig, concepts: ["x"],
+                                    fingerprints: SweepFingerprints(data: [:], lexicon: "none", checkpoints: [:]))
+            var quiet = Logger(label: "coordinator")
+            quiet.logLevel = .critical
+            let coordinator = try Coordinator(config: noopConfig, plan: plan, inputs: inputs, done: [], components: "{}",
+                                              bind: "tcp://127.0.0.1:*", logger: quiet) { _ in true }
             let endpoint = coordinator.endpoint
             let group = DispatchGroup()
             for _ in 0..<clients {

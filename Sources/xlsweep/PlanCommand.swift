@@ -31,6 +31,17 @@ func printPlan(_ sweep: ResolvedSweep, tasks: Bool) {
     }
     let counts = TaskKind.allCases.map { "\(sweep.plan.count($0)) \($0.rawValue)" }.joined(separator: ", ")
     out.line("\(sweep.plan.tasks.count) tasks: \(counts)")
+    for (lang, concepts) in Dictionary(grouping: sweep.skipped, by: \.language).sorted(by: { $0.key < $1.key }) {
+        out.line("  skipped in \(lang) (fewer than \(c.expertise.minPositives) positives, or no negatives): "
+            + concepts.map { "\($0.concept) (\($0.positives))" }.joined(separator: ", "))
+    }
+    // What is on disk already, and what a run will redo and why.
+    let ledger = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs)
+    if !ledger.done.isEmpty || !ledger.stale.isEmpty || !ledger.broken.isEmpty {
+        out.line("\(ledger.done.count) of \(sweep.plan.tasks.count) tasks already done in \(sweep.fragments.directory)")
+        for reason in ledger.rerunReasons(plan: sweep.plan) { out.line("rerun: \(reason)") }
+        if !ledger.broken.isEmpty { out.line("\(ledger.broken.count) incomplete or corrupt fragments will be made again") }
+    }
     if tasks {
         for t in sweep.plan.tasks {
             let deps = sweep.plan.dependencies[t.id] ?? []

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Report
 import Store
 import Sweep
@@ -75,13 +76,14 @@ struct Run: ParsableCommand {
 /// A coordinator on loopback and `workers` worker processes of this executable, replacing workers
 /// that die while work remains; returns when the plan is finished and the workers have exited.
 func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) throws -> Coordinator {
-    let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*") { stderrLine("coordinator: \($0)") }
+    let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*")
     if !quiet {
         stderrLine("sweep \(sweep.config.name): \(sweep.plan.tasks.count) tasks (\(coordinator.scheduler.done.count) already done), "
             + "\(n) workers, coordinator at \(coordinator.endpoint)")
     }
     var children: [Process] = []
     var respawns = 0
+    let respawnBudget = 3 * n
     func spawn() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: selfExecutable())
@@ -98,18 +100,31 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
     }
     for _ in 0..<n { try spawn() }
     var progress = ProgressLine()
-    try coordinator.serve { c in
-        if !quiet { progress.update(c.progress) }
-        // A worker that died while work remains is replaced (its lease expires and is reassigned).
-        if !c.scheduler.finished {
-            let dead = children.filter { !$0.isRunning }
-            children.removeAll { !$0.isRunning }
-            for p in dead where respawns < 3 * n {
-                stderrLine("coordinator: worker \(p.processIdentifier) exited (status \(p.terminationStatus)); starting another")
-                respawns += 1
-                try? spawn()
+    do {
+        try coordinator.serve { c in
+            if !quiet { progress.update(c.progress) }
+            // A worker that died while work remains is replaced (its lease expires and is reassigned),
+            // as long as the restart budget lasts; with none left alive and none to start, stop.
+            if !c.scheduler.finished {
+                let dead = children.filter { !$0.isRunning }
+                children.removeAll { !$0.isRunning }
+                for p in dead {
+                    if respawns < respawnBudget {
+                        stderrLine("coordinator: worker \(p.processIdentifier) exited (status \(p.terminationStatus)); starting another")
+                        respawns += 1
+                        try? spawn()
+                    }
+                }
+                if children.isEmpty {
+                    let last = c.workerErrors.last.map { ": \($0.error)" } ?? " (see the workers' messages above)"
+                    throw UserError("every worker exited and \(respawnBudget) restarts are spent, with "
+                        + "\(c.plan.tasks.count - c.scheduler.done.count) of \(c.plan.tasks.count) tasks left; the last worker error\(last)")
+                }
             }
         }
+    } catch {
+        for p in children where p.isRunning { p.terminate() }
+        throw error
     }
     if !quiet {
         progress.update(coordinator.progress, force: true)
@@ -155,7 +170,7 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let sweep = try ResolvedSweep(try SweepConfig(path: config))
-            let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security()) { stderrLine("coordinator: \($0)") }
+            let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security())
             stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
             if let endpointFile {
                 let host = ProcessInfo.processInfo.hostName
@@ -198,7 +213,7 @@ struct WorkerCommand: ParsableCommand {
                 guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
                 keys = Worker.Keys(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
             }
-            let worker = try Worker(connect: connect, keys: keys, patience: patience) { stderrLine("worker \(getpid()): \($0)") }
+            let worker = try Worker(connect: connect, keys: keys, patience: patience, logger: Logger(label: "worker \(getpid())"))
             try worker.run()
         }
     }
@@ -241,18 +256,22 @@ struct StatusCommand: ParsableCommand {
                     print("running (coordinator pid \(pid) at \(endpoint)): \(b["done"] ?? "?")/\(b["total"] ?? "?") tasks done, "
                         + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
                     if let f = b["failures"], !f.isEmpty { print(f) }
+                    if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
                     return
                 }
             }
-            let sweep = try ResolvedSweep(config)
-            let ledger = Ledger(directory: config.output + "/fragments")
+            // The config as it is now on disk, when it is still there: its edits are what a rerun acts on.
+            let current = (try? SweepConfig(path: config.file)).flatMap { $0.output == config.output ? $0 : nil } ?? config
+            let sweep = try ResolvedSweep(current)
+            let ledger = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs)
             let total = sweep.plan.tasks.count
             let done = sweep.plan.tasks.filter { ledger.done.contains($0.id) }.count
-            print("not running: \(done)/\(total) tasks done (from the fragments on disk)")
+            print("not running: \(done)/\(total) tasks done (from the fragments on disk, against \(current.file))")
             for kind in TaskKind.allCases {
                 let all = sweep.plan.tasks.filter { $0.kind == kind }
                 print("  \(kind.rawValue): \(all.filter { ledger.done.contains($0.id) }.count)/\(all.count)")
             }
+            for reason in ledger.rerunReasons(plan: sweep.plan) { print("rerun: \(reason)") }
             if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
             if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
+import Sweep
 
 @main
 struct XLSweep: ParsableCommand {
@@ -37,6 +38,7 @@ struct XLSweep: ParsableCommand {
             FileHandle.standardError.write(Data("xlsweep: error: \(error)\n".utf8))
             Foundation.exit(1)
         }
+        OneLineLogHandler.bootstrap()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -19,7 +19,7 @@ enum CLI {
         let stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], executable: String? = nil,
+    static func run(_ arguments: [String], environment: [String: String] = [:], unset: [String] = [], executable: String? = nil,
                     stdin: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let exe: String
         if let executable { exe = executable } else {
@@ -33,7 +33,9 @@ enum CLI {
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: root)
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        for name in unset { env[name] = nil }
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -11,7 +11,7 @@ final class SchedulerTests: XCTestCase {
         var now = 0.0
         while let t = s.assign(worker: worker, holding: holding, now: now) {
             order.append(t.id)
-            s.complete(task: t.id)
+            XCTAssertTrue(s.complete(task: t.id, worker: worker))
             now += 1
         }
         return order
@@ -55,8 +55,43 @@ final class SchedulerTests: XCTestCase {
         XCTAssertFalse(s.blocked.isEmpty)
         XCTAssertTrue(s.blocked.allSatisfy { id in plan.tasks.first { $0.id == id }!.checkpoint == "b" })
         let before = s.done
-        s.complete(task: plan.tasks[0].id)
+        XCTAssertFalse(s.complete(task: plan.tasks[0].id, worker: "w1"))
         XCTAssertEqual(s.done, before)
+    }
+
+    /// Only the holder of a task's current lease speaks for it: forged `done`/`failed` reports for
+    /// real task ids from peers that never held them (or whose lease expired) change nothing, and
+    /// no task becomes ready before everything it needs is done.
+    func testForgedReportsAreIgnoredAndNothingRunsBeforeItsInputs() {
+        var s = Scheduler(plan: plan, done: [], maxAttempts: 3, leaseSeconds: 10)
+        let ids = plan.tasks.map(\.id)
+        var now = 0.0
+        var seen = Set<String>()
+        var forgedAccepted = 0
+        var rng = SystemRandomNumberGenerator()
+        while !s.finished {
+            // The forger reports every task failed and done, before and after each real step.
+            for id in ids.shuffled(using: &rng) {
+                if s.fail(task: id, worker: "forger", error: "forged") { forgedAccepted += 1 }
+                if s.complete(task: id, worker: "forger") { forgedAccepted += 1 }
+            }
+            guard let t = s.assign(worker: "w1", holding: nil, now: now) else { XCTFail("stalled"); break }
+            XCTAssertTrue(plan.dependencies[t.id]!.allSatisfy(seen.contains), "\(t.id) leased before its inputs")
+            // A worker whose lease expired is no longer the holder either.
+            if t.kind == .probe && s.attempts[t.id] == 1 {
+                s.expire(now: now + 11)
+                XCTAssertFalse(s.complete(task: t.id, worker: "w1"))
+                now += 12
+                continue
+            }
+            XCTAssertTrue(s.complete(task: t.id, worker: "w1"))
+            seen.insert(t.id)
+            now += 1
+        }
+        XCTAssertEqual(forgedAccepted, 0)
+        XCTAssertEqual(s.failed, [:])
+        XCTAssertEqual(s.done, Set(ids))
+        XCTAssertFalse(s.drainEvents().contains { $0.contains("forger") })
     }
 
     func testResumesFromTheLedger() {

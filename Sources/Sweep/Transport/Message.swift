@@ -8,10 +8,14 @@ public struct Message: Sendable, Equatable {
     public static let version: UInt16 = 1
     static let magic: [UInt8] = Array("XLSW".utf8)
     static let headerSize = 11
+    /// Bodies above this size are refused before they are parsed (a welcome carries the config).
+    public static let maxBodyBytes = 8 << 20
 
     public enum Kind: UInt8, Sendable {
         // worker → coordinator
         case hello = 1, request = 2, heartbeat = 3, done = 4, failed = 5, bye = 6
+        /// A worker that cannot work on the sweep (cannot start, or derives another plan), and why.
+        case refused = 7
         // coordinator → worker
         case welcome = 10, task = 11, wait = 12, shutdown = 13
         // anyone → coordinator, and its answer
@@ -46,9 +50,13 @@ public struct Message: Sendable, Equatable {
         guard frame.count == headerSize + length else {
             throw SweepError("body length \(length) but \(frame.count - headerSize) bytes follow the header")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(frame[headerSize...])) as? [String: Any] else {
+        guard length <= maxBodyBytes else { throw SweepError("body of \(length) bytes is above the limit of \(maxBodyBytes)") }
+        // Only an object of strings is parsed: a quick look at the first byte refuses arrays and scalars.
+        guard let first = frame[headerSize...].first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{"),
+              let object = try? JSONSerialization.jsonObject(with: Data(frame[headerSize...])) as? [String: Any] else {
             throw SweepError("body is not a JSON object")
         }
+        guard object.count <= 64 else { throw SweepError("body has \(object.count) fields (at most 64)") }
         var body: [String: String] = [:]
         for (k, v) in object {
             guard let s = v as? String else { throw SweepError("field '\(k)' is not a string") }

@@ -25,7 +25,8 @@ public final class ZMQSocket {
     let context: ZMQContext
     let socket: UnsafeMutableRawPointer
 
-    public init(_ kind: Kind, context: ZMQContext? = nil) throws {
+    /// - Parameter maxMessageBytes: ZeroMQ refuses (and disconnects a peer sending) larger messages.
+    public init(_ kind: Kind, context: ZMQContext? = nil, maxMessageBytes: Int = 1 << 24) throws {
         let ctx = try context ?? ZMQContext()
         let type: Int32 = kind == .router ? ZMQ_ROUTER : kind == .dealer ? ZMQ_DEALER : ZMQ_REP
         guard let s = zmq_socket(ctx.pointer, type) else {
@@ -34,7 +35,7 @@ public final class ZMQSocket {
         self.context = ctx
         socket = s
         try setInt(ZMQ_LINGER, 0)
-        var limit: Int64 = 1 << 24   // a frame larger than 16 MiB is refused by ZeroMQ itself
+        var limit = Int64(maxMessageBytes)
         guard zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &limit, MemoryLayout<Int64>.size) == 0 else {
             throw SweepError("zmq: setsockopt ZMQ_MAXMSGSIZE: \(Self.lastError)")
         }

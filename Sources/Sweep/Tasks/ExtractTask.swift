@@ -1,0 +1,128 @@
+import Foundation
+import Kernels
+import Models
+import Probing
+import Store
+
+/// What one extraction (checkpoint, language) leaves for the tasks after it: the probe tokens'
+/// hidden states at every layer, and every concept sentence's pooled MLP activations.
+public struct ExtractFragment: Sendable {
+    /// Per layer `hidden.0…n`: `[probe tokens, dModel]` (the seeded sample of kept tokens).
+    public var probeHidden: [[Float]]
+    /// Per probe token: its token id and the probe sentence it came from.
+    public var probeTokenIDs: [Int64]
+    public var probeSentence: [Int64]
+    /// Per MLP layer `blocks.L.mlp_post`: `[sentences, dMLP]`, pooled over each sentence's kept tokens.
+    public var pooled: [[Float]]
+    /// Per pooled row: the index of its sentence in the language's concept pool (sentences that
+    /// keep no token are left out).
+    public var sentenceIndex: [Int64]
+    /// Provenance of the forward passes.
+    public var weightsFingerprint = "", tokenizerFingerprint = "", precision = "", productKernels = ""
+
+    public var probeTokens: Int { probeTokenIDs.count }
+    public var sentences: Int { sentenceIndex.count }
+
+    public init(probeHidden: [[Float]], probeTokenIDs: [Int64], probeSentence: [Int64], pooled: [[Float]], sentenceIndex: [Int64]) {
+        self.probeHidden = probeHidden
+        self.probeTokenIDs = probeTokenIDs
+        self.probeSentence = probeSentence
+        self.pooled = pooled
+        self.sentenceIndex = sentenceIndex
+    }
+
+    public func write(to w: HDF5Writer, model m: ModelConfig) throws {
+        try w.createGroup("probe")
+        for (l, rows) in probeHidden.enumerated() {
+            try w.write("probe/hidden.\(l)", floats: rows, shape: [probeTokens, m.dModel], chunk: [256, m.dModel])
+        }
+        try w.write("probe/token_id", int64s: probeTokenIDs, shape: [probeTokens])
+        try w.write("probe/sentence", int64s: probeSentence, shape: [probeTokens])
+        try w.createGroup("pooled")
+        for (l, rows) in pooled.enumerated() {
+            try w.write("pooled/blocks.\(l).mlp_post", floats: rows, shape: [sentences, m.dMLP], chunk: [64, m.dMLP])
+        }
+        try w.write("sentence_index", int64s: sentenceIndex, shape: [sentences])
+        try w.setAttribute("weights_fingerprint", weightsFingerprint)
+        try w.setAttribute("tokenizer_fingerprint", tokenizerFingerprint)
+        try w.setAttribute("weights_precision", precision)
+        try w.setAttribute("product_kernels", productKernels)
+    }
+
+    /// Reads a fragment, checking every shape against the model the plan has for its checkpoint.
+    /// `probe: false` skips the probe tokens (expertise and alignment need only the pool).
+    public init(reading r: HDF5Reader, model m: ModelConfig, probe: Bool = true, pooled readPooled: Bool = true) throws {
+        sentenceIndex = try r.ints("sentence_index", shape: [nil])
+        let n = sentenceIndex.count
+        probeTokenIDs = try r.ints("probe/token_id", shape: [nil])
+        let t = probeTokenIDs.count
+        probeSentence = try r.ints("probe/sentence", shape: [t])
+        probeHidden = probe ? try (0...m.nLayers).map { try r.floats("probe/hidden.\($0)", shape: [t, m.dModel]) } : []
+        pooled = readPooled ? try (0..<m.nLayers).map { try r.floats("pooled/blocks.\($0).mlp_post", shape: [n, m.dMLP]) } : []
+        weightsFingerprint = (try? r.attribute("weights_fingerprint")) ?? ""
+        tokenizerFingerprint = (try? r.attribute("tokenizer_fingerprint")) ?? ""
+        precision = (try? r.attribute("weights_precision")) ?? ""
+        productKernels = (try? r.attribute("product_kernels")) ?? ""
+    }
+
+    /// Reads only the provenance attributes.
+    public static func provenance(_ r: HDF5Reader) -> (weights: String, tokenizer: String, precision: String, kernels: String) {
+        ((try? r.attribute("weights_fingerprint")) ?? "", (try? r.attribute("tokenizer_fingerprint")) ?? "",
+         (try? r.attribute("weights_precision")) ?? "", (try? r.attribute("product_kernels")) ?? "")
+    }
+
+    /// The pooled activations as the probing core's sentence pool.
+    public func pool() throws -> SentencePool {
+        try SentencePool(sentences: sentences, layers: pooled.enumerated().map { (layer: $0.offset, activations: $0.element) })
+    }
+}
+
+extension TaskRunner {
+    func readExtract(_ checkpoint: String, _ language: String, probe: Bool = true, pooled: Bool = true) throws -> ExtractFragment {
+        try ExtractFragment(reading: try store.reader("extract/\(checkpoint)/\(language)"), model: sweep.modelConfigs[checkpoint]!,
+                            probe: probe, pooled: pooled)
+    }
+
+    func extract(_ task: SweepTask, seed: UInt64) throws {
+        let m = try model(task.checkpoint)
+        let lang = task.language!
+        let n = m.config.nLayers
+        let hidden = (0...n).map { HookSite.hidden($0) }
+        // Probe tokens: every kept token of the probe sentences, then a seeded sample.
+        var tokens: [[Float]] = Array(repeating: [], count: n + 1)
+        var ids: [Int64] = [], sentence: [Int64] = []
+        try activations(data.probe[lang] ?? [], sites: hidden, model: m) { index, rows, kept in
+            for (l, site) in hidden.enumerated() { tokens[l] += rows[site]! }
+            ids += kept.map(Int64.init)
+            sentence += [Int64](repeating: Int64(index), count: kept.count)
+        }
+        let count = ids.count
+        guard count >= 2 else { throw SweepError("language \(lang): fewer than 2 probe tokens") }
+        var rng = SplitMix64(seed: seed)
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let chosen = order.prefix(min(sweep.config.probe.tokensPerLanguage, count)).sorted()
+        let d = m.config.dModel
+        let probeHidden = tokens.map { rows in chosen.flatMap { rows[($0 * d)..<(($0 + 1) * d)] } }
+        // Concept pool: pooled MLP activations of every layer.
+        let mlp = (0..<n).map { HookSite.mlpPost($0) }
+        var pooled: [[Float]] = Array(repeating: [], count: n)
+        let pooling: Pooling = sweep.config.expertise.pooling == .mean ? .mean : .max
+        var used: [Int64] = []
+        try activations((data.pool[lang] ?? []).map(\.text), sites: mlp, model: m) { index, rows, kept in
+            guard !kept.isEmpty else { return }
+            used.append(Int64(index))
+            for (l, site) in mlp.enumerated() {
+                pooled[l] += try pooling.pool(rows[site]!, lengths: [kept.count], units: m.config.dMLP)
+            }
+        }
+        var fragment = ExtractFragment(probeHidden: probeHidden, probeTokenIDs: chosen.map { ids[$0] },
+                                       probeSentence: chosen.map { sentence[$0] }, pooled: pooled, sentenceIndex: used)
+        fragment.weightsFingerprint = loaded?.weights ?? m.fingerprint
+        fragment.tokenizerFingerprint = loaded?.tokenizer ?? ""
+        fragment.precision = m.precision.rawValue
+        fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
+                                                       : "fp32 OpenBLAS \(BLASCore.name)"
+        try store.write(task.id, inputs: inputs(task)) { try fragment.write(to: $0, model: m.config) }
+    }
+}
