@@ -10,6 +10,8 @@ static inline hid_t xl_H5T_NATIVE_INT32(void) { return H5T_NATIVE_INT32; }
 static inline hid_t xl_H5T_NATIVE_INT64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t xl_H5T_C_S1(void) { return H5T_C_S1; }
 static inline hid_t xl_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
+static inline hid_t xl_H5P_FILE_CREATE(void) { return H5P_FILE_CREATE; }
+static inline hid_t xl_H5P_GROUP_CREATE(void) { return H5P_GROUP_CREATE; }
 static inline unsigned xl_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
 static inline unsigned xl_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline hid_t xl_H5S_ALL(void) { return H5S_ALL; }

@@ -21,7 +21,10 @@ public final class HDF5Writer {
         self.path = path
         temporaryPath = path + ".tmp-\(getpid())"
         H5Eset_auto2(xl_H5E_DEFAULT(), nil, nil)   // errors become HDF5Error values, not stderr dumps
-        file = H5Fcreate(temporaryPath, xl_H5F_ACC_TRUNC(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
+        let fcpl = H5Pcreate(xl_H5P_FILE_CREATE())
+        defer { H5Pclose(fcpl) }
+        H5Pset_obj_track_times(fcpl, false)   // the root group without times too
+        file = H5Fcreate(temporaryPath, xl_H5F_ACC_TRUNC(), fcpl, xl_H5P_DEFAULT())
         guard file >= 0 else { throw HDF5Error(path: path, detail: "cannot create (directory missing or not writable?)") }
     }
 
@@ -37,7 +40,11 @@ public final class HDF5Writer {
     }
 
     public func createGroup(_ name: String) throws {
-        let g = H5Gcreate2(file, name, xl_H5P_DEFAULT(), xl_H5P_DEFAULT(), xl_H5P_DEFAULT())
+        // No creation times: the same data give the same bytes (fragments are compared by checksum).
+        let gcpl = H5Pcreate(xl_H5P_GROUP_CREATE())
+        defer { H5Pclose(gcpl) }
+        H5Pset_obj_track_times(gcpl, false)
+        let g = H5Gcreate2(file, name, xl_H5P_DEFAULT(), gcpl, xl_H5P_DEFAULT())
         guard g >= 0 else { throw HDF5Error(path: path, detail: "cannot create group \(name)") }
         H5Gclose(g)
     }
@@ -54,6 +61,7 @@ public final class HDF5Writer {
         defer { H5Sclose(space) }
         let plist = H5Pcreate(xl_H5P_DATASET_CREATE())
         defer { H5Pclose(plist) }
+        try check(H5Pset_obj_track_times(plist, false), "creation properties of \(name)")   // same data, same bytes
         if let chunk, shape.allSatisfy({ $0 > 0 }) {
             var c = zip(chunk, shape).map { hsize_t(max(1, min($0, $1))) }
             try check(H5Pset_chunk(plist, Int32(c.count), &c), "chunking \(name)")

@@ -21,6 +21,8 @@ public final class Coordinator {
         var held: String?
         var seen: Double
         var host: String
+        /// Whether it has asked for work (only such peers are waited for at the end, to be told to stop).
+        var working = false
     }
 
     public let config: SweepConfig
@@ -59,6 +61,9 @@ public final class Coordinator {
     /// Decides whether a task reported done really is: its fragment verifies on disk and was made
     /// from the plan's inputs for the task.
     let verify: (String) -> Bool
+    /// The tasks whose fragments are current on disk now (the ledger), checked once the plan looks
+    /// finished: a task redone with other bits makes what read its old fragment stale.
+    let current: (() -> Set<String>)?
     /// Seconds of task execution reported by workers, for utilisation.
     public private(set) var busySeconds = 0.0
 
@@ -69,7 +74,8 @@ public final class Coordinator {
         for id in ledger.broken { logger.info("fragment of \(id) is incomplete or corrupt; the task will run again") }
         for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
         try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
-                      components: PlanComponents(sweep).json, bind: bind, security: security, logger: logger) { id in
+                      components: PlanComponents(sweep).json, bind: bind, security: security, logger: logger,
+                      current: { Ledger(store: store, plan: sweep.plan, inputs: expected).done }) { id in
             guard Fragment.verify(store.path(id)), let r = try? store.reader(id),
                   let digest = try? r.attribute("inputs_digest") else { return false }
             return digest == expected.digests[id]
@@ -81,7 +87,8 @@ public final class Coordinator {
     /// whether a task reported done really is.
     public init(config: SweepConfig, plan: Plan, inputs: PlanInputs, done: Set<String>, components: String, bind: String,
                 security: Security? = nil, logger: Logger = Logger(label: "coordinator"),
-                verify: @escaping (String) -> Bool) throws {
+                current: (() -> Set<String>)? = nil, verify: @escaping (String) -> Bool) throws {
+        self.current = current
         self.config = config
         self.plan = plan
         self.inputs = inputs
@@ -120,6 +127,7 @@ public final class Coordinator {
     public func serve(idleExit: Double = 5, tick: (Coordinator) throws -> Void = { _ in }) throws {
         var finishedAt: Double?
         var lastWorker = Self.now()
+        var rechecks = 0
         while true {
             if let frames = try socket.receive(timeout: 200) { handle(frames) }
             let now = Self.now()
@@ -132,9 +140,19 @@ public final class Coordinator {
             for e in scheduler.drainEvents() { logger.info("\(e)") }
             try tick(self)
             if !workers.isEmpty { lastWorker = now }
+            if scheduler.finished && finishedAt == nil, let current, rechecks < 3 {
+                let onDisk = current()
+                let stale = scheduler.done.subtracting(onDisk)
+                if !stale.isEmpty {
+                    rechecks += 1
+                    logger.info("\(stale.count) tasks read fragments that were made again with other bits; running them again")
+                    scheduler = Scheduler(plan: plan, done: onDisk, maxAttempts: config.maxAttempts, leaseSeconds: config.leaseSeconds)
+                    continue
+                }
+            }
             if scheduler.finished {
                 finishedAt = finishedAt ?? now
-                if workers.isEmpty || now - finishedAt! > idleExit { break }
+                if !workers.values.contains(where: \.working) || now - finishedAt! > idleExit { break }
             } else if now - lastWorker > config.noWorkerTimeout {
                 let last = workerErrors.last.map { "; the last worker error, from \($0.host): \($0.error)" } ?? ""
                 throw SweepError("no worker connected for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) with "
@@ -184,6 +202,7 @@ public final class Coordinator {
         case .request:
             guard workers[worker] != nil else { return }
             workers[worker]?.held = held
+            workers[worker]?.working = true
             if let task = scheduler.assign(worker: worker, holding: held, now: now) {
                 reply(identity, Message(.task, ["task": task.id, "attempt": String(scheduler.attempts[task.id] ?? 1)]))
             } else if scheduler.finished {

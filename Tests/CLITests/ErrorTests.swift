@@ -56,6 +56,53 @@ final class ErrorTests: XCTestCase {
         try assertOneLineError(["inspect", "/nonexistent/model"], mentions: ["/nonexistent/model"])
     }
 
+    /// Shapes whose element count overflows (a hostile header declaring [2^40, 2^40]) give one line
+    /// naming the file and the tensor, in safetensors and in a PyTorch zip, never a trap.
+    func testHostileSizesAreOneLineErrorsNamingFileAndTensor() throws {
+        let safetensors = try brokenCopy { dir in
+            let header = #"{"transformer.word_embeddings.weight":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#
+            var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian, Array.init) + Array(header.utf8)
+            bytes += [0, 0, 0, 0]
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        }
+        try assertOneLineError(["inspect", safetensors], mentions: ["model.safetensors", "transformer.word_embeddings.weight", "overflows"])
+        try assertOneLineError(["extract", "--model", safetensors, "--input", "/dev/null", "--sites", "hidden.0", "--format", "jsonl"],
+                               mentions: ["model.safetensors", "transformer.word_embeddings.weight"])
+        // A PyTorch zip whose pickle rebuilds a tensor of that shape (made with the standard library
+        // only: stand-in torch modules give the pickle the global names torch.save writes).
+        let pickle = try brokenCopy { dir in
+            try FileManager.default.removeItem(atPath: dir + "/model.safetensors")
+            let made = try CLI.python(["-c", """
+                import pickle, sys, types, zipfile
+                torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+                def _rebuild_tensor_v2(*args): pass
+                _rebuild_tensor_v2.__module__ = "torch._utils"
+                utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+                class FloatStorage: pass
+                FloatStorage.__module__ = "torch"
+                torch.FloatStorage = FloatStorage
+                sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+                class Storage: pass
+                class Tensor:
+                    def __reduce__(self):
+                        n = 1 << 40
+                        return (_rebuild_tensor_v2, (Storage(), 0, (n, n), (n, 1), False, {}))
+                class P(pickle.Pickler):
+                    def persistent_id(self, obj):
+                        return ("storage", FloatStorage, "0", "cpu", 1) if isinstance(obj, Storage) else None
+                import io
+                buf = io.BytesIO()
+                P(buf, protocol=2).dump({"transformer.word_embeddings.weight": Tensor()})
+                with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
+                    z.writestr("archive/data.pkl", buf.getvalue())
+                    z.writestr("archive/data/0", b"\\0" * 4)
+                    z.writestr("archive/version", "3\\n")
+                """, dir + "/pytorch_model.bin"])
+            XCTAssertEqual(made.status, 0, made.stderr)
+        }
+        try assertOneLineError(["inspect", pickle], mentions: ["pytorch_model.bin", "transformer.word_embeddings.weight", "overflows"])
+    }
+
     func testMissingRevisionInHubCache() throws {
         let home = try CLI.scratch(self)
         let repo = home + "/hub/models--bigscience--bloom-560m-intermediate"

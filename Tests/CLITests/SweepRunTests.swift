@@ -47,24 +47,29 @@ func startCoordinator(config: String, dir: String, extra: [String] = []) throws 
     throw SweepError("the coordinator never wrote \(dir)/out/run.json")
 }
 
+/// Every dataset of two sweep.h5 files but the config text, byte for byte (NaNs included), via h5py.
+func assertSameSweepDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let r = try CLI.python(["-c", """
+        import sys, h5py, numpy as np
+        a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+        assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+        bad = []
+        for k in a:
+            if k == "config_text": continue
+            x, y = a[k][()], b[k][()]
+            same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
+            if not same or x.shape != y.shape: bad.append(k)
+        print("differ: " + ",".join(bad) if bad else "same")
+        """, a, b])
+    XCTAssertEqual(r.stdout, "same\n", r.stderr, file: file, line: line)
+}
+
+
 /// The sweep with real processes, sockets and files: worker counts, killed workers and
 /// coordinators, truncated fragments, garbage on the wire.
 final class SweepRunTests: XCTestCase {
-    /// Every dataset but the config text, byte for byte (NaNs included), via h5py.
     func assertSameDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try CLI.python(["-c", """
-            import sys, h5py, numpy as np
-            a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-            assert sorted(a) == sorted(b), (sorted(a), sorted(b))
-            bad = []
-            for k in a:
-                if k == "config_text": continue
-                x, y = a[k][()], b[k][()]
-                same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
-                if not same or x.shape != y.shape: bad.append(k)
-            print("differ: " + ",".join(bad) if bad else "same")
-            """, a, b])
-        XCTAssertEqual(r.stdout, "same\n", r.stderr, file: file, line: line)
+        try assertSameSweepDatasets(a, b, file: file, line: line)
     }
 
     func testWorkerCountDoesNotChangeTheResultAndTheFileIsSelfDescribing() throws {
@@ -136,7 +141,7 @@ final class SweepRunTests: XCTestCase {
         let cfg = try sweepConfig(dir)
         XCTAssertEqual(try CLI.run(["run", cfg]).status, 0)
         try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: dir + "/first.h5")
-        let victim = dir + "/out/fragments/expertise__step2__fr.h5"
+        let victim = dir + "/out/fragments/expertise+step2+fr.h5"
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: victim))
         try h.truncate(atOffset: 500)
         try h.close()

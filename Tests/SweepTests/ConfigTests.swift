@@ -124,7 +124,12 @@ final class ConfigTests: XCTestCase {
             XCTAssertTrue(message.contains("2 of 5 checkpoints unavailable"), message)
             XCTAssertTrue(message.contains("checkpoint 'global_step1000'") && message.contains("checkpoint 'global_step2000'"), message)
         }
-        let resolved = try ResolvedSweep(try SweepConfig(path: try file(valid)))
+        // Resolving reads the data set and writes a fingerprint cache into the output: both elsewhere.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-config-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: scratch) }
+        let resolvable = valid.replacingOccurrences(of: "output: out/tiny", with: "output: \(scratch)")
+            .replacingOccurrences(of: "data: data/tiny", with: "data: sweep-data")
+        let resolved = try ResolvedSweep(try SweepConfig(path: try file(resolvable)))
         XCTAssertEqual(resolved.modelConfigs["xglm-tiny"]?.nLayers, 2)
         XCTAssertEqual(resolved.plan.count(.probe), 4 + 4 + 3)
         XCTAssertEqual(resolved.concepts, ["joy", "earthquake"])

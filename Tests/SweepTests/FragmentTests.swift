@@ -104,6 +104,23 @@ final class FragmentTests: XCTestCase {
         XCTAssertNil(Fragment.taskID(fileName: "probe+a%2f.h5"), "only the canonical (upper-case) escape is a fragment name")
     }
 
+    /// The same data written twice give the same bytes (no creation times), so a fragment made
+    /// again identically leaves what read it current.
+    func testSameDataSameBytes() throws {
+        let dir = try scratch()
+        var sums: [String] = []
+        for _ in 0..<2 {
+            try Fragment.write(task: "probe/a/1", directory: dir, attributes: ["inputs": "{}"]) { w in
+                try w.createGroup("g")
+                try w.write("g/x", floats: [1, 2, 3, 4], shape: [2, 2], chunk: [1, 2])
+                try w.write("t", strings: ["a", "ü"])
+            }
+            sums.append(try Fragment.sha256(ofFile: dir + "/probe+a+1.h5"))
+            sleep(1)
+        }
+        XCTAssertEqual(sums[0], sums[1])
+    }
+
     /// The HDF5 writer refuses a value count that does not match the shape.
     func testWriterChecksCountsAgainstShapes() throws {
         let dir = try scratch()

@@ -1,0 +1,209 @@
+import Foundation
+import XCTest
+import Sweep
+
+/// What makes a sweep's file trustworthy on a new user's ground: config edits rerun exactly what
+/// they affect, bad data fails before any worker starts, a node with other files refuses to work,
+/// forged reports change nothing, and nothing hangs.
+final class TrustTests: XCTestCase {
+    func children(of pid: Int32) -> [Int32] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { Int32($0) }
+    }
+
+    func assertSame(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try assertSameSweepDatasets(a, b, file: file, line: line)
+    }
+
+    /// `expertise.k 20 → 25` reruns the expertise, alignment and generation tasks (named, with their
+    /// counts, by `plan`, `status` and `run`), reuses every extraction and probe, and gives the
+    /// file a fresh run with k = 25 gives; settings that change no result redo nothing.
+    func testConfigEditRerunsExactlyTheAffectedTasks() throws {
+        let dir = try CLI.scratch(self)
+        let cfg = try sweepConfig(dir)
+        let first = try CLI.run(["run", cfg])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        var text = try String(contentsOfFile: cfg, encoding: .utf8)
+        text = text.replacingOccurrences(of: "expertise: {k: 20,", with: "expertise: {k: 25,")
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let reason = "expertise.k 20 → 25: 12 expertise, 3 alignment, 24 generate tasks will run again"
+        let plan = try CLI.run(["plan", cfg])
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("24 of 63 tasks already done") && plan.stdout.contains("rerun: " + reason), plan.stdout)
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.contains("rerun: " + reason), status.stdout)
+        let second = try CLI.run(["run", cfg])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("63 tasks (24 already done)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("coordinator: " + reason), second.stderr)
+        var freshText = try String(contentsOfFile: try sweepConfig(dir, output: "fresh"), encoding: .utf8)
+        freshText = freshText.replacingOccurrences(of: "expertise: {k: 20,", with: "expertise: {k: 25,")
+        try freshText.write(toFile: dir + "/fresh.yaml", atomically: true, encoding: .utf8)
+        let k25 = try CLI.run(["run", dir + "/fresh.yaml"])
+        XCTAssertEqual(k25.status, 0, k25.stderr)
+        try assertSame(dir + "/out/sweep.h5", dir + "/fresh/sweep.h5")
+        // Workers, lease and attempts change no result: nothing runs again.
+        text = text.replacingOccurrences(of: "workers: 2", with: "workers: 1").replacingOccurrences(of: "lease_seconds: 30", with: "lease_seconds: 40")
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let third = try CLI.run(["run", cfg])
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertTrue(third.stderr.contains("63 tasks (63 already done)"), third.stderr)
+        // New data for one language: its extraction and everything downstream of it, named by file.
+        let data = dir + "/data"
+        try FileManager.default.copyItem(atPath: CLI.fixtures + "/sweep-data", toPath: data)
+        text = text.replacingOccurrences(of: CLI.fixtures + "/sweep-data", with: data)
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try CLI.run(["plan", cfg]).stdout.contains("63 of 63 tasks already done"), "a copy of the same data is the same data")
+        let de = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/de.jsonl"))
+        de.seekToEndOfFile()
+        de.write(Data(#"{"text": "Und es geschah ein großes Erdbeben.", "split": "concept", "concepts": ["earthquake"]}"#.utf8 + [10]))
+        try de.close()
+        let edited = try CLI.run(["plan", cfg])
+        XCTAssertTrue(edited.stdout.contains("rerun: data.de sha256:"), edited.stdout)
+        XCTAssertTrue(edited.stdout.contains(": 3 extract, 12 probe, 3 expertise, 3 alignment, 24 generate tasks will run again"), edited.stdout)
+    }
+
+    /// A language without its data file is one line before any worker starts, not a hang.
+    func testMissingLanguageFileFailsBeforeAnyWorkerStarts() throws {
+        let dir = try CLI.scratch(self)
+        var text = try String(contentsOfFile: try sweepConfig(dir), encoding: .utf8)
+        text = text.replacingOccurrences(of: "languages: [en, es, fr, de]", with: "languages: [en, es, xx, fr, de]")
+        try text.write(toFile: dir + "/xx.yaml", atomically: true, encoding: .utf8)
+        for command in [["run", dir + "/xx.yaml"], ["plan", dir + "/xx.yaml"],
+                        ["coordinator", dir + "/xx.yaml", "--bind", "tcp://127.0.0.1:*"]] {
+            let r = try CLI.run(command)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.stderr, "xlsweep: error: \(CLI.fixtures)/sweep-data/xx.jsonl: missing: no sentences for language 'xx'\n")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/run.json"), "no coordinator started")
+    }
+
+    /// A coordinator with nothing to serve to says so and exits non-zero, keeping its fragments.
+    func testCoordinatorWithoutWorkersGivesUp() throws {
+        let dir = try CLI.scratch(self)
+        let cfg = try sweepConfig(dir, extra: "no_worker_timeout: 2")
+        let started = Date()
+        let r = try CLI.run(["coordinator", cfg, "--bind", "tcp://127.0.0.1:*"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30)
+        XCTAssertTrue(r.stderr.contains("xlsweep: error: no worker connected for 2 s (no_worker_timeout) with 63 of 63 tasks left"), r.stderr)
+    }
+
+    /// Workers that keep dying (killed here as they start) are replaced until the restart budget is
+    /// spent; then `run` stops with an error instead of waiting forever with no worker.
+    func testRunStopsWhenEveryWorkerIsGoneAndRestartsAreSpent() throws {
+        let dir = try CLI.scratch(self)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: CLI.binary!)
+        run.arguments = ["run", try sweepConfig(dir, samples: 200), "--workers", "1"]
+        let err = Pipe()
+        run.standardError = err
+        run.standardOutput = FileHandle.nullDevice
+        try run.run()
+        let deadline = Date().addingTimeInterval(60)
+        while run.isRunning && Date() < deadline {
+            for w in children(of: run.processIdentifier) { kill(w, SIGKILL) }
+            usleep(20_000)
+        }
+        XCTAssertFalse(run.isRunning, "run did not stop")
+        if run.isRunning { run.terminate() }
+        run.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(run.terminationStatus, 1, stderr)
+        XCTAssertTrue(stderr.contains("xlsweep: error: every worker exited and 3 restarts are spent, with "), stderr)
+        XCTAssertEqual(stderr.components(separatedBy: "starting another").count - 1, 3, stderr)
+    }
+
+    /// A worker whose node holds other data than the coordinator's refuses, saying which file
+    /// differs; the coordinator logs it and `status` shows it.
+    func testWorkerWithOtherFilesRefusesAndTheCoordinatorSaysWhy() throws {
+        let dir = try CLI.scratch(self)
+        let data = dir + "/data"
+        try FileManager.default.copyItem(atPath: CLI.fixtures + "/sweep-data", toPath: data)
+        let cfg = try sweepConfig(dir)
+        try (try String(contentsOfFile: cfg, encoding: .utf8)).replacingOccurrences(of: CLI.fixtures + "/sweep-data", with: data)
+            .write(toFile: cfg, atomically: true, encoding: .utf8)
+        let (coordinator, endpoint, log) = try startCoordinator(config: cfg, dir: dir)
+        defer { if coordinator.isRunning { coordinator.terminate() } }
+        // The data changes under the running coordinator (as if this node had another copy).
+        let es = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/es.jsonl"))
+        es.seekToEndOfFile()
+        es.write(Data(#"{"text": "Hubo un gran terremoto.", "split": "concept", "concepts": ["earthquake"]}"#.utf8 + [10]))
+        try es.close()
+        let worker = try CLI.run(["worker", "--connect", endpoint])
+        XCTAssertEqual(worker.status, 1)
+        XCTAssertTrue(worker.stderr.contains("this node derives another plan than the coordinator's: data.es: sha256:"), worker.stderr)
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.contains("worker errors:") && status.stdout.contains("data.es"), status.stdout)
+        coordinator.terminate()
+        coordinator.waitUntilExit()
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertTrue(text.contains("cannot work on this sweep: this node derives another plan") && text.contains("data.es"), text)
+    }
+
+    /// A fuzzer sends forged `done` and `failed` reports for every real task id (from peers that
+    /// never held them), oversized frames and a hello with a 10 MB field, while two real workers
+    /// run: the forgeries change nothing, no task is leased before its inputs exist, and the file
+    /// equals an undisturbed run's.
+    func testForgedReportsAreIgnoredWhileRealWorkersRun() throws {
+        let dir = try CLI.scratch(self)
+        let calm = try CLI.run(["run", try sweepConfig(dir, output: "calm", samples: 20), "--workers", "2"])
+        XCTAssertEqual(calm.status, 0, calm.stderr)
+        let cfg = try sweepConfig(dir, samples: 20)
+        let ids = try ResolvedSweep(try SweepConfig(path: cfg)).plan.tasks.map(\.id)
+        let (coordinator, endpoint, log) = try startCoordinator(config: cfg, dir: dir)
+        defer { if coordinator.isRunning { coordinator.terminate() } }
+        final class Flag: @unchecked Sendable { var stop = false; var sent = 0 }
+        let flag = Flag()
+        let fuzzer = Thread {
+            var sockets: [ZMQSocket] = []
+            for name in ["fuzz-forger", "fuzz-2", "fuzz-3"] {
+                guard let s = try? ZMQSocket(.dealer) else { return }
+                try? s.setIdentity(name)
+                try? s.connect(endpoint)
+                sockets.append(s)
+            }
+            let huge = Message(.hello, ["held": String(repeating: "x", count: 10 << 20)]).encode()
+            let array = Array("XLSW".utf8) + [1, 0, 4] + withUnsafeBytes(of: UInt32(10 << 20).littleEndian, Array.init)
+                + [UInt8](repeating: UInt8(ascii: "["), count: 10 << 20)
+            while !flag.stop {
+                for s in sockets {
+                    for id in ids {
+                        _ = try? s.send([Message(.failed, ["task": id, "error": "forged"]).encode()])
+                        _ = try? s.send([Message(.done, ["task": id, "seconds": "1"]).encode()])
+                        flag.sent += 2
+                    }
+                    _ = try? s.send([Message(.hello, ["held": "step1"]).encode()])
+                }
+                _ = try? sockets[0].send([huge])
+                _ = try? sockets[1].send([array])
+                usleep(20_000)
+            }
+        }
+        fuzzer.start()
+        var workers: [Process] = []
+        for _ in 0..<2 {
+            let w = Process()
+            w.executableURL = URL(fileURLWithPath: CLI.binary!)
+            w.arguments = ["worker", "--connect", endpoint]
+            w.environment = ProcessInfo.processInfo.environment.merging(["XLSWEEP_THREADS": "1"]) { $1 }
+            w.standardError = FileHandle.nullDevice
+            w.standardOutput = FileHandle.nullDevice
+            try w.run()
+            workers.append(w)
+        }
+        let deadline = Date().addingTimeInterval(240)
+        while coordinator.isRunning && Date() < deadline { usleep(100_000) }
+        flag.stop = true
+        for w in workers { w.waitUntilExit() }
+        XCTAssertFalse(coordinator.isRunning, "the coordinator did not finish")
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        XCTAssertGreaterThan(flag.sent, 10 * ids.count)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertFalse(text.contains("forged"), text)
+        XCTAssertFalse(text.contains("no such file"), text)
+        XCTAssertFalse(text.contains("failed on"), text)
+        try assertSame(dir + "/calm/sweep.h5", dir + "/out/sweep.h5")
+    }
+}
