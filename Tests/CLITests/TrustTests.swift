@@ -206,4 +206,26 @@ final class TrustTests: XCTestCase {
         XCTAssertFalse(text.contains("failed on"), text)
         try assertSame(dir + "/calm/sweep.h5", dir + "/out/sweep.h5")
     }
+
+    /// tools/oracle.py recomputes the merged science with numpy and scikit-learn from the extract
+    /// fragments and the data set, and agrees with sweep.h5; a file with one value perturbed (a
+    /// probe accuracy, an expert, a cross-language AP) fails it, naming the dataset.
+    func testIndependentOracleAgreesAndCatchesPerturbations() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, samples: 4)])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let oracle = try CLI.python([CLI.root + "/tools/oracle.py", dir + "/out"])
+        XCTAssertEqual(oracle.status, 0, oracle.stdout + oracle.stderr)
+        XCTAssertTrue(oracle.stdout.hasPrefix("oracle: ") && !oracle.stdout.contains("MISMATCH"), oracle.stdout)
+        for (dataset, index, edit) in [("probe_accuracy", "1, 2, 0", "- 0.25"), ("cross_ap", "1, 0, 0, 2", "+ 0.01"),
+                                       ("experts", "2, 0, 1, 3", "* 0 + f['experts'][2, 0, 1, 7]")] {
+            let copy = dir + "/\(dataset).h5"
+            try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: copy)
+            let perturb = try CLI.python(["-c", "import h5py\nf = h5py.File('\(copy)', 'r+')\nf['\(dataset)'][\(index)] = f['\(dataset)'][\(index)] \(edit)\n"])
+            XCTAssertEqual(perturb.status, 0, perturb.stderr)
+            let caught = try CLI.python([CLI.root + "/tools/oracle.py", dir + "/out", "--sweep", copy])
+            XCTAssertEqual(caught.status, 1, caught.stdout + caught.stderr)
+            XCTAssertTrue(caught.stdout.contains("MISMATCH \(dataset) "), caught.stdout)
+        }
+    }
 }
