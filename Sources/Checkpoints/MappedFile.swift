@@ -30,9 +30,19 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Little-endian integer at `offset`, or a `truncated` error naming what was being read.
     func read<T: FixedWidthInteger>(_: T.Type, at offset: Int, what: String) throws -> T {
-        guard offset >= 0, offset + MemoryLayout<T>.size <= size else {
+        guard offset >= 0, offset <= size - MemoryLayout<T>.size else {
             throw CheckpointError.truncated(path: path, detail: "\(what) at byte \(offset) is past the end (\(size) bytes)")
         }
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// A 64-bit offset or size at `offset` that must lie within the file (anything larger cannot
+    /// be right, and would overflow later arithmetic).
+    func readOffset(at offset: Int, what: String) throws -> Int {
+        let v = try read(UInt64.self, at: offset, what: what)
+        guard v <= UInt64(size) else {
+            throw CheckpointError.corrupt(path: path, detail: "\(what) \(v) at byte \(offset) is beyond the file's \(size) bytes")
+        }
+        return Int(v)
     }
 }

@@ -33,12 +33,12 @@ struct ZipArchive {
             guard try file.read(UInt32.self, at: locator, what: "zip64 locator") == 0x0706_4b50 else {
                 throw CheckpointError.corrupt(path: path, detail: "missing zip64 end of central directory locator")
             }
-            let record = Int(try file.read(UInt64.self, at: locator + 8, what: "zip64 record offset"))
+            let record = try file.readOffset(at: locator + 8, what: "zip64 record offset")
             guard try file.read(UInt32.self, at: record, what: "zip64 record") == 0x0606_4b50 else {
                 throw CheckpointError.corrupt(path: path, detail: "bad zip64 end of central directory record")
             }
-            count = Int(try file.read(UInt64.self, at: record + 32, what: "zip64 entry count"))
-            directoryOffset = Int(try file.read(UInt64.self, at: record + 48, what: "zip64 directory offset"))
+            count = try file.readOffset(at: record + 32, what: "zip64 entry count")
+            directoryOffset = try file.readOffset(at: record + 48, what: "zip64 directory offset")
         }
         var entries: [String: Entry] = [:]
         var p = directoryOffset
@@ -66,10 +66,10 @@ struct ZipArchive {
                 if id == 0x0001 {
                     var q = e + 4
                     let uncompressed = try file.read(UInt32.self, at: p + 24, what: "entry size")
-                    if uncompressed == 0xFFFF_FFFF { size = Int(try file.read(UInt64.self, at: q, what: "zip64 size")); q += 8 }
+                    if uncompressed == 0xFFFF_FFFF { size = try file.readOffset(at: q, what: "zip64 size"); q += 8 }
                     if try file.read(UInt32.self, at: p + 20, what: "compressed size") == 0xFFFF_FFFF { q += 8 }
                     if localOffset == 0xFFFF_FFFF {
-                        localOffset = Int(try file.read(UInt64.self, at: q, what: "zip64 offset"))
+                        localOffset = try file.readOffset(at: q, what: "zip64 offset")
                     }
                 }
                 e += 4 + length

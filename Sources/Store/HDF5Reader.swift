@@ -36,7 +36,18 @@ public final class HDF5Reader {
         let rank = Int(H5Sget_simple_extent_ndims(space))
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
-        return (ds, rank == 0 ? [] : dims.prefix(rank).map { Int($0) })
+        let shape = rank == 0 ? [] : dims.prefix(rank).map { Int(clamping: $0) }
+        // A dataset larger than memory could ever hold is a corrupt or hostile file, not a trap.
+        var count = 1
+        for d in shape {
+            let (m, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, m <= 1 << 40 else {
+                H5Dclose(ds)
+                throw HDF5Error(path: path, detail: "dataset \(name) declares shape \(shape), too large to read")
+            }
+            count = m
+        }
+        return (ds, shape)
     }
 
     /// The whole dataset converted to `T` by HDF5 (`type` is T's native HDF5 type).
