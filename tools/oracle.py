@@ -74,24 +74,35 @@ def stratified_split(labels, fraction, seed):
     return np.array(sorted(test), dtype=np.int64)
 
 
-def unit_average_precision(labels, scores, checks=None):
-    """AP of each column of `scores` [sentences, units] against `labels`, as scikit-learn's
-    average_precision_score defines it (Σ over distinct thresholds of ΔR·P), in numpy for speed;
-    with `checks`, a few columns are compared with average_precision_score itself."""
-    labels = labels.astype(np.float64)
-    out = np.empty(scores.shape[1])
-    for u in range(scores.shape[1]):
-        order = np.argsort(-scores[:, u], kind="mergesort")
-        s, y = scores[order, u], labels[order]
-        last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]   # the last row of each distinct score
-        tps = np.cumsum(y)[last]
-        precision = tps / (last + 1)
-        recall = tps / tps[-1]
-        out[u] = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-    if checks is not None:
-        for u in range(0, scores.shape[1], max(1, scores.shape[1] // 7)):
-            checks.close("numpy AP = average_precision_score", out[u], average_precision_score(labels, scores[:, u]), atol=1e-12)
-    return out
+class Ranking:
+    """Every unit's ranking of one sentence pool (scores [sentences, units]), made once and used for
+    any labels: AP as scikit-learn's average_precision_score defines it, Σ over distinct thresholds
+    of ΔR·P, vectorised over units in numpy."""
+
+    def __init__(self, scores):
+        self.scores = scores
+        self.order = np.argsort(-scores, axis=0, kind="stable")
+        ranked = np.take_along_axis(scores, self.order, axis=0)
+        n = scores.shape[0]
+        # The last row of each run of equal scores ends a threshold.
+        self.last = np.ones_like(ranked, dtype=bool)
+        self.last[:-1] = ranked[:-1] != ranked[1:]
+        rows = np.arange(n)[:, None]
+        marked = np.where(self.last, rows, -1)
+        previous = np.maximum.accumulate(np.vstack([np.full((1, scores.shape[1]), -1), marked[:-1]]), axis=0)
+        self.previous = previous
+        self.rank = rows + 1.0
+
+    def average_precision(self, labels, checks=None):
+        y = labels.astype(np.float64)[self.order]
+        tps = np.cumsum(y, axis=0)
+        before = np.where(self.previous >= 0, np.take_along_axis(tps, np.clip(self.previous, 0, None), axis=0), 0.0)
+        total = tps[-1]
+        ap = np.sum(np.where(self.last, (tps - before) / total * (tps / self.rank), 0.0), axis=0)
+        if checks is not None:
+            for u in range(0, self.scores.shape[1], max(1, self.scores.shape[1] // 7)):
+                checks.close("numpy AP = average_precision_score", ap[u], average_precision_score(labels, self.scores[:, u]), atol=1e-12)
+        return ap
 
 
 class Checks:
@@ -122,6 +133,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("directory")
     p.add_argument("--sweep", help="sweep.h5 to check (default DIRECTORY/sweep.h5)")
+    p.add_argument("--checkpoints", help="comma-separated checkpoint names to check (default: all)")
     a = p.parse_args()
     path = a.sweep or os.path.join(a.directory, "sweep.h5")
     f = h5py.File(path, "r")
@@ -156,6 +168,8 @@ def main():
     experts_h5, positives_h5 = f["experts"][:], f["positives"][:]
     L, C = len(languages), len(concepts)
     for ci, ck in enumerate(checkpoints):
+        if a.checkpoints and ck not in a.checkpoints.split(","):
+            continue
         ex = {lang: h5py.File(os.path.join(frag, fragment_name(f"extract/{ck}/{lang}")), "r") for lang in languages}
         n_layers = sum(1 for name in ex[languages[0]]["pooled"])
         # Probes: every layer, every seed.
@@ -177,12 +191,13 @@ def main():
                 # Two optimisers stop at slightly different points: allow two held-out rows.
                 checks.close(f"probe_accuracy {ck}/layer {layer}/seed {s}", accuracy[ci, layer, s], acc, atol=2.0 / len(test) + 1e-12)
         # Expertise: per language, per concept, every unit.
-        units_per_lang, unit_ap = {}, {}
+        units_per_lang, unit_ap, rankings = {}, {}, {}
         for li, lang in enumerate(languages):
             pooled = np.concatenate([ex[lang]["pooled"][f"blocks.{l}.mlp_post"][:] for l in range(n_layers)], axis=1).astype(np.float64)
             width = ex[lang]["pooled"]["blocks.0.mlp_post"].shape[1]
             index = ex[lang]["sentence_index"][:]
             units_per_lang[lang] = (pooled, index, width)
+            rankings[lang] = Ranking(pooled)
             for ki, concept in enumerate(concepts):
                 labels = np.array([concept in pools[lang][i] for i in index])
                 pos = int(labels.sum())
@@ -192,7 +207,7 @@ def main():
                     checks.true(f"skipped {name}", np.isnan(ap_h5[ci, li, ki]).all() and (experts_h5[ci, li, ki] == -1).all(),
                                 "a concept below min_positives must be NaN with no experts")
                     continue
-                ap = unit_average_precision(labels, pooled, checks)
+                ap = rankings[lang].average_precision(labels, checks)
                 unit_ap[(lang, ki)] = ap
                 checks.close(f"expert_ap {name}", ap_h5[ci, li, ki], ap, atol=1e-6)
                 positives = np.sort(pooled[labels], axis=0)
@@ -250,11 +265,8 @@ def main():
                             lab = np.zeros(n, dtype=bool)
                             lab[idx[:npos]] = True
                             draws.append(lab)
-                        # AP under each draw, for every unit that is some language's expert for the concept.
-                        union = np.unique(np.concatenate(exp_sets))
-                        null_cache[key] = [dict(zip(union.tolist(), unit_average_precision(lab, pooled_b[:, union])))
-                                           for lab in draws]
-                    means = [np.mean([null[u] for u in ea.tolist()]) for null in null_cache[key]]
+                        null_cache[key] = [rankings[languages[lb]].average_precision(lab) for lab in draws]
+                    means = [null[ea].mean() for null in null_cache[key]]
                     want["base"][la, lb] = float(np.mean(means))
             checks.close(f"overlap {ck}/{concept}", overlap_h5[ki], want["overlap"], atol=1e-6)
             checks.close(f"chance_overlap {ck}/{concept}", chance_h5[ki], want["chance"], atol=1e-6)

@@ -57,6 +57,7 @@ public enum Fragment {
         try writer.setAttribute("task", id)
         for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try writer.setAttribute(key, value) }
         try body(writer)
+        try writer.setAttribute("content_digest", writer.contentDigest)
         try writer.close()   // flushed, closed, renamed from its own temporary name to `staging`
         try fsyncFile(staging)
         let digest = try sha256(ofFile: staging)

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import Kernels
 
 /// An HDF5 failure, naming the file and the object or operation at fault.
 public struct HDF5Error: Error, CustomStringConvertible {
@@ -77,22 +78,34 @@ public final class HDF5Writer {
     }
 
     public func write(_ name: String, floats: [Float], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try floats.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, count: floats.count, bytes: $0.baseAddress) }
+        let ds = try floats.withUnsafeBytes {
+            digest(name, "f32", shape, $0)
+            return try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, count: floats.count, bytes: $0.baseAddress)
+        }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, doubles: [Double], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try doubles.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_DOUBLE(), shape: shape, chunk: chunk, count: doubles.count, bytes: $0.baseAddress) }
+        let ds = try doubles.withUnsafeBytes {
+            digest(name, "f64", shape, $0)
+            return try write(name, type: xl_H5T_NATIVE_DOUBLE(), shape: shape, chunk: chunk, count: doubles.count, bytes: $0.baseAddress)
+        }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, ints: [Int32], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try ints.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, count: ints.count, bytes: $0.baseAddress) }
+        let ds = try ints.withUnsafeBytes {
+            digest(name, "i32", shape, $0)
+            return try write(name, type: xl_H5T_NATIVE_INT32(), shape: shape, chunk: chunk, count: ints.count, bytes: $0.baseAddress)
+        }
         try finish(ds, name, dimensions)
     }
 
     public func write(_ name: String, int64s: [Int64], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
-        let ds = try int64s.withUnsafeBytes { try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: chunk, count: int64s.count, bytes: $0.baseAddress) }
+        let ds = try int64s.withUnsafeBytes {
+            digest(name, "i64", shape, $0)
+            return try write(name, type: xl_H5T_NATIVE_INT64(), shape: shape, chunk: chunk, count: int64s.count, bytes: $0.baseAddress)
+        }
         try finish(ds, name, dimensions)
     }
 
@@ -102,12 +115,30 @@ public final class HDF5Writer {
         defer { H5Tclose(type) }
         H5Tset_size(type, xl_H5T_VARIABLE())
         H5Tset_cset(type, H5T_CSET_UTF8)
+        var joined: [UInt8] = []
+        for string in strings { joined += Array(string.utf8) + [0] }
+        joined.withUnsafeBytes { digest(name, "utf8", shape ?? [strings.count], $0) }
         let cStrings = strings.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         let ds = try cStrings.withUnsafeBytes {
             try write(name, type: type, shape: shape ?? [strings.count], chunk: nil, count: strings.count, bytes: $0.baseAddress)
         }
         try finish(ds, name, dimensions)
+    }
+
+    /// SHA-256 over every dataset written (name, type, shape, values; attributes not included):
+    /// what the file holds, whatever HDF5's layout bytes or the provenance attributes say.
+    var content = SHA256()
+
+    func digest(_ name: String, _ type: String, _ shape: [Int], _ bytes: UnsafeRawBufferPointer) {
+        content.update(Array("\(name)\0\(type)\0\(shape.map(String.init).joined(separator: ","))\0".utf8))
+        content.update(bytes)
+    }
+
+    /// The content digest so far ("sha256:…"); it does not finish the running hash.
+    public var contentDigest: String {
+        var copy = content
+        return "sha256:" + copy.hexDigest()
     }
 
     /// Open dimension-scale datasets by dataset name.

@@ -4,7 +4,7 @@ import Store
 /// The ledger of a sweep: which tasks have a current fragment on disk. Rebuilt from the files
 /// alone, so a restarted coordinator resumes without redoing finished work. A fragment counts as
 /// done only when it is complete (its checksum verifies), was made from exactly the inputs the
-/// current plan derives for its task, and the fragments it read are still the ones on disk.
+/// current plan derives for its task, and the fragments it read still hold the values it read.
 /// Anything else runs again and its new fragment replaces the old one; nothing stale is merged.
 public struct Ledger: Sendable {
     public let done: Set<String>
@@ -17,11 +17,11 @@ public struct Ledger: Sendable {
 
     public init(store: FragmentStore, plan: Plan, inputs: PlanInputs) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: store.directory)) ?? []
-        var checksums: [String: String] = [:], recorded: [String: (inputs: TaskInputs, read: [String: String])] = [:]
+        var contents: [String: String] = [:], recorded: [String: (inputs: TaskInputs, read: [String: String])] = [:]
         var broken: [String] = [], foreign: [String] = [], stale: [String: [TaskInputs.Change]] = [:]
         for name in names.sorted() where name.hasSuffix(".h5") {
             guard let id = Fragment.taskID(fileName: name), inputs.inputs[id] != nil else { foreign.append(name); continue }
-            guard let sum = Fragment.verifiedChecksum(store.directory + "/" + name) else { broken.append(id); continue }
+            guard Fragment.verify(store.directory + "/" + name) else { broken.append(id); continue }
             guard let r = try? HDF5Reader(path: store.directory + "/" + name),
                   let schema = try? r.attribute("fragment_schema"), schema == FragmentStore.schema,
                   let json = try? r.attribute("inputs"), let made = try? TaskInputs(json: json) else {
@@ -29,15 +29,15 @@ public struct Ledger: Sendable {
                 continue
             }
             let read = ((try? r.attribute("read")).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }) ?? [:]
-            checksums[id] = sum
+            contents[id] = (try? r.attribute("content_digest")) ?? "none"
             recorded[id] = (made, read)
         }
         var done = Set<String>()
         for (id, r) in recorded {
             var changes = inputs.inputs[id]!.changes(from: r.inputs)
-            // A fragment it read was made again since (other bits): what it holds is out of date.
-            for (dependency, sum) in r.read.sorted(by: { $0.key < $1.key }) where checksums[dependency] != nil && checksums[dependency] != sum {
-                changes.append(TaskInputs.Change(key: "read.\(dependency)", old: sum, new: checksums[dependency]))
+            // A fragment it read was made again since with other values: what it holds is out of date.
+            for (dependency, sum) in r.read.sorted(by: { $0.key < $1.key }) where contents[dependency] != nil && contents[dependency] != sum {
+                changes.append(TaskInputs.Change(key: "read.\(dependency)", old: sum, new: contents[dependency]))
             }
             if changes.isEmpty { done.insert(id) } else { stale[id] = changes }
         }

@@ -178,6 +178,18 @@ public enum Merge {
                     dimensions: ["checkpoint"])
         try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
         try w.write("config_text", strings: [c.text], shape: [])
+        // The timeline: when, where and in which attempt each finished task ran, and its worker's peak memory.
+        let records = TaskRecord.read(store, tasks: sweep.plan.tasks.filter { done.contains($0.id) })
+        try w.write("task", strings: records.map(\.id))
+        try w.makeScale("task", dimension: "task")
+        try w.write("task_kind", strings: records.map(\.kind.rawValue), dimensions: ["task"])
+        try w.write("task_started", doubles: records.map(\.started), shape: [records.count], dimensions: ["task"])
+        try w.setAttribute("units", "seconds since 1970-01-01 00:00:00", on: "task_started")   // CF: xarray decodes it to datetime64 (UTC)
+        try w.write("task_seconds", doubles: records.map(\.seconds), shape: [records.count], dimensions: ["task"])
+        try w.write("task_host", strings: records.map(\.host), dimensions: ["task"])
+        try w.write("task_worker", strings: records.map(\.worker), dimensions: ["task"])
+        try w.write("task_attempt", ints: records.map { Int32($0.attempt) }, shape: [records.count], dimensions: ["task"])
+        try w.write("task_peak_rss_bytes", int64s: records.map { Int64($0.peakRSSBytes) }, shape: [records.count], dimensions: ["task"])
         // Its own dimension scale (like a netCDF coordinate variable), so readers see a named axis.
         try w.write("missing_task", strings: missing)
         try w.makeScale("missing_task", dimension: "missing_task")

@@ -95,7 +95,6 @@ public struct PlanComponents: Sendable, Equatable {
             v["checkpoint.\(name).files"] = f.files
             v["checkpoint.\(name).tokenizer"] = f.tokenizer
         }
-        for (name, dir) in sweep.directories { v["checkpoint.\(name).directory"] = dir }
         values = v
     }
 

@@ -80,6 +80,7 @@ public final class Worker {
                     logger.info("ignored an unknown task \(m.body["task"] ?? "?")")
                     continue
                 }
+                runner.placement = (host, identity, Int(m.body["attempt"] ?? "1") ?? 1)
                 let started = Date()
                 let outcome = try execute(task, runner: runner)
                 let seconds = String(format: "%.6f", Date().timeIntervalSince(started))

@@ -267,10 +267,9 @@ struct StatusCommand: ParsableCommand {
             let total = sweep.plan.tasks.count
             let done = sweep.plan.tasks.filter { ledger.done.contains($0.id) }.count
             print("not running: \(done)/\(total) tasks done (from the fragments on disk, against \(current.file))")
-            for kind in TaskKind.allCases {
-                let all = sweep.plan.tasks.filter { $0.kind == kind }
-                print("  \(kind.rawValue): \(all.filter { ledger.done.contains($0.id) }.count)/\(all.count)")
-            }
+            // Time spent per kind (from the fragments' records) and, at each kind's mean, time left.
+            let records = TaskRecord.read(sweep.fragments, tasks: sweep.plan.tasks.filter { ledger.done.contains($0.id) })
+            TaskRecord.summary(records, plan: sweep.plan, done: ledger.done).forEach { print($0) }
             for reason in ledger.rerunReasons(plan: sweep.plan) { print("rerun: \(reason)") }
             if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
             if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }

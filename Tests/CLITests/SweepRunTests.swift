@@ -47,7 +47,7 @@ func startCoordinator(config: String, dir: String, extra: [String] = []) throws 
     throw SweepError("the coordinator never wrote \(dir)/out/run.json")
 }
 
-/// Every dataset of two sweep.h5 files but the config text, byte for byte (NaNs included), via h5py.
+/// Every dataset of two sweep.h5 files but the config text and the timeline, byte for byte (NaNs included), via h5py.
 func assertSameSweepDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
     let r = try CLI.python(["-c", """
         import sys, h5py, numpy as np
@@ -55,7 +55,8 @@ func assertSameSweepDatasets(_ a: String, _ b: String, file: StaticString = #fil
         assert sorted(a) == sorted(b), (sorted(a), sorted(b))
         bad = []
         for k in a:
-            if k == "config_text": continue
+            # The config text, and the timeline (when, where, how long), are not results.
+            if k == "config_text" or k in ("task_started", "task_seconds", "task_host", "task_worker", "task_attempt", "task_peak_rss_bytes"): continue
             x, y = a[k][()], b[k][()]
             same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
             if not same or x.shape != y.shape: bad.append(k)

@@ -228,4 +228,28 @@ final class TrustTests: XCTestCase {
             XCTAssertTrue(caught.stdout.contains("MISMATCH \(dataset) "), caught.stdout)
         }
     }
+
+    /// Each fragment records when, where, in which attempt and with how much memory its task ran;
+    /// sweep.h5 has them as `task_*` datasets on a `task` axis, and `status` sums time per kind.
+    func testTimelineIsRecorded() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, samples: 2), "--workers", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let check = try CLI.python(["-c", """
+            import sys, h5py, socket
+            f = h5py.File(sys.argv[1])
+            ids = list(f["task"].asstr()[:])
+            assert len(ids) == 63 and len(set(ids)) == 63, ids
+            assert set(f["task_kind"].asstr()[:]) == {"extract", "probe", "expertise", "alignment", "generate"}
+            assert (f["task_seconds"][:] >= 0).all() and (f["task_started"][:] > 1.7e9).all()
+            assert set(f["task_host"].asstr()[:]) == {socket.gethostname()}, set(f["task_host"].asstr()[:])
+            assert len(set(f["task_worker"].asstr()[:])) == 2, set(f["task_worker"].asstr()[:])
+            assert (f["task_attempt"][:] >= 1).all() and (f["task_peak_rss_bytes"][:] > 1 << 20).all()
+            assert f["task_seconds"].dims[0][0].name == "/task"
+            print("ok")
+            """, dir + "/out/sweep.h5"])
+        XCTAssertEqual(check.stdout, "ok\n", check.stderr)
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.contains("  extract: 12/12, ") && status.stdout.contains(" s spent, 0 s left"), status.stdout)
+    }
 }

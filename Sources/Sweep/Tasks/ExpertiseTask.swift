@@ -118,7 +118,7 @@ extension TaskRunner {
         }
         let fragment = ExpertiseFragment(positives: positives, averagePrecision: ap, onP50: p50, onP90: p90, offMean: off,
                                          experts: experts, units: units)
-        try store.write(task.id, inputs: inputs(task), read: ["extract/\(task.checkpoint)/\(lang)"]) {
+        try store.write(task.id, inputs: inputs(task), read: ["extract/\(task.checkpoint)/\(lang)"], provenance: provenance()) {
             try fragment.write(to: $0, concepts: concepts.count, k: k)
         }
     }

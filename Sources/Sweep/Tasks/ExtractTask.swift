@@ -123,6 +123,6 @@ extension TaskRunner {
         fragment.precision = m.precision.rawValue
         fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
                                                        : "fp32 OpenBLAS \(BLASCore.name)"
-        try store.write(task.id, inputs: inputs(task)) { try fragment.write(to: $0, model: m.config) }
+        try store.write(task.id, inputs: inputs(task), provenance: provenance()) { try fragment.write(to: $0, model: m.config) }
     }
 }

@@ -72,7 +72,7 @@ extension TaskRunner {
             present.append(id.language.map { lexicon.isPresent(in: text, language: $0) ? 1 : 0 } ?? 0)
         }
         let fragment = GenerationFragment(text: texts, language: languages, conceptPresent: present, forcedUnits: experts)
-        try store.write(task.id, inputs: inputs(task), read: ["expertise/\(task.checkpoint)/\(task.language!)"]) {
+        try store.write(task.id, inputs: inputs(task), read: ["expertise/\(task.checkpoint)/\(task.language!)"], provenance: provenance()) {
             try fragment.write(to: $0)
         }
     }

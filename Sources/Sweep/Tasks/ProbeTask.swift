@@ -61,6 +61,6 @@ extension TaskRunner {
                                            seeds: seeds, testFraction: p.testFraction,
                                            options: .init(c: p.c, maxIterations: p.maxIterations))
         let fragment = ProbeFragment(result)
-        try store.write(task.id, inputs: inputs(task), read: read) { try fragment.write(to: $0, languages: sweep.config.languages.count) }
+        try store.write(task.id, inputs: inputs(task), read: read, provenance: provenance()) { try fragment.write(to: $0, languages: sweep.config.languages.count) }
     }
 }

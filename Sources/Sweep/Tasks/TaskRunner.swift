@@ -41,7 +41,23 @@ public final class TaskRunner {
     /// The inputs the plan derives for `task` (what its fragment is bound to).
     func inputs(_ task: SweepTask) -> TaskInputs { sweep.inputs.inputs[task.id]! }
 
+    /// Who runs the tasks (host, worker id, attempt of the current task), as the worker says.
+    public var placement: (host: String, worker: String, attempt: Int) = (ProcessInfo.processInfo.hostName, "local:\(getpid())", 1)
+    var started = Date()
+
+    /// Where and when the current task ran, and this process's peak memory: attributes of its
+    /// fragment beside what binds it (they change no result).
+    func provenance() -> [String: String] {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return ["task_started": String(format: "%.3f", started.timeIntervalSince1970),
+                "task_seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                "task_host": placement.host, "task_worker": placement.worker, "task_attempt": String(placement.attempt),
+                "task_peak_rss_bytes": String(Int(usage.ru_maxrss) * 1024)]
+    }
+
     public func run(_ task: SweepTask) throws {
+        started = Date()
         let seed = task.seed(sweepSeed: sweep.config.seed)
         switch task.kind {
         case .extract: try extract(task, seed: seed)
