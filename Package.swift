@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report",
+                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report", "CKernelSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CKernelSupport
+import Dispatch
 import Foundation
 import Logging
 import Report
@@ -73,6 +75,42 @@ struct Run: ParsableCommand {
     }
 }
 
+/// Signals that stop a local run: caught (not fatal) so that its workers can be ended first.
+final class StopSignals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: Int32?
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ signals: [Int32]) {
+        for s in signals {
+            Foundation.signal(s, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                if self.signal == nil { self.signal = s }
+                self.lock.unlock()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    deinit {
+        for s in sources { s.cancel() }
+    }
+
+    var received: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return signal
+    }
+
+    static func name(_ signal: Int32) -> String {
+        [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][signal] ?? "signal \(signal)"
+    }
+}
+
 /// A coordinator on loopback and `workers` worker processes of this executable, replacing workers
 /// that die while work remains; returns when the plan is finished and the workers have exited.
 func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) throws -> Coordinator {
@@ -91,6 +129,7 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
         // The cores are shared out between the workers (kernels spread over more threads than
         // cores wait on each other at every barrier); results do not depend on the thread count.
         var environment = ProcessInfo.processInfo.environment
+        environment["XLSWEEP_PARENT_PID"] = String(getpid())   // the worker dies with this process
         if environment["XLSWEEP_THREADS"] == nil {
             environment["XLSWEEP_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / n))
         }
@@ -98,10 +137,18 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
         try p.run()
         children.append(p)
     }
+    // SIGINT, SIGTERM (Slurm's preemption and time limit) and SIGHUP end the run and its workers;
+    // the fragments stay for a resume. (A SIGKILL reaches the workers through their parent-death signal.)
+    let stop = StopSignals([SIGINT, SIGTERM, SIGHUP])
     for _ in 0..<n { try spawn() }
     var progress = ProgressLine()
     do {
         try coordinator.serve { c in
+            if let signal = stop.received {
+                throw UserError("stopped by \(StopSignals.name(signal)) with \(c.plan.tasks.count - c.scheduler.done.count) of "
+                    + "\(c.plan.tasks.count) tasks left; the workers were stopped and the fragments kept in "
+                    + "\(c.config.output)/fragments (run again to resume)")
+            }
             if !quiet { progress.update(c.progress) }
             // A worker that died while work remains is replaced (its lease expires and is reassigned),
             // as long as the restart budget lasts; with none left alive and none to start, stop.
@@ -124,6 +171,9 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
         }
     } catch {
         for p in children where p.isRunning { p.terminate() }
+        let deadline = Date().addingTimeInterval(5)
+        while children.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+        for p in children where p.isRunning { kill(p.processIdentifier, SIGKILL) }
         throw error
     }
     if !quiet {
@@ -212,6 +262,11 @@ struct WorkerCommand: ParsableCommand {
                 let mine = try CurveKeys.read(key)
                 guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
                 keys = Worker.Keys(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
+            }
+            // A worker started by a local `run` ends when that process does, however it ends.
+            if let parent = ProcessInfo.processInfo.environment["XLSWEEP_PARENT_PID"].flatMap(Int32.init),
+               xl_die_with_parent(SIGTERM, parent) != 0 {
+                throw UserError("the run that started this worker (pid \(parent)) is gone")
             }
             let worker = try Worker(connect: connect, keys: keys, patience: patience, logger: Logger(label: "worker \(getpid())"))
             try worker.run()

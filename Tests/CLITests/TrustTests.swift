@@ -252,4 +252,43 @@ final class TrustTests: XCTestCase {
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.contains("  extract: 12/12, ") && status.stdout.contains(" s spent, 0 s left"), status.stdout)
     }
+
+    /// SIGTERM, SIGINT or SIGHUP to a local `run` (what Slurm sends on preemption) stops its
+    /// workers and keeps the fragments; after a SIGKILL of `run` its workers end too (they die
+    /// with their parent) instead of running on, orphaned.
+    func testWorkersNeverOutliveTheirRun() throws {
+        let dir = try CLI.scratch(self)
+        let cfg = try sweepConfig(dir, samples: 400)
+        func alive(_ pids: [Int32]) -> [Int32] { pids.filter { kill($0, 0) == 0 && !isZombie($0) } }
+        func isZombie(_ pid: Int32) -> Bool {
+            ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
+        }
+        for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP"), (SIGKILL, "SIGKILL")] {
+            let run = Process()
+            run.executableURL = URL(fileURLWithPath: CLI.binary!)
+            run.arguments = ["run", cfg, "--workers", "2"]
+            let err = Pipe()
+            run.standardError = err
+            run.standardOutput = FileHandle.nullDevice
+            try run.run()
+            var workers: [Int32] = []
+            let deadline = Date().addingTimeInterval(30)
+            while workers.count < 2 && Date() < deadline { usleep(50_000); workers = children(of: run.processIdentifier) }
+            XCTAssertEqual(workers.count, 2, name)
+            usleep(500_000)
+            kill(run.processIdentifier, signal)
+            run.waitUntilExit()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let gone = Date().addingTimeInterval(10)
+            while !alive(workers).isEmpty && Date() < gone { usleep(50_000) }
+            XCTAssertEqual(alive(workers), [], "workers outlived the run after \(name)")
+            if signal != SIGKILL {
+                XCTAssertEqual(run.terminationStatus, 1, stderr)
+                XCTAssertTrue(stderr.contains("xlsweep: error: stopped by \(name) with "), stderr)
+            }
+        }
+        // What finished is kept: a rerun resumes and completes.
+        let resumed = try CLI.run(["run", cfg])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    }
 }

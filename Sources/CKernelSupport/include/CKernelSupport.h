@@ -7,6 +7,11 @@
 /// reused instead of being mapped and page-faulted in anew each time.
 void xl_keep_large_blocks_in_heap(void);
 
+/// Asks Linux to send this process `signal` when its parent dies (prctl PR_SET_PDEATHSIG), then
+/// checks that the parent is still `parent`: a local worker never outlives its `run`, even
+/// after a SIGKILL. Returns 0, or -1 when the parent is already gone or prctl is unavailable.
+int xl_die_with_parent(int signal, int parent);
+
 /// Instruction-set levels of the bf16 product kernels, lowest first.
 /// The portable levels (generic … AVX-512 BF16) give the same bits; AMX gives its own (bf16_gemm.c).
 enum { XL_CPU_GENERIC = 0, XL_CPU_AVX2 = 1, XL_CPU_AVX512 = 2, XL_CPU_AVX512_BF16 = 3, XL_CPU_AMX_BF16 = 4 };
