@@ -278,10 +278,12 @@ final class TrustTests: XCTestCase {
             usleep(500_000)
             kill(run.processIdentifier, signal)
             run.waitUntilExit()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // (Workers hold the stderr pipe: read it only once they are gone, or it waits for them.)
             let gone = Date().addingTimeInterval(10)
             while !alive(workers).isEmpty && Date() < gone { usleep(50_000) }
             XCTAssertEqual(alive(workers), [], "workers outlived the run after \(name)")
+            for w in alive(workers) { kill(w, SIGKILL) }
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             if signal != SIGKILL {
                 XCTAssertEqual(run.terminationStatus, 1, stderr)
                 XCTAssertTrue(stderr.contains("xlsweep: error: stopped by \(name) with "), stderr)
