@@ -211,7 +211,9 @@ public final class Coordinator {
                 reply(identity, Message(.wait, ["milliseconds": "250"]))
             }
         case .heartbeat:
+            guard workers[worker] != nil else { return }
             scheduler.heartbeat(worker: worker, task: message.body["task"], now: now)
+            reply(identity, Message(.ack))
         case .done:
             guard let id = message.body["task"] else { return logger.info("done without a task", metadata: meta) }
             // Only the lease holder speaks for a task; anyone else's report is ignored.
@@ -249,7 +251,7 @@ public final class Coordinator {
                 "failures": scheduler.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
                 "worker_errors": workerErrors.suffix(20).map { "\($0.worker) on \($0.host): \($0.error)" }.joined(separator: "\n"),
             ]))
-        case .welcome, .task, .wait, .shutdown, .statusReply:
+        case .welcome, .task, .wait, .shutdown, .ack, .statusReply:
             logger.info("dropped a \(message.kind) message from \(worker): only a coordinator sends those")
         }
     }

@@ -121,13 +121,21 @@ public final class Worker {
         }
         thread.stackSize = 16 << 20
         thread.start()
-        var lastBeat = Date()
+        var lastBeat = Date(), lastHeard = Date()
         while true {
             box.lock.lock()
             let finished = box.finished
             box.lock.unlock()
             if finished { break }
-            usleep(20_000)
+            // The coordinator answers every heartbeat; silence for `patience` seconds means it is
+            // gone, and a worker does not outlive its sweep: it stops (its lease will expire).
+            if let frames = try socket.receive(timeout: 20) {
+                if frames.count == 1, let m = try? Message.decode(frames[0]), m.kind == .ack { lastHeard = Date() }
+            }
+            if Date().timeIntervalSince(lastHeard) > patience {
+                throw SweepError("the coordinator answered no heartbeat for \(Int(patience)) s (gone?); "
+                    + "stopping, with task \(task.id) unfinished")
+            }
             if Date().timeIntervalSince(lastBeat) >= 1 {
                 try send(Message(.heartbeat, ["task": task.id]))
                 lastBeat = Date()

@@ -174,8 +174,8 @@ final class SweepRunTests: XCTestCase {
             [Array(valid.prefix(9))],                                    // truncated header
             [valid + [1, 2, 3]],                                          // length mismatch
             [Array("XLSW".utf8) + [9, 0, 2, 2, 0, 0, 0] + Array("{}".utf8)],  // unknown version
-            [Array("XLSW".utf8) + [1, 0, 99, 2, 0, 0, 0] + Array("{}".utf8)], // unknown type
-            [Array("XLSW".utf8) + [1, 0, 2, 3, 0, 0, 0] + Array("[1]".utf8)], // not an object
+            [Array("XLSW".utf8) + [UInt8(Message.version), 0, 99, 2, 0, 0, 0] + Array("{}".utf8)], // unknown type
+            [Array("XLSW".utf8) + [UInt8(Message.version), 0, 2, 3, 0, 0, 0] + Array("[1]".utf8)], // not an object
             [valid, valid],                                               // two frames
             [Message(.task, ["task": "x"]).encode()],                     // a coordinator-only message
         ]
@@ -194,6 +194,7 @@ final class SweepRunTests: XCTestCase {
         let dropped = text.split(separator: "\n").filter { $0.contains("dropped") }
         XCTAssertGreaterThanOrEqual(dropped.count, garbage.count, text)
         XCTAssertTrue(text.contains("bad magic") && text.contains("body length") && text.contains("protocol version"), text)
+        XCTAssertTrue(text.contains("unknown message type 99") && text.contains("body is not a JSON object"), text)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/sweep.h5"))
     }
 }

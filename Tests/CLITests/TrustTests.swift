@@ -164,7 +164,7 @@ final class TrustTests: XCTestCase {
                 sockets.append(s)
             }
             let huge = Message(.hello, ["held": String(repeating: "x", count: 10 << 20)]).encode()
-            let array = Array("XLSW".utf8) + [1, 0, 4] + withUnsafeBytes(of: UInt32(10 << 20).littleEndian, Array.init)
+            let array = Array("XLSW".utf8) + [UInt8(Message.version), 0, 4] + withUnsafeBytes(of: UInt32(10 << 20).littleEndian, Array.init)
                 + [UInt8](repeating: UInt8(ascii: "["), count: 10 << 20)
             while !flag.stop {
                 for s in sockets {
@@ -292,5 +292,37 @@ final class TrustTests: XCTestCase {
         // What finished is kept: a rerun resumes and completes.
         let resumed = try CLI.run(["run", cfg])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    }
+}
+
+extension TrustTests {
+    /// A remote worker (started by hand, not by `run`) whose coordinator disappears mid-task stops
+    /// by itself once its heartbeats go unanswered for its patience, instead of running on.
+    func testWorkerStopsWhenItsCoordinatorIsGone() throws {
+        let dir = try CLI.scratch(self)
+        let (coordinator, endpoint, _) = try startCoordinator(config: try sweepConfig(dir, samples: 2000), dir: dir)
+        defer { if coordinator.isRunning { coordinator.terminate() } }
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: CLI.binary!)
+        worker.arguments = ["worker", "--connect", endpoint, "--patience", "3"]
+        let err = Pipe()
+        worker.standardError = err
+        worker.standardOutput = FileHandle.nullDevice
+        try worker.run()
+        // Into the long generation tasks, then the coordinator dies.
+        let fragments = dir + "/out/fragments"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: fragments)) ?? []).contains(where: { $0.hasPrefix("alignment+") }) {
+            usleep(50_000)
+        }
+        usleep(300_000)
+        kill(coordinator.processIdentifier, SIGKILL)
+        coordinator.waitUntilExit()
+        let killed = Date()
+        worker.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(killed), 20, "the worker ran on")
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(worker.terminationStatus, 1, stderr)
+        XCTAssertTrue(stderr.contains("answered no heartbeat for 3 s") || stderr.contains("stopped answering for 3 s"), stderr)
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 /// Anything that is not exactly that — wrong magic, version, type, length, or JSON — is rejected
 /// with a reason, never trusted.
 public struct Message: Sendable, Equatable {
-    public static let version: UInt16 = 1
+    /// 2: `refused` (worker → coordinator), `ack` (the coordinator's answer to a heartbeat).
+    public static let version: UInt16 = 2
     static let magic: [UInt8] = Array("XLSW".utf8)
     static let headerSize = 11
     /// Bodies above this size are refused before they are parsed (a welcome carries the config).
@@ -17,7 +18,7 @@ public struct Message: Sendable, Equatable {
         /// A worker that cannot work on the sweep (cannot start, or derives another plan), and why.
         case refused = 7
         // coordinator → worker
-        case welcome = 10, task = 11, wait = 12, shutdown = 13
+        case welcome = 10, task = 11, wait = 12, shutdown = 13, ack = 14
         // anyone → coordinator, and its answer
         case status = 20, statusReply = 21
     }
