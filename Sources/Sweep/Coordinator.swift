@@ -162,6 +162,15 @@ public final class Coordinator {
         }
     }
 
+    /// One line per working peer: its id, host, the checkpoint it holds and the task it runs.
+    func workerList(now: Double) -> String {
+        let running = Dictionary(grouping: scheduler.leases.values, by: \.worker)
+        return workers.filter(\.value.working).sorted { $0.key < $1.key }.prefix(200).map { id, peer in
+            let tasks = running[id]?.map(\.task.id).sorted().joined(separator: ", ") ?? "idle"
+            return "\(id) on \(peer.host): holds \(peer.held ?? "no checkpoint"), running \(tasks), last heard \(Int(now - peer.seen)) s ago"
+        }.joined(separator: "\n")
+    }
+
     func reply(_ identity: [UInt8], _ message: Message) {
         do { try socket.send([identity, message.encode()]) } catch { logger.info("cannot answer a worker: \(error)") }
     }
@@ -250,6 +259,7 @@ public final class Coordinator {
                 "failed": String(p.failed), "workers": String(p.workers),
                 "failures": scheduler.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
                 "worker_errors": workerErrors.suffix(20).map { "\($0.worker) on \($0.host): \($0.error)" }.joined(separator: "\n"),
+                "worker_list": workerList(now: now),
             ]))
         case .welcome, .task, .wait, .shutdown, .ack, .statusReply:
             logger.info("dropped a \(message.kind) message from \(worker): only a coordinator sends those")

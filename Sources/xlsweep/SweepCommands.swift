@@ -310,6 +310,7 @@ struct StatusCommand: ParsableCommand {
                     let b = m.body
                     print("running (coordinator pid \(pid) at \(endpoint)): \(b["done"] ?? "?")/\(b["total"] ?? "?") tasks done, "
                         + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
+                    if let w = b["worker_list"], !w.isEmpty { print("workers:\n" + w.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
                     if let f = b["failures"], !f.isEmpty { print(f) }
                     if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
                     return

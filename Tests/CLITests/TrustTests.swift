@@ -135,6 +135,7 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(worker.stderr.contains("this node derives another plan than the coordinator's: data.es: sha256:"), worker.stderr)
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.contains("worker errors:") && status.stdout.contains("data.es"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("on \(ProcessInfo.processInfo.hostName): this node derives another plan"), status.stdout)
         coordinator.terminate()
         coordinator.waitUntilExit()
         let text = try String(contentsOfFile: log, encoding: .utf8)
@@ -316,6 +317,10 @@ extension TrustTests {
             usleep(50_000)
         }
         usleep(300_000)
+        // `status` lists the worker: host, checkpoint in memory, current task.
+        let status = try CLI.run(["status", dir + "/out"])
+        XCTAssertTrue(status.stdout.contains("workers:\n  ") && status.stdout.contains("on \(ProcessInfo.processInfo.hostName): holds step")
+                      && status.stdout.contains(", running generate/"), status.stdout)
         kill(coordinator.processIdentifier, SIGKILL)
         coordinator.waitUntilExit()
         let killed = Date()
