@@ -39,7 +39,11 @@ public final class Worker {
         while Date() < deadline {
             guard let frames = try socket.receive(timeout: 500) else { continue }
             guard frames.count == 1 else { logger.info("dropped a message of \(frames.count) frames"); continue }
-            do { return try Message.decode(frames[0]) } catch { logger.info("dropped a malformed frame: \(error)") }
+            do {
+                let m = try Message.decode(frames[0])
+                if m.kind == .ack { continue }   // a late answer to a heartbeat: not an answer to this request
+                return m
+            } catch { logger.info("dropped a malformed frame: \(error)") }
         }
         return nil
     }
