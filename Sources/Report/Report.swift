@@ -98,9 +98,35 @@ public enum Report {
                                            rows: checkpoints, parts: parts, fractions: fractions))
         }
 
+        // 7. Timeline: where and when each task ran, and time per task kind.
+        var timeTable = ""
+        if r.exists("task_seconds") {
+            let ids = try r.strings("task"), kinds = try r.strings("task_kind"), workers = try r.strings("task_worker")
+            let started = try r.doubles("task_started").values, seconds = try r.doubles("task_seconds").values
+            let hosts = try r.strings("task_host"), rss = try r.ints("task_peak_rss_bytes").values
+            let kindOrder = ["extract", "probe", "expertise", "alignment", "generate"].filter(kinds.contains)
+            let spans = ids.indices.map { SVG.Span(lane: "\(workers[$0])", task: ids[$0], kind: kinds[$0], start: started[$0], seconds: seconds[$0]) }
+            if !spans.isEmpty {
+                figures.append(SVG.timeline(title: "Timeline: tasks per worker (\(Set(hosts).count) host\(Set(hosts).count == 1 ? "" : "s"))",
+                                            spans: spans, kinds: kindOrder))
+                timeTable = "<h2>Time per task kind</h2><table><tr><th>kind</th><th>tasks</th><th>total s</th><th>mean s</th>"
+                    + "<th>longest s</th><th>peak worker memory</th></tr>"
+                for kind in kindOrder {
+                    let mine = ids.indices.filter { kinds[$0] == kind }
+                    let total = mine.reduce(0) { $0 + seconds[$1] }
+                    let longest = mine.map { seconds[$0] }.max() ?? 0
+                    let peak = mine.map { rss[$0] }.max() ?? 0
+                    timeTable += "<tr><td>\(kind)</td><td>\(mine.count)</td><td>\(String(format: "%.1f", total))</td>"
+                        + "<td>\(String(format: "%.2f", total / Double(max(mine.count, 1))))</td><td>\(String(format: "%.2f", longest))</td>"
+                        + "<td>\(String(format: "%.0f MB", Double(peak) / 1e6))</td></tr>"
+                }
+                timeTable += "</table>"
+            }
+        }
+
         // Provenance.
         var provenance: [(String, String)] = []
-        for name in ["sweep", "tool_version", "pooling", "probe_hook_site", "expertise_hook_site", "forcing", "data_fingerprint", "complete"] {
+        for name in ["sweep", "tool_version", "pooling", "probe_hook_site", "expertise_hook_site", "forcing", "data_fingerprint", "plan_digest", "complete"] {
             if let v = try? r.attribute(name) { provenance.append((name, v)) }
         }
         let sources = try r.strings("checkpoint_source"), fingerprints = try r.strings("checkpoint_fingerprint")
@@ -113,7 +139,7 @@ public enum Report {
             <style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1250px}
             .grid{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0;border:1px solid #ddd;padding:6px;background:#fff}
             table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
-            td.mono{font-family:monospace;font-size:11px}h1{font-size:22px}h2{font-size:17px;margin-top:26px}.warn{color:#a00}</style>
+            td.mono{font-family:monospace;font-size:11px;word-break:break-all}table{max-width:100%}h1{font-size:22px}h2{font-size:17px;margin-top:26px}.warn{color:#a00}</style>
             </head><body><h1>xlsweep report: \(SVG.escape(provenance.first { $0.0 == "sweep" }?.1 ?? path))</h1>
             <p>\(C) checkpoints × \(layers) hidden layers × \(L) languages × \(K) concepts. Source: \(SVG.escape(path))</p>
             """
@@ -129,6 +155,7 @@ public enum Report {
             }
             html += "</table>"
         }
+        html += timeTable
         html += "<h2>Provenance</h2><table><tr><th>checkpoint</th><th>source</th><th>weights</th><th>tokenizer</th></tr>"
         for c in 0..<C {
             html += "<tr><td>\(SVG.escape(checkpoints[c]))</td><td class=\"mono\">\(SVG.escape(sources[c]))</td>"

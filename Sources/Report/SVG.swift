@@ -124,6 +124,45 @@ enum SVG {
         return out + "</svg>"
     }
 
+    /// One task of a timeline: its lane (worker), start and length in seconds, and kind (colour).
+    struct Span {
+        let lane: String, task: String, kind: String
+        let start: Double, seconds: Double
+    }
+
+    /// A per-lane timeline: each span a bar from its start, coloured by kind, its values in
+    /// `data-` attributes (seconds since the first start).
+    static func timeline(title: String, spans: [Span], kinds: [String]) -> String {
+        let lanes = Array(Set(spans.map(\.lane))).sorted()
+        let origin = spans.map(\.start).min() ?? 0
+        let end = max(spans.map { $0.start + $0.seconds }.max() ?? 1, origin + 1e-3)
+        let width = 900.0, left = 170.0, right = 20.0, top = 40.0, laneH = 24.0
+        let plotW = width - left - right
+        let height = top + laneH * Double(lanes.count) + 46
+        func px(_ t: Double) -> Double { left + plotW * (t - origin) / (end - origin) }
+        var out = header(width, height, title)
+        for (i, lane) in lanes.enumerated() {
+            let y = top + laneH * Double(i)
+            out += "<text x=\"\(f(left - 6))\" y=\"\(f(y + laneH * 0.65))\" text-anchor=\"end\" font-size=\"11\">\(escape(lane))</text>"
+            for s in spans where s.lane == lane {
+                let colour = palette[(kinds.firstIndex(of: s.kind) ?? 0) % palette.count]
+                out += "<rect class=\"datum\" data-task=\"\(escape(s.task))\" data-start=\"\(String(format: "%.3f", s.start - origin))\" "
+                    + "data-seconds=\"\(String(format: "%.3f", s.seconds))\" x=\"\(f(px(s.start)))\" y=\"\(f(y + 2))\" "
+                    + "width=\"\(String(format: "%.2f", max(0.5, plotW * s.seconds / (end - origin))))\" height=\"\(f(laneH - 5))\" fill=\"\(colour)\">"
+                    + "<title>\(escape(s.task)): \(String(format: "%.2f", s.seconds)) s</title></rect>"
+            }
+        }
+        let axisY = top + laneH * Double(lanes.count) + 14
+        out += "<text x=\"\(f(left))\" y=\"\(f(axisY))\" font-size=\"11\">0 s</text>"
+        out += "<text x=\"\(f(left + plotW))\" y=\"\(f(axisY))\" text-anchor=\"end\" font-size=\"11\">\(String(format: "%.1f", end - origin)) s</text>"
+        for (k, kind) in kinds.enumerated() {
+            let lx = left + Double(k) * 110, ly = axisY + 20
+            out += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"10\" height=\"10\" fill=\"\(palette[k % palette.count])\"/>"
+            out += "<text x=\"\(f(lx + 14))\" y=\"\(f(ly))\" font-size=\"11\">\(escape(kind))</text>"
+        }
+        return out + "</svg>"
+    }
+
     static func header(_ w: Double, _ h: Double, _ title: String) -> String {
         "<svg class=\"figure\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(w))\" height=\"\(f(h))\" viewBox=\"0 0 \(f(w)) \(f(h))\" "
             + "font-family=\"sans-serif\" font-size=\"12\"><text x=\"10\" y=\"18\" font-weight=\"bold\">\(escape(title))</text>"

@@ -15,12 +15,24 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 6)
+        XCTAssertEqual(figures.count, 7)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
         }
-        for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy"] {
+        // The timeline's bars are the file's task_seconds, task by task.
+        let timeline = try CLI.python(["-c", """
+            import re, sys, h5py, html
+            f = h5py.File(sys.argv[1])
+            want = dict(zip(f["task"].asstr()[:], f["task_seconds"][:]))
+            page = open(sys.argv[2], encoding="utf-8").read()
+            bars = re.findall(r'data-task="([^"]+)" data-start="[0-9.]+" data-seconds="([0-9.]+)"', page)
+            assert len(bars) == len(want) == 63, (len(bars), len(want))
+            assert all(abs(float(s) - want[html.unescape(t)]) < 1e-3 for t, s in bars)
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(timeline.stdout, "ok\n", timeline.stderr)
+        for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind"] {
             XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)
         }
         let png = dir + "/page.png"
