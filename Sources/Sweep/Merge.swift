@@ -122,6 +122,39 @@ public enum Merge {
                         dimensions: ["checkpoint", "concept", "block", "language", "target_language"])
         }
 
+        // LAPE: activation probability and language-specific units [checkpoint, language, unit], per-block counts.
+        var probability = [Double](repeating: .nan, count: C * L * units)
+        var specific = [Int32](repeating: -1, count: C * L * units), perBlock = [Int32](repeating: -1, count: C * L * layers)
+        var thresholds = [Double](repeating: .nan, count: C * 2)
+        for (i, name) in ck.enumerated() {
+            guard let r = try reader("lape/\(name)") else { continue }
+            let f = try LAPEFragment(reading: r, languages: L, units: units)
+            probability.replaceSubrange((i * L * units)..<((i + 1) * L * units), with: f.activationProbability)
+            specific.replaceSubrange((i * L * units)..<((i + 1) * L * units), with: f.languageSpecific)
+            for j in 0..<L {
+                for b in 0..<layers {
+                    let row = j * units + unitIndex.offsets[b]   // language j, block b's first unit
+                    perBlock[(i * L + j) * layers + b] = f.languageSpecific[row..<(row + width)].reduce(0, +)
+                }
+            }
+            thresholds.replaceSubrange((i * 2)..<(i * 2 + 2), with: [f.filterValue, f.activationBar])
+        }
+        try w.write("activation_probability", doubles: probability, shape: [C, L, units], chunk: [1, 1, units],
+                    dimensions: ["checkpoint", "language", "unit"])
+        try w.setAttribute("meaning", "share of the language's concept-pool tokens on which the unit's blocks.L.mlp_post is positive (LAPE)",
+                           on: "activation_probability")
+        try w.write("language_specific", ints: specific, shape: [C, L, units], chunk: [1, 1, units],
+                    dimensions: ["checkpoint", "language", "unit"])
+        try w.setAttribute("meaning", "1: LAPE selects the unit as specific to the language (Tang et al. 2024; top_rate \(c.lape.topRate), "
+                           + "filter_rate \(c.lape.filterRate), activation_bar_ratio \(c.lape.activationBarRatio)); -1: not run",
+                           on: "language_specific")
+        try w.write("language_specific_per_layer", ints: perBlock, shape: [C, L, layers], dimensions: ["checkpoint", "language", "block"])
+        try w.write("threshold", strings: ["filter", "activation_bar"])
+        try w.makeScale("threshold", dimension: "threshold")
+        try w.write("lape_thresholds", doubles: thresholds, shape: [C, 2], dimensions: ["checkpoint", "threshold"])
+        try w.setAttribute("meaning", "per checkpoint: the filter_rate and activation_bar_ratio quantiles of all activation probabilities",
+                           on: "lape_thresholds")
+
         // Forced generation [checkpoint, concept, language, sample].
         if c.generation.enabled {
             var language = [Int32](repeating: -2, count: C * K * L * G), present = language

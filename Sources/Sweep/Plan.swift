@@ -6,7 +6,7 @@ import Models
 /// The kinds of work in a sweep. The unit of scheduling is the work that shares a forward pass
 /// (DESIGN.md §5): one extraction per (checkpoint, language) yields every layer.
 public enum TaskKind: String, Sendable, CaseIterable {
-    case extract, probe, expertise, alignment, generate
+    case extract, probe, expertise, alignment, lape, generate
 }
 
 /// One cell of work, named by its place in the grid.
@@ -65,6 +65,8 @@ public struct Plan: Sendable {
             }
             // Alignment's permutation baseline re-reads every language's pool.
             add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise + extracts)
+            // Language-specific neurons (LAPE) compare every language's activation probabilities.
+            add(SweepTask(kind: .lape, checkpoint: c, layer: nil, language: nil, concept: nil), after: extracts)
             if generation {
                 for concept in generationConcepts ?? concepts {
                     for (i, lang) in languages.enumerated() {

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Probing
 import Yams
 
 /// A sweep as a researcher writes it in YAML (configs/*.yaml). Every key is optional unless
@@ -67,6 +68,8 @@ public struct SweepConfig: Sendable, Equatable {
     public var expertise: Expertise
     public var permutations: Int
     public var generation: Generation
+    /// LAPE's selection of language-specific neurons (the reference's defaults).
+    public var lape = LanguageSpecificNeurons.Options()
 
     /// Reads and validates `path`; relative paths inside are resolved against the file's directory.
     public init(path: String) throws {
@@ -159,6 +162,12 @@ public struct SweepConfig: Sendable, Equatable {
         if var a = try root.section("alignment") {
             permutations = try a.int("permutations", default: permutations, range: 1...100_000)
             try a.finish()
+        }
+        if var l = try root.section("lape") {
+            lape.topRate = try l.double("top_rate", default: lape.topRate, range: 0...1)
+            lape.filterRate = try l.double("filter_rate", default: lape.filterRate, range: 0...1)
+            lape.activationBarRatio = try l.double("activation_bar_ratio", default: lape.activationBarRatio, range: 0...1)
+            try l.finish()
         }
         generation = Generation()
         if var g = try root.section("generation") {

@@ -74,10 +74,11 @@ public struct TaskInputs: Sendable, Equatable {
 public enum NumericsVersion {
     public static func of(_ kind: TaskKind) -> String {
         switch kind {
-        case .extract: return "2"
+        case .extract: return "3"   // 3: activation counts for LAPE
         case .probe: return "2"
         case .expertise: return "2"
         case .alignment: return "2"
+        case .lape: return "1"
         case .generate: return "2"
         }
     }
@@ -160,6 +161,11 @@ public struct PlanInputs: Sendable, Equatable {
                 t["concepts"] = concepts.joined(separator: ",")
                 t["expertise.k"] = String(c.expertise.k)
                 t["alignment.permutations"] = String(c.permutations)
+            case .lape:
+                t["languages"] = languages
+                t["lape.top_rate"] = String(c.lape.topRate)
+                t["lape.filter_rate"] = String(c.lape.filterRate)
+                t["lape.activation_bar_ratio"] = String(c.lape.activationBarRatio)
             case .generate:
                 model()
                 t["seed"] = String(c.seed)

@@ -98,7 +98,7 @@ final class SweepRunTests: XCTestCase {
             """, dir + "/one/sweep.h5"])
         XCTAssertEqual(xr.stdout, "ok\n", xr.stderr)
         let status = try CLI.run(["status", dir + "/one"])
-        XCTAssertTrue(status.stdout.contains("63/63 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("66/66 tasks done"), status.stdout)
     }
 
     /// Kill a worker mid-task, then kill the coordinator (with its workers) and start it again:
@@ -130,7 +130,7 @@ final class SweepRunTests: XCTestCase {
         kill(run.processIdentifier, SIGKILL)
         for w in survivors { kill(w, SIGKILL) }
         run.waitUntilExit()
-        XCTAssertLessThan(count(), 63, "the sweep finished before the coordinator was killed; the test proves nothing")
+        XCTAssertLessThan(count(), 66, "the sweep finished before the coordinator was killed; the test proves nothing")
         let resumed = try CLI.run(["run", cfg, "--workers", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("already done"), resumed.stderr)
@@ -147,7 +147,7 @@ final class SweepRunTests: XCTestCase {
         try h.truncate(atOffset: 500)
         try h.close()
         let status = try CLI.run(["status", dir + "/out"])
-        XCTAssertTrue(status.stdout.contains("62/63") && status.stdout.contains("expertise/step2/fr"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("65/66") && status.stdout.contains("expertise/step2/fr"), status.stdout)
         let merge = try CLI.run(["merge", dir + "/out"])
         XCTAssertNotEqual(merge.status, 0)
         XCTAssertTrue(merge.stderr.contains("expertise/step2/fr") && merge.stderr.contains("--allow-partial"), merge.stderr)
@@ -155,7 +155,7 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(partial.status, 0, partial.stderr)
         let again = try CLI.run(["run", cfg])
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("62 already done"), again.stderr)
+        XCTAssertTrue(again.stderr.contains("65 already done"), again.stderr)
         try assertSameDatasets(dir + "/first.h5", dir + "/out/sweep.h5")
     }
 
@@ -185,7 +185,7 @@ final class SweepRunTests: XCTestCase {
         // `status` asks the running coordinator.
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.hasPrefix("running (coordinator pid \(coordinator.processIdentifier)"), status.stdout)
-        XCTAssertTrue(status.stdout.contains("0/63 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("0/66 tasks done"), status.stdout)
         let worker = try CLI.run(["worker", "--connect", endpoint])
         XCTAssertEqual(worker.status, 0, worker.stderr)
         coordinator.waitUntilExit()

@@ -29,12 +29,12 @@ final class TrustTests: XCTestCase {
         let reason = "expertise.k 20 → 25: 12 expertise, 3 alignment, 24 generate tasks will run again"
         let plan = try CLI.run(["plan", cfg])
         XCTAssertEqual(plan.status, 0, plan.stderr)
-        XCTAssertTrue(plan.stdout.contains("24 of 63 tasks already done") && plan.stdout.contains("rerun: " + reason), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("27 of 66 tasks already done") && plan.stdout.contains("rerun: " + reason), plan.stdout)
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.contains("rerun: " + reason), status.stdout)
         let second = try CLI.run(["run", cfg])
         XCTAssertEqual(second.status, 0, second.stderr)
-        XCTAssertTrue(second.stderr.contains("63 tasks (24 already done)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("66 tasks (27 already done)"), second.stderr)
         XCTAssertTrue(second.stderr.contains("coordinator: " + reason), second.stderr)
         var freshText = try String(contentsOfFile: try sweepConfig(dir, output: "fresh"), encoding: .utf8)
         freshText = freshText.replacingOccurrences(of: "expertise: {k: 20,", with: "expertise: {k: 25,")
@@ -47,20 +47,20 @@ final class TrustTests: XCTestCase {
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         let third = try CLI.run(["run", cfg])
         XCTAssertEqual(third.status, 0, third.stderr)
-        XCTAssertTrue(third.stderr.contains("63 tasks (63 already done)"), third.stderr)
+        XCTAssertTrue(third.stderr.contains("66 tasks (66 already done)"), third.stderr)
         // New data for one language: its extraction and everything downstream of it, named by file.
         let data = dir + "/data"
         try FileManager.default.copyItem(atPath: CLI.fixtures + "/sweep-data", toPath: data)
         text = text.replacingOccurrences(of: CLI.fixtures + "/sweep-data", with: data)
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        XCTAssertTrue(try CLI.run(["plan", cfg]).stdout.contains("63 of 63 tasks already done"), "a copy of the same data is the same data")
+        XCTAssertTrue(try CLI.run(["plan", cfg]).stdout.contains("66 of 66 tasks already done"), "a copy of the same data is the same data")
         let de = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/de.jsonl"))
         de.seekToEndOfFile()
         de.write(Data(#"{"text": "Und es geschah ein großes Erdbeben.", "split": "concept", "concepts": ["earthquake"]}"#.utf8 + [10]))
         try de.close()
         let edited = try CLI.run(["plan", cfg])
         XCTAssertTrue(edited.stdout.contains("rerun: data.de sha256:"), edited.stdout)
-        XCTAssertTrue(edited.stdout.contains(": 3 extract, 12 probe, 3 expertise, 3 alignment, 24 generate tasks will run again"), edited.stdout)
+        XCTAssertTrue(edited.stdout.contains(": 3 extract, 12 probe, 3 expertise, 3 alignment, 3 lape, 24 generate tasks will run again"), edited.stdout)
     }
 
     /// A language without its data file is one line before any worker starts, not a hang.
@@ -86,7 +86,7 @@ final class TrustTests: XCTestCase {
         let r = try CLI.run(["coordinator", cfg, "--bind", "tcp://127.0.0.1:*"])
         XCTAssertEqual(r.status, 1)
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
-        XCTAssertTrue(r.stderr.contains("xlsweep: error: no worker connected for 2 s (no_worker_timeout) with 63 of 63 tasks left"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("xlsweep: error: no worker connected for 2 s (no_worker_timeout) with 66 of 66 tasks left"), r.stderr)
     }
 
     /// Workers that keep dying (killed here as they start) are replaced until the restart budget is
@@ -240,8 +240,8 @@ final class TrustTests: XCTestCase {
             import sys, h5py, socket
             f = h5py.File(sys.argv[1])
             ids = list(f["task"].asstr()[:])
-            assert len(ids) == 63 and len(set(ids)) == 63, ids
-            assert set(f["task_kind"].asstr()[:]) == {"extract", "probe", "expertise", "alignment", "generate"}
+            assert len(ids) == 66 and len(set(ids)) == 66, ids
+            assert set(f["task_kind"].asstr()[:]) == {"extract", "probe", "expertise", "alignment", "lape", "generate"}
             assert (f["task_seconds"][:] >= 0).all() and (f["task_started"][:] > 1.7e9).all()
             assert set(f["task_host"].asstr()[:]) == {socket.gethostname()}, set(f["task_host"].asstr()[:])
             assert len(set(f["task_worker"].asstr()[:])) == 2, set(f["task_worker"].asstr()[:])
@@ -329,5 +329,38 @@ extension TrustTests {
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(worker.terminationStatus, 1, stderr)
         XCTAssertTrue(stderr.contains("answered no heartbeat for 3 s") || stderr.contains("stopped answering for 3 s"), stderr)
+    }
+}
+
+extension TrustTests {
+    /// LAPE's language-specific neurons in sweep.h5 equal a numpy port of the reference selection
+    /// run on the extract fragments' counts, and a perturbed file fails it.
+    func testLanguageSpecificNeuronsMatchTheReferenceSelection() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, samples: 2)])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let reference = try CLI.python([CLI.root + "/tools/lape_reference.py", dir + "/out"])
+        XCTAssertEqual(reference.status, 0, reference.stdout + reference.stderr)
+        XCTAssertEqual(reference.stdout.split(separator: "\n").filter { $0.contains(": ok — language-specific units") }.count, 3, reference.stdout)
+        let check = try CLI.python(["-c", """
+            import sys, h5py, numpy as np
+            f = h5py.File(sys.argv[1])
+            s = f["language_specific"][:]
+            assert s.shape == (3, 4, 576) and set(np.unique(s)) <= {0, 1} and s.sum() > 0, (s.shape, s.sum())
+            per = f["language_specific_per_layer"][:]
+            assert per.shape == (3, 4, 3) and (per.sum(axis=2) == s.sum(axis=2)).all()
+            assert [d[0].name for d in f["language_specific"].dims] == ["/checkpoint", "/language", "/unit"]
+            g = h5py.File(sys.argv[2], "r+")
+            i = np.argwhere(s == 1)[0]
+            g["language_specific"][tuple(i)] = 0
+            print("ok")
+            """, dir + "/out/sweep.h5", {
+                try? FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: dir + "/perturbed.h5")
+                return dir + "/perturbed.h5"
+            }()])
+        XCTAssertEqual(check.stdout, "ok\n", check.stderr)
+        let caught = try CLI.python([CLI.root + "/tools/lape_reference.py", dir + "/out", "--sweep", dir + "/perturbed.h5"])
+        XCTAssertEqual(caught.status, 1, caught.stdout)
+        XCTAssertTrue(caught.stdout.contains("MISMATCH language_specific"), caught.stdout)
     }
 }

@@ -91,6 +91,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(plan.count(.probe), 12)          // hidden.0…hidden.3 per checkpoint
         XCTAssertEqual(plan.count(.expertise), 12)
         XCTAssertEqual(plan.count(.alignment), 3)
+        XCTAssertEqual(plan.count(.lape), 3)
         XCTAssertEqual(plan.count(.generate), 24)
         XCTAssertEqual(Set(plan.tasks.map(\.id)).count, plan.tasks.count)
         // Dependency order: every task comes after what it waits for.

@@ -17,6 +17,10 @@ public struct ExtractFragment: Sendable {
     /// Per pooled row: the index of its sentence in the language's concept pool (sentences that
     /// keep no token are left out).
     public var sentenceIndex: [Int64]
+    /// Per MLP unit (`[layers, dMLP]`, layer-major): over how many of the pool's kept tokens its
+    /// `mlp_post` activation is positive, and of how many tokens (LAPE's counts).
+    public var activeCount: [Int64] = []
+    public var activeTokens: Int64 = 0
     /// Provenance of the forward passes.
     public var weightsFingerprint = "", tokenizerFingerprint = "", precision = "", productKernels = ""
 
@@ -43,6 +47,9 @@ public struct ExtractFragment: Sendable {
             try w.write("pooled/blocks.\(l).mlp_post", floats: rows, shape: [sentences, m.dMLP], chunk: [64, m.dMLP])
         }
         try w.write("sentence_index", int64s: sentenceIndex, shape: [sentences])
+        try w.createGroup("lape")
+        try w.write("lape/active_count", int64s: activeCount, shape: [m.nLayers, m.dMLP])
+        try w.write("lape/tokens", int64s: [activeTokens], shape: [1])
         try w.setAttribute("weights_fingerprint", weightsFingerprint)
         try w.setAttribute("tokenizer_fingerprint", tokenizerFingerprint)
         try w.setAttribute("weights_precision", precision)
@@ -63,6 +70,11 @@ public struct ExtractFragment: Sendable {
         tokenizerFingerprint = (try? r.attribute("tokenizer_fingerprint")) ?? ""
         precision = (try? r.attribute("weights_precision")) ?? ""
         productKernels = (try? r.attribute("product_kernels")) ?? ""
+    }
+
+    /// Reads only LAPE's counts: positive activations per unit `[layers · dMLP]`, and tokens.
+    public static func activationCounts(_ r: HDF5Reader, model m: ModelConfig) throws -> (active: [Int64], tokens: Int64) {
+        (try r.ints("lape/active_count", shape: [m.nLayers, m.dMLP]), try r.ints("lape/tokens", shape: [1])[0])
     }
 
     /// Reads only the provenance attributes.
@@ -109,15 +121,24 @@ extension TaskRunner {
         var pooled: [[Float]] = Array(repeating: [], count: n)
         let pooling: Pooling = sweep.config.expertise.pooling == .mean ? .mean : .max
         var used: [Int64] = []
+        let width = m.config.dMLP
+        var active = [Int64](repeating: 0, count: n * width), poolTokens: Int64 = 0
         try activations((data.pool[lang] ?? []).map(\.text), sites: mlp, model: m) { index, rows, kept in
             guard !kept.isEmpty else { return }
             used.append(Int64(index))
+            poolTokens += Int64(kept.count)
             for (l, site) in mlp.enumerated() {
-                pooled[l] += try pooling.pool(rows[site]!, lengths: [kept.count], units: m.config.dMLP)
+                let values = rows[site]!
+                pooled[l] += try pooling.pool(values, lengths: [kept.count], units: width)
+                for t in 0..<kept.count {
+                    for u in 0..<width where values[t * width + u] > 0 { active[l * width + u] += 1 }
+                }
             }
         }
         var fragment = ExtractFragment(probeHidden: probeHidden, probeTokenIDs: chosen.map { ids[$0] },
                                        probeSentence: chosen.map { sentence[$0] }, pooled: pooled, sentenceIndex: used)
+        fragment.activeCount = active
+        fragment.activeTokens = poolTokens
         fragment.weightsFingerprint = loaded?.weights ?? m.fingerprint
         fragment.tokenizerFingerprint = loaded?.tokenizer ?? ""
         fragment.precision = m.precision.rawValue

@@ -64,6 +64,7 @@ public final class TaskRunner {
         case .probe: try probe(task, seed: seed)
         case .expertise: try expertise(task)
         case .alignment: try alignment(task, seed: seed)
+        case .lape: try lape(task)
         case .generate: try generate(task, seed: seed)
         }
     }
