@@ -130,8 +130,14 @@ extension TaskRunner {
             for (l, site) in mlp.enumerated() {
                 let values = rows[site]!
                 pooled[l] += try pooling.pool(values, lengths: [kept.count], units: width)
-                for t in 0..<kept.count {
-                    for u in 0..<width where values[t * width + u] > 0 { active[l * width + u] += 1 }
+                values.withUnsafeBufferPointer { v in
+                    active.withUnsafeMutableBufferPointer { a in
+                        let counts = a.baseAddress! + l * width
+                        for t in 0..<kept.count {
+                            let row = v.baseAddress! + t * width
+                            for u in 0..<width { counts[u] &+= row[u] > 0 ? 1 : 0 }   // branch-free: vectorised
+                        }
+                    }
                 }
             }
         }
