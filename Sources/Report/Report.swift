@@ -98,13 +98,29 @@ public enum Report {
                                            rows: checkpoints, parts: parts, fractions: fractions))
         }
 
-        // 7. Timeline: where and when each task ran, and time per task kind.
+        // 7–8. Language-specific neurons (LAPE) per layer and per language across checkpoints.
+        if r.exists("language_specific_per_layer") {
+            let per = try r.ints("language_specific_per_layer")
+            let blocks = per.shape[2]
+            func count(_ c: Int, _ l: Int, _ b: Int) -> Double { Double(max(0, per.values[(c * L + l) * blocks + b])) }
+            let byLayer = (0..<C).map { c in (0..<blocks).map { b in (0..<L).reduce(0.0) { $0 + count(c, $1, b) } } }
+            let byLanguage = (0..<C).map { c in (0..<L).map { l in (0..<blocks).reduce(0.0) { $0 + count(c, l, $1) } } }
+            figures.append(SVG.heatmap(title: "Language-specific neurons (LAPE) per layer, all languages", rows: checkpoints,
+                                       columns: (0..<blocks).map { "\($0)" }, values: byLayer, lo: 0,
+                                       hi: max(1, byLayer.flatMap { $0 }.max() ?? 1), xLabel: "layer (blocks.L.mlp_post)",
+                                       yLabel: "checkpoint", format: "%.0f"))
+            figures.append(SVG.heatmap(title: "Language-specific neurons (LAPE) per language, all layers", rows: checkpoints,
+                                       columns: languages, values: byLanguage, lo: 0, hi: max(1, byLanguage.flatMap { $0 }.max() ?? 1),
+                                       xLabel: "language", yLabel: "checkpoint", format: "%.0f"))
+        }
+
+        // 9. Timeline: where and when each task ran, and time per task kind.
         var timeTable = ""
         if r.exists("task_seconds") {
             let ids = try r.strings("task"), kinds = try r.strings("task_kind"), workers = try r.strings("task_worker")
             let started = try r.doubles("task_started").values, seconds = try r.doubles("task_seconds").values
             let hosts = try r.strings("task_host"), rss = try r.ints("task_peak_rss_bytes").values
-            let kindOrder = ["extract", "probe", "expertise", "alignment", "generate"].filter(kinds.contains)
+            let kindOrder = ["extract", "probe", "expertise", "alignment", "lape", "generate"].filter(kinds.contains)
             let spans = ids.indices.map { SVG.Span(lane: "\(workers[$0])", task: ids[$0], kind: kinds[$0], start: started[$0], seconds: seconds[$0]) }
             if !spans.isEmpty {
                 figures.append(SVG.timeline(title: "Timeline: tasks per worker (\(Set(hosts).count) host\(Set(hosts).count == 1 ? "" : "s"))",

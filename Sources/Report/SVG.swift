@@ -27,7 +27,7 @@ enum SVG {
 
     /// Rows × columns of values in [lo, hi] as coloured cells with their values printed.
     static func heatmap(title: String, rows: [String], columns: [String], values: [[Double]], lo: Double, hi: Double,
-                        xLabel: String, yLabel: String) -> String {
+                        xLabel: String, yLabel: String, format: String = "%.2f") -> String {
         let cell = 34.0, left = 110.0, top = 50.0
         let width = max(left + cell * Double(columns.count) + 20, Double(title.count) * 7 + 30)
         let height = top + cell * Double(rows.count) + 50
@@ -36,10 +36,11 @@ enum SVG {
             out += "<text x=\"\(f(left - 6))\" y=\"\(f(top + cell * (Double(r) + 0.6)))\" text-anchor=\"end\">\(escape(name))</text>"
             for (c, v) in values[r].enumerated() where v.isFinite {
                 let t = hi > lo ? (v - lo) / (hi - lo) : 0.5
-                out += "<rect class=\"datum\" x=\"\(f(left + cell * Double(c)))\" y=\"\(f(top + cell * Double(r)))\" width=\"\(f(cell - 1))\" "
+                out += "<rect class=\"datum\" data-row=\"\(escape(name))\" data-column=\"\(escape(columns[c]))\" data-value=\"\(v)\" "
+                    + "x=\"\(f(left + cell * Double(c)))\" y=\"\(f(top + cell * Double(r)))\" width=\"\(f(cell - 1))\" "
                     + "height=\"\(f(cell - 1))\" fill=\"\(color(t))\"><title>\(escape(name)), \(escape(columns[c])): \(String(format: "%.3f", v))</title></rect>"
                 out += "<text x=\"\(f(left + cell * (Double(c) + 0.5)))\" y=\"\(f(top + cell * (Double(r) + 0.62)))\" "
-                    + "text-anchor=\"middle\" font-size=\"9\" fill=\"\(t > 0.6 ? "white" : "black")\">\(String(format: "%.2f", v))</text>"
+                    + "text-anchor=\"middle\" font-size=\"9\" fill=\"\(t > 0.6 ? "white" : "black")\">\(String(format: format, v))</text>"
             }
         }
         for (c, name) in columns.enumerated() {

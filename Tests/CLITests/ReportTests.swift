@@ -15,7 +15,7 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 7)
+        XCTAssertEqual(figures.count, 9)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
@@ -32,6 +32,26 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(timeline.stdout, "ok\n", timeline.stderr)
+        // The LAPE heatmaps show the file's counts, cell by cell.
+        let lape = try CLI.python(["-c", """
+            import re, sys, h5py, html
+            f = h5py.File(sys.argv[1])
+            per = f["language_specific_per_layer"][:]
+            ck, langs = list(f["checkpoint"].asstr()[:]), list(f["language"].asstr()[:])
+            page = open(sys.argv[2], encoding="utf-8").read()
+            def cells(title):
+                part = page.split(title, 1)[1].split("</svg>", 1)[0]
+                return {(html.unescape(r), html.unescape(c)): float(v)
+                        for r, c, v in re.findall(r'data-row="([^"]*)" data-column="([^"]*)" data-value="([^"]*)"', part)}
+            by_layer = cells("Language-specific neurons (LAPE) per layer")
+            by_language = cells("Language-specific neurons (LAPE) per language")
+            assert len(by_layer) == per.shape[0] * per.shape[2] and len(by_language) == per.shape[0] * per.shape[1]
+            for i, c in enumerate(ck):
+                for b in range(per.shape[2]): assert by_layer[(c, str(b))] == per[i, :, b].sum()
+                for j, l in enumerate(langs): assert by_language[(c, l)] == per[i, j, :].sum()
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(lape.stdout, "ok\n", lape.stderr)
         for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind"] {
             XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)
         }
