@@ -72,10 +72,10 @@ public enum Report {
                                    rows: languages, columns: languages, values: matrix, lo: 0, hi: 1,
                                    xLabel: "language B", yLabel: "language A"))
 
-        // 6. Language mix of forced generations per checkpoint, and examples.
-        var examples: [(String, String, String, String)] = []
+        // 6. Language mix of forced generations per checkpoint, then by source language (own, English, matrices, examples).
+        var generationHTML = ""
         if r.exists("generation_language") {
-            let gen = try r.ints("generation_language"), texts = try r.strings("generation_text")
+            let gen = try r.ints("generation_language")
             let samples = gen.shape[3]
             let parts = languages + ["undetermined"]
             var fractions: [[Double]] = []
@@ -87,15 +87,12 @@ public enum Report {
                 } } }
                 let total = counts.reduce(0, +)
                 fractions.append(counts.map { total > 0 ? $0 / total : 0 })
-                for k in 0..<min(K, 2) {
-                    let base = ((c * K + k) * L) * samples
-                    let lang = Int(gen.values[base])
-                    examples.append((checkpoints[c], concepts[k], languages[0] + " experts",
-                                     (lang >= 0 ? "[\(languages[lang])] " : "[?] ") + texts[base]))
-                }
             }
             figures.append(SVG.stackedBars(title: "Language of forced generations (experts of every concept and language)",
                                            rows: checkpoints, parts: parts, fractions: fractions))
+            let bySource = try generationBySource(r, checkpoints: checkpoints, languages: languages, concepts: concepts)
+            figures += bySource.figures
+            generationHTML = bySource.html
         }
 
         // 7–8. Language-specific neurons (LAPE) per layer and per language across checkpoints.
@@ -164,13 +161,7 @@ public enum Report {
             html += "<p class=\"warn\">Checkpoint \(SVG.escape(checkpoints[c])) holds the same weights as \(SVG.escape(d)).</p>"
         }
         html += "<h2>Figures</h2><div class=\"grid\">" + figures.map { "<figure>\($0)</figure>" }.joined() + "</div>"
-        if !examples.isEmpty {
-            html += "<h2>Example forced generations</h2><table><tr><th>checkpoint</th><th>concept</th><th>forced</th><th>output</th></tr>"
-            for e in examples {
-                html += "<tr><td>\(SVG.escape(e.0))</td><td>\(SVG.escape(e.1))</td><td>\(SVG.escape(e.2))</td><td>\(SVG.escape(e.3))</td></tr>"
-            }
-            html += "</table>"
-        }
+        html += generationHTML
         html += timeTable
         html += "<h2>Provenance</h2><table><tr><th>checkpoint</th><th>source</th><th>weights</th><th>tokenizer</th></tr>"
         for c in 0..<C {

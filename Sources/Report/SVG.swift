@@ -62,7 +62,10 @@ enum SVG {
     /// Lines over categorical x positions, with optional min–max bands and dashed reference lines.
     static func lines(title: String, x: [String], series: [Series], yLabel: String, xLabel: String,
                       yRange: (Double, Double)? = nil) -> String {
-        let width = max(560.0, Double(title.count) * 7 + 30), height = 310.0, left = 55.0, right = 150.0, top = 50.0, bottom = 45.0
+        // Wide enough that checkpoint names on the x axis do not overlap.
+        let labelWidth = 7.0 * Double(x.map(\.count).max() ?? 4) + 8
+        let width = max(560.0, Double(title.count) * 7 + 30, 205 + labelWidth * Double(x.count))
+        let height = 310.0, left = 55.0, right = 150.0, top = 50.0, bottom = 45.0
         let all = series.flatMap { $0.values + ($0.low ?? []) + ($0.high ?? []) }.filter(\.isFinite)
         var (lo, hi) = yRange ?? ((all.min() ?? 0), (all.max() ?? 1))
         if hi - lo < 1e-9 { lo -= 0.5; hi += 0.5 }
@@ -93,7 +96,8 @@ enum SVG {
             let path = points.map { "\(f(px($0))),\(f(py(s.values[$0])))" }.joined(separator: " ")
             out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,4\"" : "")/>"
             for i in points {
-                out += "<circle class=\"datum\" cx=\"\(f(px(i)))\" cy=\"\(f(py(s.values[i])))\" r=\"2.5\" fill=\"\(colour)\">"
+                out += "<circle class=\"datum\" data-series=\"\(escape(s.name))\" data-x=\"\(escape(x[i]))\" data-value=\"\(s.values[i])\" "
+                    + "cx=\"\(f(px(i)))\" cy=\"\(f(py(s.values[i])))\" r=\"2.5\" fill=\"\(colour)\">"
                     + "<title>\(escape(s.name)), \(escape(x[i])): \(String(format: "%.3f", s.values[i]))</title></circle>"
             }
             out += "<text x=\"\(f(left + plotW + 10))\" y=\"\(f(top + 12 + 14 * Double(n)))\" font-size=\"11\" fill=\"\(colour)\">\(escape(s.name))</text>"

@@ -15,7 +15,7 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 9)
+        XCTAssertEqual(figures.count, 13)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
@@ -52,7 +52,27 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(lape.stdout, "ok\n", lape.stderr)
-        for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind"] {
+        // Forced generation by source language: each point is that language's experts' share of
+        // outputs in their own language, recomputed here from generation_language.
+        let bySource = try CLI.python(["-c", """
+            import re, sys, h5py, html, numpy as np
+            f = h5py.File(sys.argv[1])
+            gen = f["generation_language"][:]
+            ck, langs = list(f["checkpoint"].asstr()[:]), list(f["language"].asstr()[:])
+            page = open(sys.argv[2], encoding="utf-8").read()
+            part = page.split("Forced generation in the experts' own language", 1)[1].split("</svg>", 1)[0]
+            points = re.findall(r'data-series="([^"]*)" data-x="([^"]*)" data-value="([^"]*)"', part)
+            assert len(points) == len(ck) * len(langs), len(points)
+            for s, x, v in points:
+                l, c = langs.index(html.unescape(s)), ck.index(html.unescape(x))
+                out = gen[c, :, l, :]
+                determined = out[out >= -1]
+                assert abs(float(v) - (determined == l).mean()) < 1e-12, (s, x, v)
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(bySource.stdout, "ok\n", bySource.stderr)
+        for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind",
+                       "Forced generation by source language", "Source × output language"] {
             XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)
         }
         let png = dir + "/page.png"
