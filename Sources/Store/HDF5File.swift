@@ -141,6 +141,109 @@ public final class HDF5Writer {
         return "sha256:" + copy.hexDigest()
     }
 
+    /// One block of a virtual dataset: `count` elements from `start` in the virtual dataset are the
+    /// `sourceCount` elements from `sourceStart` of `dataset` (whose shape is `sourceShape`) in
+    /// `file` (relative paths resolve against the directory of the file holding the virtual dataset).
+    public struct VirtualBlock: Sendable {
+        public let file: String, dataset: String
+        public let start: [Int], count: [Int]
+        public let sourceShape: [Int], sourceStart: [Int], sourceCount: [Int]
+        public init(file: String, dataset: String, start: [Int], count: [Int], sourceShape: [Int], sourceStart: [Int], sourceCount: [Int]) {
+            self.file = file
+            self.dataset = dataset
+            self.start = start
+            self.count = count
+            self.sourceShape = sourceShape
+            self.sourceStart = sourceStart
+            self.sourceCount = sourceCount
+        }
+    }
+
+    public enum VirtualType: Sendable { case float32, int64 }
+
+    /// An HDF5 virtual dataset (no copy): `blocks` map regions of other files' datasets into it;
+    /// elements no block covers read as the fill value (NaN for floats, −1 for integers).
+    /// With `embed`, the same dataset holds a copy of the blocks instead (gzip + shuffle, chunked per
+    /// leading index), so the file stands alone.
+    public func writeVirtual(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String] = [],
+                             embed: Bool = false) throws {
+        if embed { return try writeEmbedded(name, type: kind, shape: shape, blocks: blocks, dimensions: dimensions) }
+        var dims = shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        defer { H5Sclose(space) }
+        let dcpl = H5Pcreate(xl_H5P_DATASET_CREATE())
+        defer { H5Pclose(dcpl) }
+        let type = kind == .float32 ? xl_H5T_NATIVE_FLOAT() : xl_H5T_NATIVE_INT64()
+        var nan = Float.nan, minusOne: Int64 = -1
+        let filled = kind == .float32 ? H5Pset_fill_value(dcpl, type, &nan) : H5Pset_fill_value(dcpl, type, &minusOne)
+        try check(filled, "fill value of \(name)")
+        for b in blocks {
+            guard b.count.reduce(1, *) == b.sourceCount.reduce(1, *) else {
+                throw HDF5Error(path: path, detail: "virtual dataset \(name): a block of \(b.count) from \(b.sourceCount) of \(b.file)")
+            }
+            let vspace = H5Scopy(space)
+            defer { H5Sclose(vspace) }
+            var start = b.start.map { hsize_t($0) }, count = b.count.map { hsize_t($0) }
+            try check(H5Sselect_hyperslab(vspace, H5S_SELECT_SET, &start, nil, &count, nil), "selecting a block of \(name)")
+            var sdims = b.sourceShape.map { hsize_t($0) }
+            let sspace = H5Screate_simple(Int32(sdims.count), &sdims, nil)
+            defer { H5Sclose(sspace) }
+            var sstart = b.sourceStart.map { hsize_t($0) }, scount = b.sourceCount.map { hsize_t($0) }
+            try check(H5Sselect_hyperslab(sspace, H5S_SELECT_SET, &sstart, nil, &scount, nil), "selecting \(b.dataset) of \(b.file)")
+            try check(H5Pset_virtual(dcpl, vspace, b.file, b.dataset, sspace), "mapping \(b.file):\(b.dataset) into \(name)")
+        }
+        let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), dcpl, xl_H5P_DEFAULT())
+        guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create virtual dataset \(name)") }
+        try finish(ds, name, dimensions)
+    }
+
+    /// `writeVirtual(embed: true)`: a real dataset, filled block by block from the source files.
+    func writeEmbedded(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String]) throws {
+        var dims = shape.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
+        defer { H5Sclose(space) }
+        let dcpl = H5Pcreate(xl_H5P_DATASET_CREATE())
+        defer { H5Pclose(dcpl) }
+        let type = kind == .float32 ? xl_H5T_NATIVE_FLOAT() : xl_H5T_NATIVE_INT64()
+        var nan = Float.nan, minusOne: Int64 = -1
+        try check(kind == .float32 ? H5Pset_fill_value(dcpl, type, &nan) : H5Pset_fill_value(dcpl, type, &minusOne), "fill value of \(name)")
+        try check(H5Pset_obj_track_times(dcpl, false), "creation properties of \(name)")
+        if shape.allSatisfy({ $0 > 0 }) {
+            var chunk = shape.enumerated().map { hsize_t($0.offset < shape.count - 2 ? 1 : $0.element) }
+            try check(H5Pset_chunk(dcpl, Int32(chunk.count), &chunk), "chunking \(name)")
+            try check(H5Pset_shuffle(dcpl), "shuffle filter on \(name)")
+            try check(H5Pset_deflate(dcpl, 4), "gzip filter on \(name)")
+        }
+        let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), dcpl, xl_H5P_DEFAULT())
+        guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create dataset \(name)") }
+        let directory = (path as NSString).deletingLastPathComponent
+        for b in blocks {
+            let source = b.file.hasPrefix("/") ? b.file : directory + "/" + b.file
+            let sf = H5Fopen(source, xl_H5F_ACC_RDONLY(), xl_H5P_DEFAULT())
+            guard sf >= 0 else { H5Dclose(ds); throw HDF5Error(path: source, detail: "cannot open to embed \(b.dataset) into \(name)") }
+            defer { H5Fclose(sf) }
+            let sd = H5Dopen2(sf, b.dataset, xl_H5P_DEFAULT())
+            guard sd >= 0 else { H5Dclose(ds); throw HDF5Error(path: source, detail: "no dataset \(b.dataset) to embed into \(name)") }
+            defer { H5Dclose(sd) }
+            let n = b.sourceCount.reduce(1, *)
+            var buffer = [UInt8](repeating: 0, count: n * (kind == .float32 ? 4 : 8))
+            var mdims = [hsize_t(n)]
+            let memory = H5Screate_simple(1, &mdims, nil)
+            defer { H5Sclose(memory) }
+            let sspace = H5Dget_space(sd)
+            defer { H5Sclose(sspace) }
+            var sstart = b.sourceStart.map { hsize_t($0) }, scount = b.sourceCount.map { hsize_t($0) }
+            try check(H5Sselect_hyperslab(sspace, H5S_SELECT_SET, &sstart, nil, &scount, nil), "selecting \(b.dataset) of \(source)")
+            try buffer.withUnsafeMutableBytes { try check(H5Dread(sd, type, memory, sspace, xl_H5P_DEFAULT(), $0.baseAddress), "reading \(b.dataset) of \(source)") }
+            let fspace = H5Scopy(space)
+            defer { H5Sclose(fspace) }
+            var start = b.start.map { hsize_t($0) }, count = b.count.map { hsize_t($0) }
+            try check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil), "selecting a block of \(name)")
+            try buffer.withUnsafeBytes { try check(H5Dwrite(ds, type, memory, fspace, xl_H5P_DEFAULT(), $0.baseAddress), "writing \(name) (disk full?)") }
+        }
+        try finish(ds, name, dimensions)
+    }
+
     /// Open dimension-scale datasets by dataset name.
     var scales: [String: hid_t] = [:]
 

@@ -21,7 +21,9 @@ public enum Merge {
         }
     }
 
-    public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, toolVersion: String) throws -> Summary {
+    /// - Parameter embedActivations: copy the activations in (default: the config's `embed_activations`).
+    public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, embedActivations: Bool? = nil,
+                           toolVersion: String) throws -> Summary {
         let c = sweep.config
         let store = sweep.fragments
         let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
@@ -177,6 +179,8 @@ public enum Merge {
             try w.write("generation_concept_present", ints: present, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
             try w.write("generation_text", strings: texts, shape: [C, K, L, G], dimensions: dims)
         }
+
+        try writeActivations(sweep, to: w, done: done, store: store, embed: embedActivations ?? c.embedActivations)
 
         // Provenance.
         var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = [], kernels: [String] = []

@@ -56,6 +56,8 @@ public struct SweepConfig: Sendable, Equatable {
     public var maxAttempts: Int
     /// Seconds a coordinator waits with no worker connected, while work remains, before it gives up.
     public var noWorkerTimeout: Double
+    /// Copy the activations into sweep.h5 (else virtual datasets read through to the fragments).
+    public var embedActivations: Bool
     public var batchSize: Int
     /// Precision of the weight matrices (`dtype: auto|fp32|bf16`; auto keeps fp32 when it fits).
     public var dtype: DTypeChoice
@@ -103,6 +105,7 @@ public struct SweepConfig: Sendable, Equatable {
         leaseSeconds = try root.double("lease_seconds", default: 30, range: 1...86_400)
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         noWorkerTimeout = try root.double("no_worker_timeout", default: 600, range: 1...864_000)
+        embedActivations = try root.bool("embed_activations", default: false)
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)
         dtype = DTypeChoice(rawValue: try root.choice("dtype", default: "auto", allowed: DTypeChoice.allCases.map(\.rawValue)))!
         seed = UInt64(try root.int("seed", default: 0))

@@ -280,12 +280,14 @@ struct MergeCommand: ParsableCommand {
 
     @Argument(help: "The sweep's output directory.") var directory: String
     @Flag(help: "Merge an incomplete grid, recording the missing cells in the file.") var allowPartial = false
+    @Flag(help: "Copy the activations into sweep.h5 (default: the config's embed_activations; else virtual datasets over fragments/).")
+    var embedActivations = false
 
     func run() throws {
         try reportingErrors {
             let (config, _, _) = try RunRecord.read(directory: directory)
             let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
-                                        toolVersion: "xlsweep \(XLSweep.version)")
+                                        embedActivations: embedActivations ? true : nil, toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
         }

@@ -364,3 +364,46 @@ extension TrustTests {
         XCTAssertTrue(caught.stdout.contains("MISMATCH language_specific"), caught.stdout)
     }
 }
+
+extension TrustTests {
+    /// The activations are in sweep.h5 as virtual datasets over the fragments (and copied in with
+    /// `merge --embed-activations`): README's xarray snippet runs on them, and a probe refitted from
+    /// them with scikit-learn on the specified split gives `probe_accuracy` for a (checkpoint, layer).
+    func testActivationsInSweepFileReadByXarrayRefitTheProbe() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, samples: 2)])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let readme = try String(contentsOfFile: CLI.root + "/README.md", encoding: .utf8)
+        let snippet = readme.components(separatedBy: "<!-- xarray-snippet -->\n```python\n")[1].components(separatedBy: "```")[0]
+        let refit = """
+            import sys, warnings
+            warnings.simplefilter("ignore")
+            sys.path.insert(0, sys.argv[2])
+            path, checkpoint = sys.argv[1], "step2"
+            \(snippet)
+            import numpy as np, h5py
+            from oracle import stratified_split, task_seed, MASK
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.preprocessing import StandardScaler
+            langs = [str(l) for l in ds.language.values]
+            x = np.concatenate([tokens[l] for l in langs]).astype(np.float64)
+            y = np.concatenate([np.full(len(tokens[l]), i) for i, l in enumerate(langs)])
+            test = stratified_split(y, 0.2, task_seed(0, f"probe/{checkpoint}/2") & MASK)
+            train = np.setdiff1d(np.arange(len(y)), test)
+            scaler = StandardScaler().fit(x[train])
+            model = LogisticRegression(C=1.0, max_iter=200).fit(scaler.transform(x[train]), y[train])
+            acc = float((model.predict(scaler.transform(x[test])) == y[test]).mean())
+            want = float(ds.probe_accuracy.sel(checkpoint=checkpoint, layer=2).values[0])
+            assert abs(acc - want) <= 2 / len(test), (acc, want)
+            assert h5py.File(path)["probe_hidden"].is_virtual == (len(sys.argv) < 4)
+            print("ok", acc)
+            """
+        let virtual = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools"])
+        XCTAssertTrue(virtual.stdout.contains("ok "), virtual.stdout + virtual.stderr)
+        let embed = try CLI.run(["merge", dir + "/out", "--embed-activations"])
+        XCTAssertEqual(embed.status, 0, embed.stderr)
+        try FileManager.default.moveItem(atPath: dir + "/out/fragments", toPath: dir + "/elsewhere")   // the file stands alone
+        let embedded = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools", "embedded"])
+        XCTAssertTrue(embedded.stdout.contains("ok "), embedded.stdout + embedded.stderr)
+    }
+}
