@@ -19,4 +19,13 @@ static inline hsize_t xl_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }
 static inline hid_t xl_H5E_DEFAULT(void) { return H5E_DEFAULT; }
 static inline hid_t xl_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline size_t xl_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+/// IEEE 754 binary16 in a file (HDF5 has no predefined half type; h5py reads this as float16).
+/// The caller closes it with H5Tclose.
+static inline hid_t xl_H5T_IEEE_F16LE(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(t, 15, 10, 5, 0, 10);
+    H5Tset_size(t, 2);
+    H5Tset_ebias(t, 15);
+    return t;
+}
 #endif

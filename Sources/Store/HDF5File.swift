@@ -30,6 +30,7 @@ public final class HDF5Writer {
     }
 
     deinit {
+        if halfMade { H5Tclose(half) }
         if file >= 0 {
             H5Fclose(file)
             unlink(temporaryPath)
@@ -52,7 +53,8 @@ public final class HDF5Writer {
 
     /// Writes a row-major array; `chunk` (same rank as `shape`) enables gzip level 4 + shuffle.
     @discardableResult
-    func write(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, count: Int, bytes: UnsafeRawPointer?) throws -> hid_t {
+    func write(_ name: String, type: hid_t, shape: [Int], chunk: [Int]?, count: Int, bytes: UnsafeRawPointer?,
+               fileType: hid_t? = nil) throws -> hid_t {
         guard shape.allSatisfy({ $0 >= 0 }), let expected = shape.reduce(Int?(1), { a, d in a.flatMap { a in
             let (m, o) = a.multipliedReportingOverflow(by: d); return o ? nil : m } }), expected == count else {
             throw HDF5Error(path: path, detail: "dataset \(name): \(count) values for shape \(shape)")
@@ -69,7 +71,7 @@ public final class HDF5Writer {
             try check(H5Pset_shuffle(plist), "shuffle filter on \(name)")
             try check(H5Pset_deflate(plist, 4), "gzip filter on \(name)")
         }
-        let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), plist, xl_H5P_DEFAULT())
+        let ds = H5Dcreate2(file, name, fileType ?? type, space, xl_H5P_DEFAULT(), plist, xl_H5P_DEFAULT())
         guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create dataset \(name)") }
         if let bytes, shape.allSatisfy({ $0 > 0 }) {
             try check(H5Dwrite(ds, type, xl_H5S_ALL(), xl_H5S_ALL(), xl_H5P_DEFAULT(), bytes), "writing \(name) (disk full?)")
@@ -77,13 +79,23 @@ public final class HDF5Writer {
         return ds
     }
 
-    public func write(_ name: String, floats: [Float], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
+    /// How floats are kept in the file: fp32, or IEEE half (HDF5 converts on write and read; values
+    /// rounded to half precision, a half's range ±65,504).
+    public enum FloatStorage: String, Sendable, CaseIterable { case float32, float16 }
+
+    public func write(_ name: String, floats: [Float], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = [],
+                      storage: FloatStorage = .float32) throws {
         let ds = try floats.withUnsafeBytes {
-            digest(name, "f32", shape, $0)
-            return try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, count: floats.count, bytes: $0.baseAddress)
+            digest(name, storage == .float32 ? "f32" : "f32→f16", shape, $0)
+            return try write(name, type: xl_H5T_NATIVE_FLOAT(), shape: shape, chunk: chunk, count: floats.count, bytes: $0.baseAddress,
+                             fileType: storage == .float16 ? half : nil)
         }
         try finish(ds, name, dimensions)
     }
+
+    /// The file type of half-precision datasets (made once per writer).
+    lazy var half: hid_t = { halfMade = true; return xl_H5T_IEEE_F16LE() }()
+    var halfMade = false
 
     public func write(_ name: String, doubles: [Double], shape: [Int], chunk: [Int]? = nil, dimensions: [String] = []) throws {
         let ds = try doubles.withUnsafeBytes {

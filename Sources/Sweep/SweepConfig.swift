@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Probing
+import Store
 import Yams
 
 /// A sweep as a researcher writes it in YAML (configs/*.yaml). Every key is optional unless
@@ -58,6 +59,8 @@ public struct SweepConfig: Sendable, Equatable {
     public var noWorkerTimeout: Double
     /// Copy the activations into sweep.h5 (else virtual datasets read through to the fragments).
     public var embedActivations: Bool
+    /// How extract fragments keep activations: float32, or float16 (half the disk; results change slightly).
+    public var activationStorage: HDF5Writer.FloatStorage
     public var batchSize: Int
     /// Precision of the weight matrices (`dtype: auto|fp32|bf16`; auto keeps fp32 when it fits).
     public var dtype: DTypeChoice
@@ -106,6 +109,8 @@ public struct SweepConfig: Sendable, Equatable {
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         noWorkerTimeout = try root.double("no_worker_timeout", default: 600, range: 1...864_000)
         embedActivations = try root.bool("embed_activations", default: false)
+        activationStorage = HDF5Writer.FloatStorage(rawValue: try root.choice("activation_storage", default: "float32",
+                                                                            allowed: HDF5Writer.FloatStorage.allCases.map(\.rawValue)))!
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)
         dtype = DTypeChoice(rawValue: try root.choice("dtype", default: "auto", allowed: DTypeChoice.allCases.map(\.rawValue)))!
         seed = UInt64(try root.int("seed", default: 0))

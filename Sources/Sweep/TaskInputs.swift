@@ -142,6 +142,7 @@ public struct PlanInputs: Sendable, Equatable {
                 t["batch_size"] = String(c.batchSize)
                 t["probe.tokens_per_language"] = String(c.probe.tokensPerLanguage)
                 t["expertise.pooling"] = c.expertise.pooling.rawValue
+                t["activation_storage"] = c.activationStorage.rawValue
                 t["data.\(task.language!)"] = f.data[task.language!] ?? "missing"
             case .probe:
                 t["seed"] = String(c.seed)

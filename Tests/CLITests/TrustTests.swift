@@ -407,3 +407,27 @@ extension TrustTests {
         XCTAssertTrue(embedded.stdout.contains("ok "), embedded.stdout + embedded.stderr)
     }
 }
+
+extension TrustTests {
+    /// `activation_storage: float16` keeps the fragments' activations as IEEE halves (about half the
+    /// disk); everything downstream reads the rounded values, so the oracle still agrees, and
+    /// sweep.h5's virtual datasets read them as float32.
+    func testFloat16ActivationStorage() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, samples: 2, extra: "activation_storage: float16")])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let oracle = try CLI.python([CLI.root + "/tools/oracle.py", dir + "/out"])
+        XCTAssertEqual(oracle.status, 0, oracle.stdout + oracle.stderr)
+        let check = try CLI.python(["-c", """
+            import sys, h5py, numpy as np
+            x = h5py.File(sys.argv[1] + "/fragments/extract+step1+en.h5")
+            assert x["probe/hidden.1"].dtype == np.float16 and x["pooled/blocks.0.mlp_post"].dtype == np.float16
+            f = h5py.File(sys.argv[1] + "/sweep.h5")
+            n = x["probe/hidden.1"].shape[0]
+            assert f["probe_hidden"].dtype == np.float32
+            assert np.array_equal(f["probe_hidden"][0, 0, 1, :n], x["probe/hidden.1"][:].astype(np.float32))
+            print("ok")
+            """, dir + "/out"])
+        XCTAssertEqual(check.stdout, "ok\n", check.stderr)
+    }
+}

@@ -35,16 +35,16 @@ public struct ExtractFragment: Sendable {
         self.sentenceIndex = sentenceIndex
     }
 
-    public func write(to w: HDF5Writer, model m: ModelConfig) throws {
+    public func write(to w: HDF5Writer, model m: ModelConfig, storage: HDF5Writer.FloatStorage = .float32) throws {
         try w.createGroup("probe")
         for (l, rows) in probeHidden.enumerated() {
-            try w.write("probe/hidden.\(l)", floats: rows, shape: [probeTokens, m.dModel], chunk: [256, m.dModel])
+            try w.write("probe/hidden.\(l)", floats: rows, shape: [probeTokens, m.dModel], chunk: [256, m.dModel], storage: storage)
         }
         try w.write("probe/token_id", int64s: probeTokenIDs, shape: [probeTokens])
         try w.write("probe/sentence", int64s: probeSentence, shape: [probeTokens])
         try w.createGroup("pooled")
         for (l, rows) in pooled.enumerated() {
-            try w.write("pooled/blocks.\(l).mlp_post", floats: rows, shape: [sentences, m.dMLP], chunk: [64, m.dMLP])
+            try w.write("pooled/blocks.\(l).mlp_post", floats: rows, shape: [sentences, m.dMLP], chunk: [64, m.dMLP], storage: storage)
         }
         try w.write("sentence_index", int64s: sentenceIndex, shape: [sentences])
         try w.createGroup("lape")
@@ -150,6 +150,8 @@ extension TaskRunner {
         fragment.precision = m.precision.rawValue
         fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
                                                        : "fp32 OpenBLAS \(BLASCore.name)"
-        try store.write(task.id, inputs: inputs(task), provenance: provenance()) { try fragment.write(to: $0, model: m.config) }
+        try store.write(task.id, inputs: inputs(task), provenance: provenance()) {
+            try fragment.write(to: $0, model: m.config, storage: sweep.config.activationStorage)
+        }
     }
 }
