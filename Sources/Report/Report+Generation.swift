@@ -31,20 +31,20 @@ extension Report {
     }
 
     /// Figures and tables of forced generation by source language.
-    static func generationBySource(_ r: HDF5Reader, checkpoints: [String], languages: [String], concepts: [String])
-        throws -> (figures: [String], html: String) {
+    static func generationBySource(_ r: HDF5Reader, checkpoints: [String], languages: [String], concepts: [String],
+                                   stepAxis: [Double]? = nil, axisLabel: String = "checkpoint") throws -> (figures: [String], html: String) {
         let gen = try r.ints("generation_language"), texts = try r.strings("generation_text")
         let (C, K, L, G) = (checkpoints.count, concepts.count, languages.count, gen.shape[3])
         let english = languages.firstIndex(of: "en")
         let table = (0..<C).map { c in (0..<L).map { shares(gen.values, checkpoint: c, source: $0, concepts: K, languages: L, samples: G, english: english) } }
         var figures = [SVG.lines(title: "Forced generation in the experts' own language, by source language", x: checkpoints,
                                  series: (0..<L).map { l in SVG.Series(name: languages[l], values: (0..<C).map { table[$0][l].own }) },
-                                 yLabel: "share of outputs", xLabel: "checkpoint", yRange: (0, 1))]
+                                 yLabel: "share of outputs", xLabel: axisLabel, yRange: (0, 1), xPositions: stepAxis)]
         if let english {
             figures.append(SVG.lines(title: "Forced generation in English, by source language", x: checkpoints,
                                      series: (0..<L).filter { $0 != english }.map { l in
                                          SVG.Series(name: languages[l], values: (0..<C).map { table[$0][l].english })
-                                     }, yLabel: "share of outputs", xLabel: "checkpoint", yRange: (0, 1)))
+                                     }, yLabel: "share of outputs", xLabel: axisLabel, yRange: (0, 1), xPositions: stepAxis))
         }
         for c in Set([0, C - 1]).sorted() {
             figures.append(SVG.heatmap(title: "Source × output language of forced generations at \(checkpoints[c])", rows: languages,

@@ -16,6 +16,15 @@ public enum Report {
         let checkpoints = try r.strings("checkpoint"), languages = try r.strings("language"), concepts = try r.strings("concept")
         let (C, L, K) = (checkpoints.count, languages.count, concepts.count)
         var figures: [String] = []
+        // Checkpoints on a training-step axis (log scale) when every step is known.
+        let steps = (try? r.ints("checkpoint_step").values) ?? []
+        let stepAxis: [Double]? = {
+            guard steps.count == C, C > 1, steps.allSatisfy({ $0 >= 0 }) else { return nil }
+            let logs = steps.map { log10(Double($0) + 1) }
+            let (lo, hi) = (logs.min()!, logs.max()!)
+            return hi > lo ? logs.map { ($0 - lo) / (hi - lo) } : nil
+        }()
+        let checkpointAxis = stepAxis == nil ? "checkpoint" : "checkpoint (at its training step, log scale)"
 
         // 1–2. Probe accuracy: checkpoint × layer heatmap, and per-checkpoint layer curves with the seed spread.
         let acc = try r.doubles("probe_accuracy")
@@ -62,7 +71,7 @@ public enum Report {
             SVG.Series(name: "AP, permuted labels", values: try (0..<C).map { try matrixMean("cross_ap_baseline", $0) }, dashed: true),
             SVG.Series(name: "overlap", values: try (0..<C).map { try matrixMean("overlap", $0) }),
             SVG.Series(name: "overlap, chance", values: try (0..<C).map { try matrixMean("chance_overlap", $0) }, dashed: true),
-        ], yLabel: "mean over concepts and language pairs", xLabel: "checkpoint"))
+        ], yLabel: "mean over concepts and language pairs", xLabel: checkpointAxis, xPositions: stepAxis))
 
         // 5. Language × language overlap for the last checkpoint (all layers, mean over concepts).
         let overlap = try r.floats("overlap").values
@@ -90,7 +99,8 @@ public enum Report {
             }
             figures.append(SVG.stackedBars(title: "Language of forced generations (experts of every concept and language)",
                                            rows: checkpoints, parts: parts, fractions: fractions))
-            let bySource = try generationBySource(r, checkpoints: checkpoints, languages: languages, concepts: concepts)
+            let bySource = try generationBySource(r, checkpoints: checkpoints, languages: languages, concepts: concepts,
+                                                  stepAxis: stepAxis, axisLabel: checkpointAxis)
             figures += bySource.figures
             generationHTML = bySource.html
         }

@@ -60,8 +60,9 @@ enum SVG {
     }
 
     /// Lines over categorical x positions, with optional min–max bands and dashed reference lines.
+    /// - Parameter xPositions: where each x sits, in [0, 1] (a training-step axis); default evenly spaced.
     static func lines(title: String, x: [String], series: [Series], yLabel: String, xLabel: String,
-                      yRange: (Double, Double)? = nil) -> String {
+                      yRange: (Double, Double)? = nil, xPositions: [Double]? = nil) -> String {
         // Wide enough that checkpoint names on the x axis do not overlap.
         let labelWidth = 7.0 * Double(x.map(\.count).max() ?? 4) + 8
         let width = max(560.0, Double(title.count) * 7 + 30, 205 + labelWidth * Double(x.count))
@@ -70,7 +71,10 @@ enum SVG {
         var (lo, hi) = yRange ?? ((all.min() ?? 0), (all.max() ?? 1))
         if hi - lo < 1e-9 { lo -= 0.5; hi += 0.5 }
         let plotW = width - left - right, plotH = height - top - bottom
-        func px(_ i: Int) -> Double { left + (x.count > 1 ? plotW * Double(i) / Double(x.count - 1) : plotW / 2) }
+        func px(_ i: Int) -> Double {
+            if let xPositions { return left + plotW * xPositions[i] }
+            return left + (x.count > 1 ? plotW * Double(i) / Double(x.count - 1) : plotW / 2)
+        }
         func py(_ v: Double) -> Double { top + plotH * (1 - (v - lo) / (hi - lo)) }
         var out = header(width, height, title)
         out += "<line x1=\"\(f(left))\" y1=\"\(f(top + plotH))\" x2=\"\(f(left + plotW))\" y2=\"\(f(top + plotH))\" stroke=\"#444\"/>"
@@ -81,9 +85,11 @@ enum SVG {
             out += "<text x=\"\(f(left - 5))\" y=\"\(f(py(v) + 3))\" text-anchor=\"end\" font-size=\"10\">\(String(format: "%.\(decimals)f", v))</text>"
             out += "<line x1=\"\(f(left))\" y1=\"\(f(py(v)))\" x2=\"\(f(left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
         }
-        let step = max(1, x.count / 12)
-        for (i, label) in x.enumerated() where i % step == 0 || i == x.count - 1 {
+        // Labels that would overlap the one before are left out (the points keep their titles).
+        var lastLabel = -Double.infinity
+        for (i, label) in x.enumerated() where px(i) - lastLabel >= 6.0 * Double(label.count) + 6 || i == 0 {
             out += "<text x=\"\(f(px(i)))\" y=\"\(f(top + plotH + 14))\" text-anchor=\"middle\" font-size=\"10\">\(escape(label))</text>"
+            lastLabel = px(i)
         }
         for (n, s) in series.enumerated() {
             let colour = palette[n % palette.count]

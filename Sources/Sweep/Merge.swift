@@ -214,6 +214,9 @@ public enum Merge {
         try w.write("checkpoint_source", strings: c.checkpoints.map { $0.path ?? "\($0.repo ?? "")@\($0.revision ?? "main")" },
                     dimensions: ["checkpoint"])
         try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
+        try w.write("checkpoint_step", int64s: c.checkpoints.map { Int64(CheckpointStep.of($0) ?? -1) }, shape: [C], dimensions: ["checkpoint"])
+        try w.setAttribute("meaning", "training step stated by the checkpoint's name or revision (step…, global_step…, ckpt_…); -1 unknown",
+                           on: "checkpoint_step")
         try w.write("config_text", strings: [c.text], shape: [])
         // The timeline: when, where and in which attempt each finished task ran, and its worker's peak memory.
         let records = TaskRecord.read(store, tasks: sweep.plan.tasks.filter { done.contains($0.id) })

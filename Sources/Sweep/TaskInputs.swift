@@ -142,7 +142,8 @@ public struct PlanInputs: Sendable, Equatable {
                 t["batch_size"] = String(c.batchSize)
                 t["probe.tokens_per_language"] = String(c.probe.tokensPerLanguage)
                 t["expertise.pooling"] = c.expertise.pooling.rawValue
-                t["activation_storage"] = c.activationStorage.rawValue
+                // Recorded only when not float32, what every fragment made before the key existed used.
+                if c.activationStorage != .float32 { t["activation_storage"] = c.activationStorage.rawValue }
                 t["data.\(task.language!)"] = f.data[task.language!] ?? "missing"
             case .probe:
                 t["seed"] = String(c.seed)
