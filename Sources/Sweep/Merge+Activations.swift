@@ -82,6 +82,12 @@ extension Merge {
         try w.writeVirtual("pooled_sentence_index", type: .int64, shape: [C, L, poolSize], blocks: rows,
                            dimensions: ["checkpoint", "language", "sentence"], embed: embed)
         try w.write("pooled_sentence_count", int64s: sentenceCount, shape: [C, L], dimensions: ["checkpoint", "language"])
+        // A virtual dataset whose fragments are not beside the file reads as fill values, silently: say so on it.
+        for name in ["probe_hidden", "probe_token_id", "probe_token_sentence", "pooled_mlp", "pooled_sentence_index"] {
+            try w.setAttribute("storage", embed ? "copied in (merge --embed-activations)"
+                               : "virtual: reads fragments/extract+*.h5 beside this file; without them it reads NaN / -1 fill values "
+                               + "(keep fragments/ with sweep.h5, or merge --embed-activations for a file that stands alone)", on: name)
+        }
         var labels = [Int32](repeating: -1, count: L * poolSize * concepts.count)
         var texts = [String](repeating: "", count: L * poolSize), probeTexts = [String](repeating: "", count: L * probeSize)
         for (j, lang) in langs.enumerated() {
