@@ -180,15 +180,8 @@ public final class HDF5Writer {
     public func writeVirtual(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String] = [],
                              embed: Bool = false) throws {
         if embed { return try writeEmbedded(name, type: kind, shape: shape, blocks: blocks, dimensions: dimensions) }
-        var dims = shape.map { hsize_t($0) }
-        let space = H5Screate_simple(Int32(dims.count), &dims, nil)
-        defer { H5Sclose(space) }
-        let dcpl = H5Pcreate(xl_H5P_DATASET_CREATE())
-        defer { H5Pclose(dcpl) }
-        let type = kind == .float32 ? xl_H5T_NATIVE_FLOAT() : xl_H5T_NATIVE_INT64()
-        var nan = Float.nan, minusOne: Int64 = -1
-        let filled = kind == .float32 ? H5Pset_fill_value(dcpl, type, &nan) : H5Pset_fill_value(dcpl, type, &minusOne)
-        try check(filled, "fill value of \(name)")
+        let (space, dcpl, type) = try padded(name, kind, shape)
+        defer { H5Sclose(space); H5Pclose(dcpl) }
         for b in blocks {
             guard b.count.reduce(1, *) == b.sourceCount.reduce(1, *) else {
                 throw HDF5Error(path: path, detail: "virtual dataset \(name): a block of \(b.count) from \(b.sourceCount) of \(b.file)")
@@ -209,16 +202,27 @@ public final class HDF5Writer {
         try finish(ds, name, dimensions)
     }
 
-    /// `writeVirtual(embed: true)`: a real dataset, filled block by block from the source files.
-    func writeEmbedded(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String]) throws {
+    /// The dataspace of `shape`, and creation properties whose fill value pads what no block covers
+    /// (NaN for floats, −1 for integers), with the memory type of `kind`. The caller closes both.
+    func padded(_ name: String, _ kind: VirtualType, _ shape: [Int]) throws -> (space: hid_t, dcpl: hid_t, type: hid_t) {
         var dims = shape.map { hsize_t($0) }
         let space = H5Screate_simple(Int32(dims.count), &dims, nil)
-        defer { H5Sclose(space) }
         let dcpl = H5Pcreate(xl_H5P_DATASET_CREATE())
-        defer { H5Pclose(dcpl) }
         let type = kind == .float32 ? xl_H5T_NATIVE_FLOAT() : xl_H5T_NATIVE_INT64()
         var nan = Float.nan, minusOne: Int64 = -1
-        try check(kind == .float32 ? H5Pset_fill_value(dcpl, type, &nan) : H5Pset_fill_value(dcpl, type, &minusOne), "fill value of \(name)")
+        let filled = kind == .float32 ? H5Pset_fill_value(dcpl, type, &nan) : H5Pset_fill_value(dcpl, type, &minusOne)
+        guard filled >= 0 else {
+            H5Sclose(space)
+            H5Pclose(dcpl)
+            throw HDF5Error(path: path, detail: "fill value of \(name) failed")
+        }
+        return (space, dcpl, type)
+    }
+
+    /// `writeVirtual(embed: true)`: a real dataset, filled block by block from the source files.
+    func writeEmbedded(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String]) throws {
+        let (space, dcpl, type) = try padded(name, kind, shape)
+        defer { H5Sclose(space); H5Pclose(dcpl) }
         try check(H5Pset_obj_track_times(dcpl, false), "creation properties of \(name)")
         if shape.allSatisfy({ $0 > 0 }) {
             var chunk = shape.enumerated().map { hsize_t($0.offset < shape.count - 2 ? 1 : $0.element) }
