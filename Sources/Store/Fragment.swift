@@ -76,14 +76,10 @@ public enum Fragment {
     }
 
     /// Whether the fragment at `path` is complete: its checksum file exists and matches its bytes.
-    public static func verify(_ path: String) -> Bool { verifiedChecksum(path) != nil }
-
-    /// The fragment's SHA-256 when it is complete (its checksum file matches its bytes), else nil.
-    public static func verifiedChecksum(_ path: String) -> String? {
+    public static func verify(_ path: String) -> Bool {
         guard let recorded = try? String(contentsOfFile: path + ".sha256", encoding: .utf8),
-              let actual = try? sha256(ofFile: path),
-              recorded.trimmingCharacters(in: .whitespacesAndNewlines) == actual else { return nil }
-        return actual
+              let actual = try? sha256(ofFile: path) else { return false }
+        return recorded.trimmingCharacters(in: .whitespacesAndNewlines) == actual
     }
 
     static func fsyncFile(_ path: String) throws {

@@ -63,7 +63,10 @@ public final class Coordinator {
     let verify: (String) -> Bool
     /// The tasks whose fragments are current on disk now (the ledger), checked once the plan looks
     /// finished: a task redone with other bits makes what read its old fragment stale.
-    let current: (() -> Set<String>)?
+    let current: (() -> Ledger)?
+    /// The ledger of the last check that found everything the scheduler counts done current on
+    /// disk (merge can start from it instead of reading every fragment again).
+    public private(set) var ledger: Ledger?
     /// Seconds of task execution reported by workers, for utilisation.
     public private(set) var busySeconds = 0.0
 
@@ -75,7 +78,7 @@ public final class Coordinator {
         for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
         try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
                       components: PlanComponents(sweep).json, bind: bind, security: security, logger: logger,
-                      current: { Ledger(store: store, plan: sweep.plan, inputs: expected).done }) { id in
+                      current: { Ledger(store: store, plan: sweep.plan, inputs: expected) }) { id in
             guard Fragment.verify(store.path(id)), let r = try? store.reader(id),
                   let digest = try? r.attribute("inputs_digest") else { return false }
             return digest == expected.digests[id]
@@ -87,7 +90,7 @@ public final class Coordinator {
     /// whether a task reported done really is.
     public init(config: SweepConfig, plan: Plan, inputs: PlanInputs, done: Set<String>, components: String, bind: String,
                 security: Security? = nil, logger: Logger = Logger(label: "coordinator"),
-                current: (() -> Set<String>)? = nil, verify: @escaping (String) -> Bool) throws {
+                current: (() -> Ledger)? = nil, verify: @escaping (String) -> Bool) throws {
         self.current = current
         self.config = config
         self.plan = plan
@@ -141,8 +144,10 @@ public final class Coordinator {
             try tick(self)
             if !workers.isEmpty { lastWorker = now }
             if scheduler.finished && finishedAt == nil, let current, rechecks < 3 {
-                let onDisk = current()
+                let checked = current()
+                let onDisk = checked.done
                 let stale = scheduler.done.subtracting(onDisk)
+                ledger = stale.isEmpty ? checked : nil
                 if !stale.isEmpty {
                     rechecks += 1
                     logger.info("\(stale.count) tasks read fragments that were made again with other bits; running them again")

@@ -13,11 +13,6 @@ public struct FragmentStore: Sendable {
 
     public func path(_ id: String) -> String { directory + "/" + Fragment.fileName(task: id) }
 
-    /// The recorded SHA-256 of a fragment's bytes (its `.sha256` file), if it has one.
-    public func recordedChecksum(_ id: String) -> String? {
-        (try? String(contentsOfFile: path(id) + ".sha256", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     /// The content digest a fragment records, if it is readable and has one.
     public func contentDigest(_ id: String) -> String? { try? reader(id).attribute("content_digest") }
 

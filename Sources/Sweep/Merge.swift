@@ -22,11 +22,12 @@ public enum Merge {
     }
 
     /// - Parameter embedActivations: copy the activations in (default: the config's `embed_activations`).
+    /// - Parameter ledger: the fragments' ledger when the caller has just built it (else it is built here).
     public static func run(_ sweep: ResolvedSweep, allowPartial: Bool = false, embedActivations: Bool? = nil,
-                           toolVersion: String) throws -> Summary {
+                           ledger known: Ledger? = nil, toolVersion: String) throws -> Summary {
         let c = sweep.config
         let store = sweep.fragments
-        let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
+        let ledger = known ?? Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
         let missing = sweep.plan.tasks.map(\.id).filter { !ledger.done.contains($0) }
         if !missing.isEmpty && !allowPartial {
             let shown = missing.prefix(10).joined(separator: ", ")

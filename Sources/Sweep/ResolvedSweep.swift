@@ -108,8 +108,7 @@ public struct PlanComponents: Sendable, Equatable {
         let changes = TaskInputs(values).changes(from: TaskInputs(theirs.values)).filter { $0.key != "plan" }
         if !changes.isEmpty {
             return changes.map { c in
-                "\(c.key): \(TaskInputs.Change(key: "", old: c.new, new: nil).shortOld) \(here), "
-                    + "\(TaskInputs.Change(key: "", old: c.old, new: nil).shortOld) \(there)"
+                "\(c.key): \(TaskInputs.Change.show(c.new)) \(here), \(TaskInputs.Change.show(c.old)) \(there)"
             }
         }
         return values["plan"] == theirs.values["plan"] ? [] : ["the task graph or config differs (plan digest \(values["plan"] ?? "?") here, "

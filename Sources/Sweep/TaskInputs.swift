@@ -54,8 +54,6 @@ public struct TaskInputs: Sendable, Equatable {
             return v.count > 60 ? String(v.prefix(57)) + "…" : v
         }
 
-        var shortOld: String { Self.show(old) }
-
         /// `expertise.k 100 → 150`; digests shortened to 12 hex digits.
         public var description: String { "\(key) \(Self.show(old)) → \(Self.show(new))" }
     }

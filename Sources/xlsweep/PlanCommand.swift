@@ -37,10 +37,14 @@ func printPlan(_ sweep: ResolvedSweep, tasks: Bool) {
     }
     // What is on disk already, and what a run will redo and why.
     let ledger = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs)
-    if !ledger.done.isEmpty || !ledger.stale.isEmpty || !ledger.broken.isEmpty {
+    if !ledger.done.isEmpty || !ledger.stale.isEmpty || !ledger.broken.isEmpty || !ledger.foreign.isEmpty {
         out.line("\(ledger.done.count) of \(sweep.plan.tasks.count) tasks already done in \(sweep.fragments.directory)")
         for reason in ledger.rerunReasons(plan: sweep.plan) { out.line("rerun: \(reason)") }
         if !ledger.broken.isEmpty { out.line("\(ledger.broken.count) incomplete or corrupt fragments will be made again") }
+        if !ledger.foreign.isEmpty {
+            out.line("\(ledger.foreign.count) files in \(sweep.fragments.directory) are no task of this plan (another config's, "
+                + "or an older fragment layout) and are ignored")
+        }
     }
     if tasks {
         for t in sweep.plan.tasks {

@@ -63,7 +63,8 @@ struct Run: ParsableCommand {
                         + "(rerun to retry them, or merge with --allow-partial)")
                 }
             }
-            let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
+                                        toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
             let report = sweep.config.output + "/report.html"
@@ -235,7 +236,8 @@ struct CoordinatorCommand: ParsableCommand {
             let failed = coordinator.scheduler.failed
             for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
             if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
-            let summary = try Merge.run(sweep, allowPartial: allowPartial, toolVersion: "xlsweep \(XLSweep.version)")
+            let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
+                                        toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)")
         }

@@ -66,10 +66,7 @@ public struct ExtractFragment: Sendable {
         probeSentence = try r.ints("probe/sentence", shape: [t])
         probeHidden = probe ? try (0...m.nLayers).map { try r.floats("probe/hidden.\($0)", shape: [t, m.dModel]) } : []
         pooled = readPooled ? try (0..<m.nLayers).map { try r.floats("pooled/blocks.\($0).mlp_post", shape: [n, m.dMLP]) } : []
-        weightsFingerprint = (try? r.attribute("weights_fingerprint")) ?? ""
-        tokenizerFingerprint = (try? r.attribute("tokenizer_fingerprint")) ?? ""
-        precision = (try? r.attribute("weights_precision")) ?? ""
-        productKernels = (try? r.attribute("product_kernels")) ?? ""
+        (weightsFingerprint, tokenizerFingerprint, precision, productKernels) = Self.provenance(r)
     }
 
     /// Reads only LAPE's counts: positive activations per unit `[layers · dMLP]`, and tokens.
