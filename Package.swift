@@ -40,7 +40,8 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-        .target(name: "CKernelSupport", path: "Sources/CKernelSupport"),
+        // The product kernels are optimised in debug builds too (tests run real models through them).
+        .target(name: "CKernelSupport", path: "Sources/CKernelSupport", cSettings: [.unsafeFlags(["-O2"])]),
 
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernelSupport"], swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: optimised),

@@ -1,7 +1,7 @@
 import CKernelSupport
 import Foundation
 
-/// The instruction-set level of the bf16 product kernels, chosen at run time from cpuid so one
+/// The instruction-set level of the product kernels (fp32 and bf16), chosen at run time from cpuid so one
 /// binary runs on any x86-64 node. `XLSWEEP_CPU=generic|avx2|avx512|avx512-bf16|amx-bf16` forces a
 /// lower level (to test a fallback on a newer CPU); a level the CPU lacks is never taken.
 /// The portable levels (generic … avx512-bf16) give the same bits on every CPU; `amx-bf16`
@@ -42,6 +42,13 @@ public enum KernelPath: Int32, Comparable, CaseIterable, Sendable, CustomStringC
     /// The level every bf16 kernel of this process uses (the CLI refuses a bad `XLSWEEP_CPU` at
     /// start; here it is ignored).
     public static let active: KernelPath = min(((try? requested()) ?? nil) ?? detected, detected)
+
+    /// The level of the fp32 products (`xl_gemm_f32`): `active`, capped at AVX-512 (fp32 has no bf16
+    /// or AMX form). Every level gives the same bits; this one says how fast they come.
+    public static let fp32: KernelPath = min(active, .avx512)
+
+    /// What the fp32 products run on, for provenance and logs, e.g. "fp32 avx512".
+    public static var fp32Summary: String { "fp32 \(fp32)" }
 
     /// One line for logs: the level taken and why.
     public static var summary: String {

@@ -1,7 +1,9 @@
 import CBLAS
 import CKernelSupport
 
-/// Dense products through BLAS (OpenBLAS sgemm), row-major.
+/// Dense products, row-major: fp32 through our own kernels (`xl_gemm_f32`, f32_gemm.c), bf16
+/// through `xl_gemm_bf16_nt`. Each output element is one fused multiply-add chain over k in a fixed
+/// order, so results are the same bits whatever the batch, the thread count or the CPU level.
 public enum Linear {
     /// nn.Linear over rows: y[M, N] = x[M, K] · W[N, K]ᵀ + bias[N].
     /// - Parameters: x `[rows, inFeatures]`; weight `[outFeatures, inFeatures]` (PyTorch layout);
@@ -14,10 +16,10 @@ public enum Linear {
             return reference(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
                              outFeatures: outFeatures, into: y)
         }
-        BLASThreads.configure()
-        // Output columns are split across our threads, one single-threaded sgemm each: every
-        // element keeps the same K-order (bit-identical whatever the thread count) and no idle
-        // BLAS threads spin against the element-wise kernels.
+        Heap.configure()
+        let level = KernelPath.fp32.rawValue
+        // Output columns are split across our threads in 64-column panels: every element keeps
+        // its own k order, so the split changes no bit.
         let columnBlocks = (outFeatures + 63) / 64
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ws = SharedPointer(UnsafeMutablePointer(mutating: weight))
         let ys = SharedPointer(y), bs = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
@@ -25,13 +27,25 @@ public enum Linear {
         // Small products stay on one thread.
         parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
             let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
-            var beta: Float = 0
-            if let bs {
-                for r in 0..<rows { (ys.base + r * outFeatures + n0).update(from: bs.base + n0, count: n1 - n0) }
-                beta = 1
-            }
+            xl_gemm_f32(level, Int32(rows), Int32(n1 - n0), Int32(inFeatures), 1, xs.base, inFeatures, 0,
+                        ws.base + n0 * inFeatures, inFeatures, 1, 0, bs.map { UnsafePointer($0.base + n0) },
+                        ys.base + n0, outFeatures)
+        }
+    }
+
+    /// `forward` through OpenBLAS sgemm (one single-threaded sgemm per thread's columns), kept as
+    /// the comparison `bench forward` prints; its bits depend on OpenBLAS's kernel family.
+    public static func forwardOpenBLAS(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                                       weight: UnsafePointer<Float>, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+        Heap.configure()
+        openblas_set_num_threads(1)
+        let columnBlocks = (outFeatures + 63) / 64
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ws = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        let ys = SharedPointer(y)
+        parallelChunks(columnBlocks) { blocks in
+            let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n1 - n0), Int32(inFeatures),
-                        1, xs.base, Int32(inFeatures), ws.base + n0 * inFeatures, Int32(inFeatures), beta,
+                        1, xs.base, Int32(inFeatures), ws.base + n0 * inFeatures, Int32(inFeatures), 0,
                         ys.base + n0, Int32(outFeatures))
         }
     }
@@ -79,7 +93,8 @@ public enum Linear {
 
     /// General strided product C[M, N] = alpha · op(A) · op(B) + beta · C, with op(A) = Aᵀ when
     /// `transposeA` (A stored `[K, M]`) else A (`[M, K]`), op(B) = Bᵀ when `transposeB` (B stored
-    /// `[N, K]`) else B (`[K, N]`); `lda`/`ldb`/`ldc` are row strides. One thread.
+    /// `[N, K]`) else B (`[K, N]`); `lda`/`ldb`/`ldc` are row strides. One thread. Each element is
+    /// one FMA chain over k, then alpha, then beta · C (see `xl_gemm_f32`).
     public static func gemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                             transposeA: Bool = false, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, beta: Float,
                             c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -97,19 +112,15 @@ public enum Linear {
             }
             return
         }
-        BLASThreads.configure()
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        xl_gemm_f32(KernelPath.fp32.rawValue, Int32(m), Int32(n), Int32(k), alpha, a, lda, transposeA ? 1 : 0,
+                    b, ldb, transposeB ? 1 : 0, beta, nil, c, ldc)
     }
 }
 
-/// OpenBLAS runs single-threaded inside each of our threads (see `Linear.forward`). Large
-/// activation buffers are kept in the heap between forward passes instead of being mapped and
-/// page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
-enum BLASThreads {
+/// Large activation buffers are kept in the heap between forward passes instead of being mapped
+/// and page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
+enum Heap {
     static let configured: Bool = {
-        openblas_set_num_threads(1)
         xl_keep_large_blocks_in_heap()
         return true
     }()

@@ -6,8 +6,8 @@ import Kernels
 ///   (1/n) Σ_i [log Σ_k exp(z_ik) − z_{i,y_i}] + 1/(2·C·n) · ‖W‖²,  z_i = W x_i + b,
 /// the same minimiser as C·Σ loss + ½‖W‖² (the intercept is not penalised), by L-BFGS
 /// (Nocedal & Wright 2006, alg. 7.4/7.5) with a backtracking Armijo line search. Products go
-/// through sgemm, split over threads by rows (scores) or columns (gradient): bit-identical for
-/// any thread count.
+/// through `Linear.gemm`, split over threads by rows (scores) or columns (gradient): bit-identical
+/// for any thread count and CPU level.
 public struct LogisticRegression: Sendable {
     public let classes: Int
     public let features: Int

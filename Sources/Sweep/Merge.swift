@@ -196,8 +196,8 @@ public enum Merge {
         try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
                            on: "checkpoint_precision")
         try w.write("checkpoint_kernels", strings: kernels, dimensions: ["checkpoint"])
-        try w.setAttribute("meaning", "kernels of the dense products, as the first language's extraction ran them: fp32 through OpenBLAS "
-                           + "(its kernel family), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own)",
+        try w.setAttribute("meaning", "kernels of the dense products, as the first language's extraction ran them: fp32 (own kernels, "
+                           + "same bits on every CPU; the level says how fast), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own)",
                            on: "checkpoint_kernels")
         try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")

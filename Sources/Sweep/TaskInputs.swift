@@ -72,12 +72,12 @@ public struct TaskInputs: Sendable, Equatable {
 public enum NumericsVersion {
     public static func of(_ kind: TaskKind) -> String {
         switch kind {
-        case .extract: return "3"   // 3: activation counts for LAPE
-        case .probe: return "2"
+        case .extract: return "4"   // 3: activation counts for LAPE; 4: own fp32 products (batch_size no longer an input)
+        case .probe: return "3"     // 3: own fp32 products
         case .expertise: return "2"
         case .alignment: return "2"
         case .lape: return "1"
-        case .generate: return "2"
+        case .generate: return "3"  // 3: own fp32 products
         }
     }
 }
@@ -136,8 +136,6 @@ public struct PlanInputs: Sendable, Equatable {
             case .extract:
                 model()
                 t["seed"] = String(c.seed)
-                // fp32 BLAS products depend on how rows are batched (until our own fp32 kernels).
-                t["batch_size"] = String(c.batchSize)
                 t["probe.tokens_per_language"] = String(c.probe.tokensPerLanguage)
                 t["expertise.pooling"] = c.expertise.pooling.rawValue
                 // Recorded only when not float32, what every fragment made before the key existed used.

@@ -7,7 +7,7 @@ import Models
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against reference runs on the same machine.",
-        subcommands: [BenchForward.self, BenchProbing.self, BenchSweep.self])
+        subcommands: [BenchForward.self, BenchGEMM.self, BenchProbing.self, BenchSweep.self])
 }
 
 struct BenchForward: ParsableCommand {
@@ -62,8 +62,8 @@ struct BenchForward: ParsableCommand {
             let flopsPerToken = Self.flopsPerToken(config, keys: seqLen)
             print("xlsweep bench forward: \(model ?? "BLOOM shape"): \(config.architecture.rawValue), \(layers) layers, "
                 + "d_model \(config.dModel), \(config.nHeads) heads, vocab \(vocab); "
-                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; BLAS core \(BLASCore.summary)"
-                + (dtype == .bf16 ? "; \(KernelPath.summary)" : ""))
+                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; "
+                + (dtype == .bf16 ? KernelPath.summary : "\(KernelPath.fp32Summary) kernels"))
             fflush(nil)
             var rng = SplitMix64(seed: 2)
             let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
@@ -94,8 +94,7 @@ struct BenchForward: ParsableCommand {
                 }
             }
             let ours = Double(tokens) / best
-            let sgemm = Self.sgemmRate()
-            let bf16Rate = dtype == .bf16 ? Self.bf16Rate() : nil
+            let gemm = GEMMRates.measure(bf16: dtype == .bf16)
 
             var rows: [(String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "vs PyTorch")]
             func ratio(_ r: Double) -> String { torchRate.map { String(format: "%.2f×", r / $0) } ?? "–" }
@@ -104,14 +103,17 @@ struct BenchForward: ParsableCommand {
                 rows.append(("PyTorch + transformers", String(format: "%.1f", t), String(format: "%.1f", t * flopsPerToken / 1e9),
                              "1.00×"))
             }
-            rows.append(("BLAS sgemm 1024×4096×1024", "", String(format: "%.1f", sgemm), ""))
-            if let bf16Rate { rows.append(("bf16 GEMM 1024×4096×1024", "", String(format: "%.1f", bf16Rate), "")) }
+            for (label, rate) in gemm.rows { rows.append((label, "", String(format: "%.1f", rate), "")) }
             for r in rows {
-                print(r.0.padding(toLength: 28, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(12))
+                print(r.0.padding(toLength: 56, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(12))
             }
-            let peak = bf16Rate ?? sgemm
-            print(String(format: "xlsweep at %.0f%% of the %@ rate; model built in %.1f s; best of %d batches: %.2f s",
-                         100 * ours * flopsPerToken / 1e9 / peak, bf16Rate == nil ? "sgemm" : "bf16 GEMM", built, iterations * rounds, best))
+            let (peakName, peak) = gemm.reference
+            print(String(format: "xlsweep's forward at %.0f%% of %@; model built in %.1f s; best of %d batches: %.2f s",
+                         100 * ours * flopsPerToken / 1e9 / peak, peakName, built, iterations * rounds, best))
+            if let ratio = gemm.ownVersusBestBLAS {
+                print(String(format: "xlsweep's fp32 GEMM at %.0f%% of OpenBLAS's best sgemm on this CPU", 100 * ratio))
+            }
+            if let note = gemm.note { print(note) }
             if rounds > 1, !roundRatios.isEmpty { print("per round (xlsweep / PyTorch): " + roundRatios.joined(separator: " ")) }
             if let note { print(note) }
         }
@@ -126,37 +128,6 @@ struct BenchForward: ParsableCommand {
         return Double(2 * dense * c.nLayers) + Double(2 * q * (keys + 1) * c.nLayers)
     }
 
-    /// OpenBLAS sgemm GFLOP/s at 1024×4096×1024 (best of 5), the practical peak of these products.
-    static func sgemmRate() -> Double {
-        let m = 1024, n = 4096, k = 1024
-        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
-        for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
-        for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
-        var best = Double.infinity
-        for _ in 0..<5 {
-            let t0 = DispatchTime.now()
-            Linear.forward(a.pointer, rows: m, inFeatures: k, weight: b.pointer, bias: nil, outFeatures: n, into: c.pointer)
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
-        }
-        return 2 * Double(m * n * k) / best / 1e9
-    }
-
-    /// The bf16 kernels' GFLOP/s at the same size (best of 5).
-    static func bf16Rate() -> Double {
-        let m = 1024, n = 4096, k = 1024
-        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
-        for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
-        for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
-        let w = HalfMatrix(rounding: b.pointer, rows: n, cols: k)
-        var best = Double.infinity
-        for _ in 0..<5 {
-            let t0 = DispatchTime.now()
-            Linear.forward(a.pointer, rows: m, inFeatures: k, weight: w, bias: nil, outFeatures: n, into: c.pointer)
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
-        }
-        return 2 * Double(m * n * k) / best / 1e9
-    }
-
     static func torchReference(_ b: BenchForward) -> Result<Double, UserError> {
         runReference("bench_forward_torch.py", ["--layers", "\(b.layers)", "--hidden", "\(b.hidden)", "--heads", "\(b.heads)",
                                                 "--vocab", "\(b.vocab)", "--batch", "\(b.batch)", "--seq-len", "\(b.seqLen)",
@@ -166,6 +137,101 @@ struct BenchForward: ParsableCommand {
                 guard let rate = json["tokens_per_s"] as? Double else { return .failure(UserError("no tokens_per_s in the reference output")) }
                 return .success(rate)
             }
+    }
+}
+
+/// GEMM rates at 1024×4096×1024 on all threads (best of 5 each): xlsweep's fp32 kernels, OpenBLAS
+/// sgemm with the kernels this process has, OpenBLAS with the best family this CPU runs (a child
+/// process started with `OPENBLAS_CORETYPE` set, when that differs) and, for bf16, xlsweep's bf16
+/// kernels.
+struct GEMMRates {
+    var own: Double
+    var blas: Double
+    var bestBLAS: (core: String, rate: Double)?
+    var bf16: Double?
+    var note: String?
+
+    static let (m, n, k) = (1024, 4096, 1024)
+
+    static func measure(bf16: Bool) -> GEMMRates {
+        var rates = GEMMRates(own: rate(.own), blas: rate(.openBLAS), bf16: bf16 ? rate(.bf16) : nil)
+        if let core = BLASCore.better {
+            switch child(core: core) {
+            case .success(let r): rates.bestBLAS = (core, r)
+            case .failure(let e): rates.note = "OpenBLAS with \(core) kernels not measured: \(e.description)"
+            }
+        }
+        return rates
+    }
+
+    var rows: [(String, Double)] {
+        var r: [(String, Double)] = [("xlsweep fp32 GEMM (\(KernelPath.fp32))", own),
+                                     ("OpenBLAS sgemm (\(BLASCore.name), this process)", blas)]
+        if let bestBLAS { r.append(("OpenBLAS sgemm (\(bestBLAS.core), forced)", bestBLAS.rate)) }
+        if let bf16 { r.append(("xlsweep bf16 GEMM (\(KernelPath.active))", bf16)) }
+        return r.map { ("\($0.0), \(Self.m)×\(Self.n)×\(Self.k)", $0.1) }
+    }
+
+    /// The rate the forward is measured against: the bf16 GEMM in bf16, else the best fp32 GEMM here.
+    var reference: (String, Double) {
+        if let bf16 { return ("the bf16 GEMM rate", bf16) }
+        let best = max(own, blas, bestBLAS?.rate ?? 0)
+        return ("the best fp32 GEMM rate", best)
+    }
+
+    var ownVersusBestBLAS: Double? { own / max(blas, bestBLAS?.rate ?? 0) }
+
+    enum Kind: String { case own, openBLAS = "openblas", bf16 }
+
+    static func rate(_ kind: Kind) -> Double {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: n * k), c = FloatBuffer(count: m * n)
+        for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
+        for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
+        let w = kind == .bf16 ? HalfMatrix(rounding: b.pointer, rows: n, cols: k) : nil
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = DispatchTime.now()
+            switch kind {
+            case .own: Linear.forward(a.pointer, rows: m, inFeatures: k, weight: b.pointer, bias: nil, outFeatures: n, into: c.pointer)
+            case .openBLAS: Linear.forwardOpenBLAS(a.pointer, rows: m, inFeatures: k, weight: b.pointer, outFeatures: n, into: c.pointer)
+            case .bf16: Linear.forward(a.pointer, rows: m, inFeatures: k, weight: w!, bias: nil, outFeatures: n, into: c.pointer)
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
+        }
+        return 2 * Double(m * n * k) / best / 1e9
+    }
+
+    /// `xlsweep bench gemm --kind openblas` in a child with OPENBLAS_CORETYPE=core.
+    static func child(core: String) -> Result<Double, UserError> {
+        let process = Process(), out = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = ["bench", "gemm", "--kind", "openblas"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_CORETYPE"] = core
+        process.environment = environment
+        process.standardOutput = out
+        do { try process.run() } catch { return .failure(UserError("could not start: \(error)")) }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let rate = Double(text.split(separator: " ").first ?? "") else {
+            return .failure(UserError("exit \(process.terminationStatus)"))
+        }
+        return .success(rate)
+    }
+}
+
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "GFLOP/s of one product kernel at 1024×4096×1024 on all threads (best of 5).",
+        discussion: "`bench forward` runs it with OPENBLAS_CORETYPE set to measure OpenBLAS's best kernels on this CPU.")
+
+    @Option(help: "own (xlsweep fp32), openblas (sgemm, the kernels OPENBLAS_CORETYPE or OpenBLAS chose) or bf16.")
+    var kind = "own"
+
+    func run() throws {
+        guard let k = GEMMRates.Kind(rawValue: kind) else { throw ValidationError("--kind must be own, openblas or bf16") }
+        print(String(format: "%.1f GFLOP/s", GEMMRates.rate(k)) + (k == .openBLAS ? " (OpenBLAS \(BLASCore.name))" : ""))
     }
 }
 

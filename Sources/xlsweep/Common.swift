@@ -162,13 +162,6 @@ func runReference(_ script: String, _ arguments: [String], missing: String) -> R
     let out = Pipe(), err = Pipe()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", tools + "/" + script] + arguments
-    if BLASCore.overridden != nil {
-        // The reference runs with the environment its user gave, not the kernels xlsweep chose.
-        var environment = ProcessInfo.processInfo.environment
-        environment["OPENBLAS_CORETYPE"] = nil
-        environment["XLSWEEP_BLAS_DETECTED"] = nil
-        process.environment = environment
-    }
     process.standardOutput = out
     process.standardError = err
     do { try process.run() } catch { return .failure(UserError("python3 not runnable: \(error)")) }

@@ -14,8 +14,8 @@ struct XLSweep: ParsableCommand {
         subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
                       WorkerCommand.self, MergeCommand.self, StatusCommand.self, ReportCommand.self, Keys.self, Bench.self])
 
-    /// Checks the CPU (the Swift kernels of this build use AVX2 + FMA), OpenBLAS's choice of kernels
-    /// (`BLASCore`) and `XLSWEEP_CPU` before any command runs.
+    /// Checks the CPU (the Swift kernels of this build use AVX2 + FMA) and `XLSWEEP_CPU` before any
+    /// command runs.
     static func main() {
         #if XLSWEEP_NEEDS_AVX2
         if KernelPath.detected < .avx2 {
@@ -24,14 +24,6 @@ struct XLSweep: ParsableCommand {
             Foundation.exit(1)
         }
         #endif
-        if let core = BLASCore.better {
-            // OpenBLAS chose its kernels when it loaded; start again with the ones this CPU runs.
-            setenv("XLSWEEP_BLAS_DETECTED", BLASCore.name, 1)
-            setenv("OPENBLAS_CORETYPE", core, 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-            unsetenv("OPENBLAS_CORETYPE")   // exec failed: go on with OpenBLAS's own choice
-            unsetenv("XLSWEEP_BLAS_DETECTED")
-        }
         do {
             _ = try KernelPath.requested()   // a bad XLSWEEP_CPU stops every command, workers included
         } catch {

@@ -27,7 +27,7 @@ final class LocalSweepTests: XCTestCase {
         XCTAssertTrue(acc.values.allSatisfy { $0 >= 0 && $0 <= 1 })
         XCTAssertEqual(try r.strings("checkpoint"), ["step1", "step2", "step3"])
         XCTAssertEqual(try r.strings("checkpoint_precision"), ["fp32", "fp32", "fp32"])
-        XCTAssertEqual(try r.strings("checkpoint_kernels"), Array(repeating: "fp32 OpenBLAS \(BLASCore.name)", count: 3))
+        XCTAssertEqual(try r.strings("checkpoint_kernels"), Array(repeating: "fp32 \(KernelPath.fp32) (portable numerics)", count: 3))
         XCTAssertEqual(try r.floats("overlap").shape, [3, 2, 4, 4])
         XCTAssertEqual(try r.ints("experts").shape, [3, 4, 2, 20])
         XCTAssertEqual(try r.strings("generation_text").count, 3 * 2 * 4 * 3)

@@ -33,4 +33,15 @@ void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc);
 
+/// C[m][n] = alpha · Σ_k A(m, k)·B(k, n) (+ beta · C[m][n] when beta is not 0) (+ bias[n] if bias is
+/// not NULL) for m < M, n < N, in fp32, using the kernels of `level` (must not exceed
+/// xl_cpu_features()). A(m, k) = A[m·lda + k], or A[k·lda + m] when `a_transposed`; B(k, n) =
+/// B[n·ldb + k] when `b_k_contiguous` (nn.Linear weights), else B[k·ldb + n]. Each element is one
+/// fused multiply-add chain over k = 0 … K − 1 from 0, then alpha, beta and bias, each rounded
+/// once: the same bits at every level, in any batch, on any column range (f32_gemm.c).
+void xl_gemm_f32(int level, int M, int N, int K, float alpha,
+                 const float *A, long lda, int a_transposed,
+                 const float *B, long ldb, int b_k_contiguous,
+                 float beta, const float *bias, float *C, long ldc);
+
 #endif

@@ -146,7 +146,7 @@ extension TaskRunner {
         fragment.tokenizerFingerprint = loaded?.tokenizer ?? ""
         fragment.precision = m.precision.rawValue
         fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
-                                                       : "fp32 OpenBLAS \(BLASCore.name)"
+                                                       : "\(KernelPath.fp32Summary) (portable numerics)"
         try store.write(task.id, inputs: inputs(task), provenance: provenance()) {
             try fragment.write(to: $0, model: m.config, storage: sweep.config.activationStorage)
         }

@@ -1,0 +1,223 @@
+// fp32 products C[m][n] = alpha · Σ_k A(m, k)·B(k, n) (+ beta · C[m][n]) (+ bias[n]), with A read
+// in place through two strides (row-major, or transposed) and B either k-contiguous (nn.Linear
+// weights `[N][K]`, keys in attention) or n-contiguous (values in attention, `[K][N]`).
+//
+// The order of every output element is fixed by k alone: one fp32 accumulator starts at 0 and
+// takes one fused multiply-add per k, k = 0, 1, …, K − 1 (fma(a, b, acc) = round(acc + a·b)).
+// When K is split into blocks the accumulator is stored as fp32 and reloaded, which is exact,
+// so the chain is the same one. Then, in this order and each rounded once: alpha · acc (skipped
+// when alpha is 1), + beta · C_old (when beta is not 0), + bias[n]. Nothing depends on the
+// number of rows, the tile an element falls in, the column range a thread was given or the
+// instruction-set level (generic: one scalar fmaf per k; AVX2: 8 lanes; AVX-512: 16 lanes, each
+// lane its own element), so a row gives the same bits alone or in any batch, on any thread count
+// and on any x86-64 CPU.
+//
+// Blocking: B is packed, 64 columns and up to KC values of k at a time, into a k-major panel
+// (panel[k][n], zero past N) that stays in L2 while every row of A passes over it; A is
+// broadcast from where it lies (6 rows at a time), so it is never copied.
+#include "CKernelSupport.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Products and sums are written out as the operations they are: no contraction into FMAs the
+// source does not name (that would make the scalar and vector paths differ).
+#pragma clang fp contract(off)
+
+#define MR 6            // rows of A per micro-tile
+#define NR 64           // columns per packed panel of B
+#define KC 512
+
+// MARK: - micro-kernels: tile[MR][NR] (+)= A[MR rows][kc] · panel[kc][NR]
+//
+// `a[i]` points at A(row i, first k of the block); consecutive k lie `ks` floats apart.
+// `load`: continue the chains stored in `tile`; else start them at 0.
+
+static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
+    for (int i = 0; i < MR; i++) {
+        for (int n = 0; n < NR; n++) {
+            float acc = load ? tile[i][n] : 0.0f;
+            for (int k = 0; k < kc; k++) acc = fmaf(a[i][(long)k * ks], panel[(long)k * NR + n], acc);
+            tile[i][n] = acc;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
+    for (int n0 = 0; n0 < NR; n0 += 16) {
+        __m256 acc[MR][2];
+        for (int i = 0; i < MR; i++) {
+            acc[i][0] = load ? _mm256_loadu_ps(&tile[i][n0]) : _mm256_setzero_ps();
+            acc[i][1] = load ? _mm256_loadu_ps(&tile[i][n0 + 8]) : _mm256_setzero_ps();
+        }
+        const float *p = panel + n0;
+        for (int k = 0; k < kc; k++, p += NR) {
+            __m256 b0 = _mm256_load_ps(p), b1 = _mm256_load_ps(p + 8);
+            for (int i = 0; i < MR; i++) {
+                __m256 x = _mm256_broadcast_ss(a[i] + (long)k * ks);
+                acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+            }
+        }
+        for (int i = 0; i < MR; i++) { _mm256_storeu_ps(&tile[i][n0], acc[i][0]); _mm256_storeu_ps(&tile[i][n0 + 8], acc[i][1]); }
+    }
+}
+
+/// The hot loop: 24 accumulators (6 rows × 4 vectors of 16 columns); per k, 4 panel loads and 6
+/// broadcasts of A (folded into the FMAs as {1to16} memory operands).
+__attribute__((target("avx512f")))
+static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
+    __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];
+    for (int v = 0; v < 4; v++) {
+        c0[v] = load ? _mm512_loadu_ps(&tile[0][16 * v]) : _mm512_setzero_ps();
+        c1[v] = load ? _mm512_loadu_ps(&tile[1][16 * v]) : _mm512_setzero_ps();
+        c2[v] = load ? _mm512_loadu_ps(&tile[2][16 * v]) : _mm512_setzero_ps();
+        c3[v] = load ? _mm512_loadu_ps(&tile[3][16 * v]) : _mm512_setzero_ps();
+        c4[v] = load ? _mm512_loadu_ps(&tile[4][16 * v]) : _mm512_setzero_ps();
+        c5[v] = load ? _mm512_loadu_ps(&tile[5][16 * v]) : _mm512_setzero_ps();
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    const float *p = panel;
+    for (int k = 0; k < kc; k++, p += NR) {
+        __m512 b0 = _mm512_load_ps(p), b1 = _mm512_load_ps(p + 16), b2 = _mm512_load_ps(p + 32), b3 = _mm512_load_ps(p + 48);
+#define XL_ROW(c, ai)                                                 \
+        {                                                             \
+            __m512 x = _mm512_set1_ps(*ai);                           \
+            c[0] = _mm512_fmadd_ps(x, b0, c[0]);                      \
+            c[1] = _mm512_fmadd_ps(x, b1, c[1]);                      \
+            c[2] = _mm512_fmadd_ps(x, b2, c[2]);                      \
+            c[3] = _mm512_fmadd_ps(x, b3, c[3]);                      \
+            ai += ks;                                                 \
+        }
+        XL_ROW(c0, a0) XL_ROW(c1, a1) XL_ROW(c2, a2) XL_ROW(c3, a3) XL_ROW(c4, a4) XL_ROW(c5, a5)
+#undef XL_ROW
+    }
+    for (int v = 0; v < 4; v++) {
+        _mm512_storeu_ps(&tile[0][16 * v], c0[v]);
+        _mm512_storeu_ps(&tile[1][16 * v], c1[v]);
+        _mm512_storeu_ps(&tile[2][16 * v], c2[v]);
+        _mm512_storeu_ps(&tile[3][16 * v], c3[v]);
+        _mm512_storeu_ps(&tile[4][16 * v], c4[v]);
+        _mm512_storeu_ps(&tile[5][16 * v], c5[v]);
+    }
+}
+
+typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float[MR][NR], int);
+
+// MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
+
+/// B `[N][K]` (k-contiguous, row stride ldb): panel[k][n] = B[n0 + n][k0 + k].
+static void pack_nt_generic(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
+    for (int n = 0; n < NR; n++) {
+        if (n >= width) { for (int k = 0; k < kc; k++) panel[(long)k * NR + n] = 0; continue; }
+        const float *row = B + (long)(n0 + n) * ldb + k0;
+        for (int k = 0; k < kc; k++) panel[(long)k * NR + n] = row[k];
+    }
+}
+
+/// 8 × 8 blocks transposed in registers.
+__attribute__((target("avx2")))
+static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
+    if (width < NR || (kc & 7)) { pack_nt_generic(B, ldb, n0, width, k0, kc, panel); return; }
+    for (int nb = 0; nb < NR; nb += 8) {
+        const float *rows = B + (long)(n0 + nb) * ldb + k0;
+        for (int kb = 0; kb < kc; kb += 8) {
+            __m256 r0 = _mm256_loadu_ps(rows + 0 * ldb + kb), r1 = _mm256_loadu_ps(rows + 1 * ldb + kb);
+            __m256 r2 = _mm256_loadu_ps(rows + 2 * ldb + kb), r3 = _mm256_loadu_ps(rows + 3 * ldb + kb);
+            __m256 r4 = _mm256_loadu_ps(rows + 4 * ldb + kb), r5 = _mm256_loadu_ps(rows + 5 * ldb + kb);
+            __m256 r6 = _mm256_loadu_ps(rows + 6 * ldb + kb), r7 = _mm256_loadu_ps(rows + 7 * ldb + kb);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            float *out = panel + (long)kb * NR + nb;
+            _mm256_store_ps(out + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
+            _mm256_store_ps(out + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
+            _mm256_store_ps(out + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
+            _mm256_store_ps(out + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
+            _mm256_store_ps(out + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
+            _mm256_store_ps(out + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
+            _mm256_store_ps(out + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
+            _mm256_store_ps(out + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+        }
+    }
+}
+
+/// B `[K][N]` (n-contiguous): panel[k][n] = B[k0 + k][n0 + n].
+static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
+    for (int k = 0; k < kc; k++) {
+        float *out = panel + (long)k * NR;
+        memcpy(out, B + (long)(k0 + k) * ldb + n0, (size_t)width * sizeof(float));
+        if (width < NR) memset(out + width, 0, (size_t)(NR - width) * sizeof(float));
+    }
+}
+
+// MARK: - driver
+
+void xl_gemm_f32(int level, int M, int N, int K, float alpha,
+                 const float *A, long lda, int a_transposed,
+                 const float *B, long ldb, int b_k_contiguous,
+                 float beta, const float *bias, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                float v = 0.0f;
+                if (beta != 0.0f) v = v + beta * C[(long)m * ldc + n];
+                if (bias) v = v + bias[n];
+                C[(long)m * ldc + n] = v;
+            }
+        return;
+    }
+    micro_fn micro = level >= XL_CPU_AVX512 ? micro_avx512 : level >= XL_CPU_AVX2 ? micro_avx2 : micro_generic;
+    int kcMax = K < KC ? K : KC;
+    float *panel = aligned_alloc(64, (size_t)kcMax * NR * sizeof(float));
+    // beta · C_old needs C's values after C has held partial chains: kept aside when K is split.
+    int split = K > KC;
+    float *old = NULL;
+    if (beta != 0.0f && split) {
+        old = malloc((size_t)M * N * sizeof(float));
+        if (old) for (int m = 0; m < M; m++) memcpy(old + (long)m * N, C + (long)m * ldc, (size_t)N * sizeof(float));
+    }
+    if (!panel || (beta != 0.0f && split && !old)) { fputs("xlsweep: out of memory for an fp32 product panel\n", stderr); abort(); }
+    long rs = a_transposed ? 1 : lda, ks = a_transposed ? lda : 1;
+    float tile[MR][NR] __attribute__((aligned(64)));
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC, first = k0 == 0, last = k0 + kc == K;
+            if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
+            else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
+            else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
+            for (int m0 = 0; m0 < M; m0 += MR) {
+                int rows = M - m0 < MR ? M - m0 : MR;
+                const float *a[MR];
+                for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * rs + (long)k0 * ks;
+                if (!first)
+                    for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
+                micro(kc, a, ks, panel, tile, !first);
+                for (int i = 0; i < rows; i++) {
+                    float *out = C + (long)(m0 + i) * ldc + n0;
+                    if (!last) { memcpy(out, tile[i], (size_t)width * sizeof(float)); continue; }
+                    const float *prior = old ? old + (long)(m0 + i) * N + n0 : out;
+                    for (int n = 0; n < width; n++) {
+                        float v = tile[i][n];
+                        if (alpha != 1.0f) v = alpha * v;
+                        if (beta != 0.0f) v = v + beta * prior[n];
+                        if (bias) v = v + bias[n0 + n];
+                        out[n] = v;
+                    }
+                }
+            }
+        }
+    }
+    free(panel);
+    free(old);
+}
