@@ -68,6 +68,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
         .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store", "Kernels"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "Sweep"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "Sweep", "Kernels"]),
     ]
 )

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 extension WeightStore {
@@ -14,5 +15,42 @@ extension WeightStore {
             hasher.update(t.raw)
         }
         return "sha256:" + SHA256.hex(hasher.finalize())
+    }
+
+    /// `fingerprint(canonical:)`, remembered in `cache` under the weight files' stamps and the
+    /// canonical names: a checkpoint already hashed on this machine is not read again.
+    public func fingerprint(canonical: [String: String], cache: inout DigestCache) -> String {
+        let names = canonical.keys.sorted().map { "\($0)=\(canonical[$0]!)" }.joined(separator: ",")
+        var h = SHA256()
+        h.update(Array(names.utf8))
+        let key = URL(fileURLWithPath: directory).standardizedFileURL.path + " " + h.hexDigest()
+        let paths = files.map { directory + "/" + $0 }
+        return (try? cache.digest(key, files: paths) { fingerprint(canonical: canonical) }) ?? fingerprint(canonical: canonical)
+    }
+}
+
+/// The weights fingerprint, computed on a thread of its own from the moment a model is loaded:
+/// a SHA-256 stream cannot be split over cores, so the hashing runs beside the rest of the work
+/// (tokenizer, forward passes) and `value` waits only for what is left of it.
+public final class PendingFingerprint: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: String?
+
+    public init(_ compute: @escaping @Sendable () -> String) {
+        let thread = Thread { [self] in
+            let value = compute()
+            lock.withLock { result = value }
+            done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    public var value: String {
+        if let r = lock.withLock({ result }) { return r }
+        done.wait()
+        done.signal()   // later callers do not wait
+        return lock.withLock { result! }
     }
 }

@@ -1,21 +1,23 @@
+import CKernelSupport
+
 /// SHA-256 (FIPS 180-4), streaming: weight fingerprints, fragment checksums, task seeds.
 public struct SHA256: Sendable {
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
-    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
-        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
+    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    /// Whether the compression uses the CPU's SHA extensions (same results; see sha256.c).
+    private let extensions: Int32
+
+    /// The compression this process uses: the SHA extensions where the CPU has them.
+    public static let accelerated: Bool = xl_sha256_has_extensions() != 0
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
 
-    public init() { buffer.reserveCapacity(64) }
+    public init() { self.init(accelerated: Self.accelerated) }
+
+    /// `accelerated: false` takes the portable compression even where the CPU has SHA extensions (tests).
+    public init(accelerated: Bool) {
+        extensions = accelerated && Self.accelerated ? 1 : 0
+        buffer.reserveCapacity(64)
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         length &+= UInt64(bytes.count)
@@ -23,11 +25,15 @@ public struct SHA256: Sendable {
         if !buffer.isEmpty {
             while i < bytes.count && buffer.count < 64 { buffer.append(bytes[i]); i += 1 }
             if buffer.count == 64 {
-                buffer.withUnsafeBytes { block($0.baseAddress!) }
+                buffer.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
                 buffer.removeAll(keepingCapacity: true)
             }
         }
-        while i + 64 <= bytes.count { block(bytes.baseAddress! + i); i += 64 }
+        let whole = (bytes.count - i) / 64
+        if whole > 0 {
+            compress(bytes.baseAddress! + i, blocks: whole)
+            i += whole * 64
+        }
         while i < bytes.count { buffer.append(bytes[i]); i += 1 }
     }
 
@@ -43,8 +49,7 @@ public struct SHA256: Sendable {
         let saved = length
         update(tail)
         length = saved
-        let words = [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7]
-        return words.flatMap { w in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: w >> $0) } }
+        return h.flatMap { w in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: w >> $0) } }
     }
 
     /// Finishes and returns the lowercase hex digest.
@@ -54,35 +59,10 @@ public struct SHA256: Sendable {
         digest.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
     }
 
-    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
-
-    private mutating func block(_ p: UnsafeRawPointer) {
-        h = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            Self.k.withUnsafeBufferPointer { k in Self.compress(h, p, w, k) }
+    private mutating func compress(_ p: UnsafeRawPointer, blocks: Int) {
+        let e = extensions
+        h.withUnsafeMutableBufferPointer { state in
+            xl_sha256_blocks(e, state.baseAddress!, p.assumingMemoryBound(to: UInt8.self), blocks)
         }
-    }
-
-    private static func compress(_ state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
-                                 _ p: UnsafeRawPointer, _ w: UnsafeMutableBufferPointer<UInt32>,
-                                 _ k: UnsafeBufferPointer<UInt32>)
-        -> (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) {
-        for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self)) }
-        for t in 16..<64 {
-            let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-            let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
-            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, hh) = state
-        for t in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-        }
-        return (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g,
-                state.7 &+ hh)
     }
 }

@@ -19,8 +19,10 @@ public struct LoadedModel: Sendable {
     public let precision: WeightPrecision
     public let precisionNote: String
 
-    /// SHA-256 of the consumed tensors' bytes (see `WeightStore.fingerprint`).
-    public var fingerprint: String { weights.fingerprint(canonical: model.canonicalNames) }
+    /// SHA-256 of the consumed tensors' bytes (see `WeightStore.fingerprint`), hashed beside the
+    /// rest of the work from load on and remembered per machine (`DigestCache.user`).
+    public var fingerprint: String { pendingFingerprint.value }
+    let pendingFingerprint: PendingFingerprint
 
     /// Loads `model` (a directory, or a Hugging Face repo id resolved offline at `revision`).
     public static func load(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
@@ -35,11 +37,18 @@ public struct LoadedModel: Sendable {
         case .xglm: network = try XGLM(config: config, weights: weights, precision: precision)
         case .gemma3: network = try Gemma3(config: config, weights: weights, precision: precision)
         }
+        let canonical = network.canonicalNames
+        let pending = PendingFingerprint {
+            var cache = DigestCache.user("weights-fingerprints.json")
+            let value = weights.fingerprint(canonical: canonical, cache: &cache)
+            cache.save()
+            return value
+        }
         let tokenizerPath = directory + "/tokenizer.json"
         let tokenizer = loadTokenizer && FileManager.default.fileExists(atPath: tokenizerPath)
             ? try Tokenizer(path: tokenizerPath) : nil
         return LoadedModel(directory: directory, config: config, weights: weights, model: network, tokenizer: tokenizer,
-                           precision: precision, precisionNote: note)
+                           precision: precision, precisionNote: note, pendingFingerprint: pending)
     }
 
     /// Parameters the architecture consumes (tied head counted once).

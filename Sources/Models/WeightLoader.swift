@@ -25,11 +25,21 @@ struct WeightLoader {
         random = SplitMix64(seed: randomSeed)
     }
 
-    /// A weight matrix `[rows, cols]` in the loader's precision. bf16 and fp16 tensors are used in
-    /// place (memory-mapped); fp32 ones are rounded to bf16 one tensor at a time.
+    /// A weight matrix `[rows, cols]` in the loader's precision, used in place (memory-mapped) when
+    /// stored in it (fp32 for fp32; bf16 or fp16 for bf16); otherwise widened, or rounded to bf16,
+    /// one tensor at a time.
     mutating func loadMatrix(_ name: String, rows: Int, cols: Int) throws -> MatrixWeights {
         switch precision {
         case .fp32:
+            if let store {
+                // fp32 matrices are used where they lie in the memory map: no copy, no page zeroing.
+                let record = try store.record(prefixes.map { $0 + name })
+                if record.dtype == .f32, record.shape == [rows, cols], (Int(bitPattern: record.file.bytes) + record.byteOffset) % 4 == 0 {
+                    canonical[name] = record.name
+                    let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: Float.self)
+                    return .fp32(FloatBuffer(borrowing: base, count: rows * cols, owner: record.file))
+                }
+            }
             return .fp32(try load(name, [rows, cols]))
         case .bf16:
             if let store {
@@ -98,8 +108,8 @@ struct LayerNormWeights: Sendable {
     }
 }
 
-/// How the forward keeps its weight matrices: fp32 (widened once at load, products through BLAS
-/// sgemm) or bf16 (kept as stored, products bf16 × bf16 → fp32; see `Linear.forward(_:weight: HalfMatrix)`).
+/// How the forward keeps its weight matrices: fp32 (used in place when stored as fp32, else widened
+/// once at load; our fp32 kernels) or bf16 (kept as stored, products bf16 × bf16 → fp32; see `Linear.forward(_:weight: HalfMatrix)`).
 public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp32, bf16
 }

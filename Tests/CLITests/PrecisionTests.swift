@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Kernels
 
 /// `--dtype` and the run-time kernel dispatch through the real executable.
 final class PrecisionTests: XCTestCase {
@@ -51,23 +52,23 @@ final class PrecisionTests: XCTestCase {
         return values
     }
 
-    /// OpenBLAS's own choice of kernels is replaced when it is narrower than the CPU runs (0.3.21
-    /// takes SSE3 "Prescott" kernels on CPUs it does not know), unless OPENBLAS_CORETYPE is set.
-    func testBLASKernelsMatchTheCPU() throws {
+    /// `bench forward` names the fp32 kernel level it ran (capped by XLSWEEP_CPU) and compares with
+    /// OpenBLAS twice where OpenBLAS took narrower kernels than the CPU runs: as it is, and with
+    /// the widest family forced in a child process.
+    func testBenchNamesTheKernels() throws {
         let args = ["bench", "forward", "--layers", "1", "--hidden", "64", "--heads", "4", "--vocab", "100", "--batch", "1",
                     "--seq-len", "4", "--iterations", "1", "--no-torch"]
-        // Left to itself (no OPENBLAS_CORETYPE, whatever this machine's environment sets), the CLI
-        // takes the widest OpenBLAS kernels the CPU runs; a user's explicit choice wins (below).
-        let r = try CLI.run(args, unset: ["OPENBLAS_CORETYPE"])
+        let r = try CLI.run(args, environment: ["OPENBLAS_CORETYPE": "Haswell"])
         XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("fp32 \(KernelPath.fp32) kernels"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("OpenBLAS sgemm (Haswell, this process)"), r.stdout)
         let cpu = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         if cpu.contains(" avx512f ") && cpu.contains(" avx512bw ") && cpu.contains(" avx512vl ") && cpu.contains(" avx512dq ") {
-            XCTAssertTrue(["BLAS core SkylakeX", "BLAS core Cooperlake", "BLAS core SapphireRapids"].contains { r.stdout.contains($0) },
-                          r.stdout)
+            XCTAssertTrue(["(SkylakeX, forced)", "(Cooperlake, forced)"].contains { r.stdout.contains($0) }, r.stdout)
         }
-        let chosen = try CLI.run(args, environment: ["OPENBLAS_CORETYPE": "Haswell"])
-        XCTAssertEqual(chosen.status, 0, chosen.stderr)
-        XCTAssertTrue(chosen.stdout.contains("BLAS core Haswell\n"), chosen.stdout)
+        let avx2 = try CLI.run(args, environment: ["XLSWEEP_CPU": "avx2"])
+        XCTAssertEqual(avx2.status, 0, avx2.stderr)
+        XCTAssertTrue(avx2.stdout.contains("fp32 avx2 kernels"), avx2.stdout)
     }
 
     func testAutoSaysWhichAndWhy() throws {

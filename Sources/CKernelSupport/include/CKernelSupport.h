@@ -44,4 +44,11 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                  const float *B, long ldb, int b_k_contiguous,
                  float beta, const float *bias, float *C, long ldc);
 
+/// Whether this CPU has the x86 SHA extensions (and SSE4.1) that `xl_sha256_blocks` can use.
+int xl_sha256_has_extensions(void);
+
+/// SHA-256 compression of `count` whole 64-byte blocks into `state` (FIPS 180-4 §6.2.2), with the SHA
+/// extensions when `extensions` (only where xl_sha256_has_extensions()) or in portable C: the same state.
+void xl_sha256_blocks(int extensions, uint32_t state[8], const uint8_t *data, size_t count);
+
 #endif

@@ -142,7 +142,7 @@ extension TaskRunner {
                                        probeSentence: chosen.map { sentence[$0] }, pooled: pooled, sentenceIndex: used)
         fragment.activeCount = active
         fragment.activeTokens = poolTokens
-        fragment.weightsFingerprint = loaded?.weights ?? m.fingerprint
+        fragment.weightsFingerprint = m.fingerprint
         fragment.tokenizerFingerprint = loaded?.tokenizer ?? ""
         fragment.precision = m.precision.rawValue
         fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"

@@ -14,7 +14,7 @@ public final class TaskRunner {
     public var data: DataSet { sweep.data }
     public let store: FragmentStore
     /// The checkpoint in memory, with its weights and tokenizer fingerprints (hashed once per load).
-    var loaded: (name: String, model: LoadedModel, weights: String, tokenizer: String)?
+    var loaded: (name: String, model: LoadedModel, tokenizer: String)?
     var identifier: LanguageIdentifier?
     /// Runtime messages (which precision and kernels each checkpoint got), with task and checkpoint metadata.
     public var logger = Logger(label: "xlsweep.task")
@@ -34,7 +34,7 @@ public final class TaskRunner {
         let m = try LoadedModel.load(dir, dtype: sweep.config.dtype)
         logger.info("\(checkpoint): \(m.precisionNote)", metadata: ["checkpoint": "\(checkpoint)"])
         guard m.tokenizer != nil else { throw SweepError("\(dir): no tokenizer.json") }
-        loaded = (checkpoint, m, m.fingerprint, try Fragment.sha256(ofFile: dir + "/tokenizer.json"))
+        loaded = (checkpoint, m, try Fragment.sha256(ofFile: dir + "/tokenizer.json"))
         return m
     }
 

@@ -1,0 +1,72 @@
+import Foundation
+import Kernels
+
+/// Digests remembered under the stamps of the files they were computed from (size, inode,
+/// modification and change time: any write changes the change time), kept in one JSON file:
+/// a file is read again only when it changed. Writes are atomic (a renamed staging file); a cache
+/// that cannot be read or written only costs a recomputation.
+public struct DigestCache {
+    public let path: String
+    var entries: [String: [String: String]]
+    var changed = false
+
+    public init(path: String) {
+        self.path = path
+        if let data = FileManager.default.contents(atPath: path),
+           let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: String]] {
+            entries = json
+        } else {
+            entries = [:]
+        }
+    }
+
+    /// `$XDG_CACHE_HOME/xlsweep/NAME`, or `~/.cache/xlsweep/NAME`.
+    public static func user(_ name: String) -> DigestCache {
+        let env = ProcessInfo.processInfo.environment
+        let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache")
+        return DigestCache(path: base + "/xlsweep/" + name)
+    }
+
+    public static func stamp(_ file: String) throws -> String {
+        var st = stat()
+        guard stat(file, &st) == 0 else { throw CheckpointError.fileNotFound(path: file) }
+        return "\(st.st_size) \(st.st_ino) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }
+
+    /// The digest remembered under `key` if `files` still have the stamps it was made with;
+    /// otherwise `compute()`, remembered.
+    public mutating func digest(_ key: String, files: [String], compute: () throws -> String) throws -> String {
+        let stamp = try files.map(Self.stamp).joined(separator: " | ")
+        if let e = entries[key], e["stamp"] == stamp, let d = e["sha256"] { return d }
+        let d = try compute()
+        entries[key] = ["stamp": stamp, "sha256": d]
+        changed = true
+        return d
+    }
+
+    /// SHA-256 (hex) of one file's bytes, remembered under its absolute path.
+    public mutating func digest(ofFile file: String) throws -> String {
+        try digest(URL(fileURLWithPath: file).standardizedFileURL.path, files: [file]) { try Self.sha256(ofFile: file) }
+    }
+
+    /// Hex SHA-256 of a file, read through a memory map.
+    public static func sha256(ofFile path: String) throws -> String {
+        let file = try MappedFile(path: path)
+        var h = SHA256()
+        h.update(UnsafeRawBufferPointer(start: file.bytes, count: file.size))
+        return h.hexDigest()
+    }
+
+    public func save() {
+        guard changed else { return }
+        // Entries other processes saved meanwhile are kept; this process's win where both have one.
+        var merged = DigestCache(path: path).entries
+        merged.merge(entries) { _, mine in mine }
+        guard let data = try? JSONSerialization.data(withJSONObject: merged, options: [.sortedKeys]) else { return }
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let staging = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: staging, contents: data) else { return }
+        if rename(staging, path) != 0 { unlink(staging) }
+    }
+}
