@@ -2,6 +2,31 @@ import Foundation
 import XCTest
 
 final class DeterminismTests: XCTestCase {
+    /// fp32 activations of the bundled model (products large enough to be tiled and split over
+    /// threads) are bit-identical whatever the thread count, the batch a sentence is in and the
+    /// CPU level of the fp32 kernels.
+    func testThreadsBatchesAndCPULevelsDoNotChangeFP32Outputs() throws {
+        let dir = try CLI.scratch(self)
+        let text = (0..<12).map { "Sentence \($0) of a longer text, so that the products are split over threads: "
+            + String(repeating: "in the beginning was the word, and the word was with the text. ", count: 1 + $0 % 3) }
+            .joined(separator: "\n") + "\n"
+        try text.write(toFile: dir + "/in.txt", atomically: true, encoding: .utf8)
+        let runs: [(threads: String, batch: String, cpu: String?)] = [("1", "5", nil), ("2", "5", nil), ("3", "1", nil),
+                                                                      ("2", "12", "avx2"), ("2", "3", "generic")]
+        var outputs: [String] = []
+        for run in runs {
+            var environment = ["XLSWEEP_THREADS": run.threads]
+            if let cpu = run.cpu { environment["XLSWEEP_CPU"] = cpu }
+            let r = try CLI.run(["extract", "--model", CLI.root + "/models/bundled/global_step3000", "--input", dir + "/in.txt",
+                                 "--dtype", "fp32", "--sites", "hidden.*,blocks.*.mlp_post,blocks.*.attn_out", "--format", "jsonl",
+                                 "--batch-size", run.batch], environment: environment)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            outputs.append(r.stdout)
+        }
+        XCTAssertFalse(outputs[0].isEmpty)
+        for (run, output) in zip(runs, outputs).dropFirst() { XCTAssertTrue(output == outputs[0], "\(run) differs from \(runs[0])") }
+    }
+
     /// Same inputs give bit-identical activations whatever the thread count.
     func testThreadCountDoesNotChangeOutputs() throws {
         let dir = try CLI.scratch(self)

@@ -48,20 +48,22 @@ func startCoordinator(config: String, dir: String, extra: [String] = []) throws 
 }
 
 /// Every dataset of two sweep.h5 files but the config text and the timeline, byte for byte (NaNs included), via h5py.
-func assertSameSweepDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+/// `ignoring`: further datasets left out (e.g. `checkpoint_kernels`, which names the CPU level).
+func assertSameSweepDatasets(_ a: String, _ b: String, ignoring: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
     let r = try CLI.python(["-c", """
         import sys, h5py, numpy as np
         a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+        ignored = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else set()
         assert sorted(a) == sorted(b), (sorted(a), sorted(b))
         bad = []
         for k in a:
             # The config text, and the timeline (when, where, how long), are not results.
-            if k == "config_text" or k in ("task_started", "task_seconds", "task_host", "task_worker", "task_attempt", "task_peak_rss_bytes"): continue
+            if k == "config_text" or k in ignored or k in ("task_started", "task_seconds", "task_host", "task_worker", "task_attempt", "task_peak_rss_bytes"): continue
             x, y = a[k][()], b[k][()]
             same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
             if not same or x.shape != y.shape: bad.append(k)
         print("differ: " + ",".join(bad) if bad else "same")
-        """, a, b])
+        """, a, b] + (ignoring.isEmpty ? [] : [ignoring.joined(separator: ",")]))
     XCTAssertEqual(r.stdout, "same\n", r.stderr, file: file, line: line)
 }
 
@@ -69,8 +71,8 @@ func assertSameSweepDatasets(_ a: String, _ b: String, file: StaticString = #fil
 /// The sweep with real processes, sockets and files: worker counts, killed workers and
 /// coordinators, truncated fragments, garbage on the wire.
 final class SweepRunTests: XCTestCase {
-    func assertSameDatasets(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        try assertSameSweepDatasets(a, b, file: file, line: line)
+    func assertSameDatasets(_ a: String, _ b: String, ignoring: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
+        try assertSameSweepDatasets(a, b, ignoring: ignoring, file: file, line: line)
     }
 
     func testWorkerCountDoesNotChangeTheResultAndTheFileIsSelfDescribing() throws {
@@ -99,6 +101,21 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(xr.stdout, "ok\n", xr.stderr)
         let status = try CLI.run(["status", dir + "/one"])
         XCTAssertTrue(status.stdout.contains("66/66 tasks done"), status.stdout)
+    }
+
+    /// fp32 products are the same bits at every CPU level: a sweep whose workers run the AVX2
+    /// kernels writes the sweep.h5 of one at the level this CPU detects (but for the dataset
+    /// naming the level).
+    func testCPULevelDoesNotChangeTheSweep() throws {
+        let dir = try CLI.scratch(self)
+        let detected = try CLI.run(["run", try sweepConfig(dir, output: "detected"), "--workers", "2"])
+        XCTAssertEqual(detected.status, 0, detected.stderr)
+        let avx2 = try CLI.run(["run", try sweepConfig(dir, output: "avx2"), "--workers", "2"], environment: ["XLSWEEP_CPU": "avx2"])
+        XCTAssertEqual(avx2.status, 0, avx2.stderr)
+        try assertSameDatasets(dir + "/detected/sweep.h5", dir + "/avx2/sweep.h5", ignoring: ["checkpoint_kernels"])
+        let kernels = try CLI.python(["-c", "import sys, h5py; print(sorted(set(h5py.File(sys.argv[1])['checkpoint_kernels'].asstr()[()])))",
+                                      dir + "/avx2/sweep.h5"])
+        XCTAssertEqual(kernels.stdout, "['fp32 avx2 (portable numerics)']\n", kernels.stderr)
     }
 
     /// Kill a worker mid-task, then kill the coordinator (with its workers) and start it again:

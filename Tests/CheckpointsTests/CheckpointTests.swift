@@ -44,9 +44,21 @@ final class CheckpointTests: XCTestCase {
         let files = manifest["files"] as! [String: String]
         for name in ["bloom-tiny/config.json", "bloom-tiny-bin/pytorch_model.bin", "xglm-tiny/model.safetensors"] {
             let file = try MappedFile(path: Self.fixtures + "/" + name)
-            var h = SHA256()
-            h.update(UnsafeRawBufferPointer(start: file.bytes, count: file.size))
-            XCTAssertEqual(SHA256.hex(h.finalize()), files[name], name)
+            // The SHA extensions (where the CPU has them) and the portable compression, whole and
+            // in uneven pieces.
+            for accelerated in [true, false] {
+                var h = SHA256(accelerated: accelerated), pieces = SHA256(accelerated: accelerated)
+                h.update(UnsafeRawBufferPointer(start: file.bytes, count: file.size))
+                XCTAssertEqual(SHA256.hex(h.finalize()), files[name], "\(name), accelerated: \(accelerated)")
+                var offset = 0, step = 1
+                while offset < file.size {
+                    let n = min(step, file.size - offset)
+                    pieces.update(UnsafeRawBufferPointer(start: file.bytes + offset, count: n))
+                    offset += n
+                    step = step * 3 + 1
+                }
+                XCTAssertEqual(SHA256.hex(pieces.finalize()), files[name], "\(name) in pieces, accelerated: \(accelerated)")
+            }
         }
         var empty = SHA256()
         XCTAssertEqual(SHA256.hex(empty.finalize()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
@@ -63,6 +75,33 @@ final class CheckpointTests: XCTestCase {
         } catch {
             XCTFail("\(what): unexpected \(error)")
         }
+    }
+
+    /// A remembered weights fingerprint is the computed one, and a weight file written since
+    /// (same size, one byte changed) is hashed again.
+    func testRememberedFingerprintFollowsTheFile() throws {
+        let dir = NSTemporaryDirectory() + "xlsweep-fingerprint-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/bloom-tiny", toPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func fingerprints() throws -> (computed: String, remembered: String) {
+            let store = try WeightStore(directory: dir)
+            let canonical = Dictionary(uniqueKeysWithValues: store.tensors.keys.map { ($0, $0) })
+            var cache = DigestCache(path: dir + "/cache.json")
+            let remembered = store.fingerprint(canonical: canonical, cache: &cache)
+            cache.save()
+            return (store.fingerprint(canonical: canonical), remembered)
+        }
+        let first = try fingerprints()
+        XCTAssertEqual(first.computed, first.remembered)
+        XCTAssertEqual(try fingerprints().remembered, first.computed, "from the cache")
+        let weights = dir + "/model.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: weights))
+        bytes[bytes.count - 1] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: weights))
+        let changed = try fingerprints()
+        XCTAssertNotEqual(changed.computed, first.computed)
+        XCTAssertEqual(changed.remembered, changed.computed)
     }
 
     func testPickleNamingOtherCallablesIsRefusedAndNothingRuns() throws {
