@@ -35,23 +35,23 @@
 // `a[i]` points at A(row i, first k of the block); consecutive k lie `ks` floats apart.
 // `load`: continue the chains stored in `tile`; else start them at 0.
 
-static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
+static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
     for (int i = 0; i < MR; i++) {
         for (int n = 0; n < NR; n++) {
-            float acc = load ? tile[i][n] : 0.0f;
+            float acc = load ? c[i * ldc + n] : 0.0f;
             for (int k = 0; k < kc; k++) acc = fmaf(a[i][(long)k * ks], panel[(long)k * NR + n], acc);
-            tile[i][n] = acc;
+            c[i * ldc + n] = acc;
         }
     }
 }
 
 __attribute__((target("avx2,fma")))
-static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
+static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
     for (int n0 = 0; n0 < NR; n0 += 16) {
         __m256 acc[MR][2];
         for (int i = 0; i < MR; i++) {
-            acc[i][0] = load ? _mm256_loadu_ps(&tile[i][n0]) : _mm256_setzero_ps();
-            acc[i][1] = load ? _mm256_loadu_ps(&tile[i][n0 + 8]) : _mm256_setzero_ps();
+            acc[i][0] = load ? _mm256_loadu_ps(c + i * ldc + n0) : _mm256_setzero_ps();
+            acc[i][1] = load ? _mm256_loadu_ps(c + i * ldc + n0 + 8) : _mm256_setzero_ps();
         }
         const float *p = panel + n0;
         for (int k = 0; k < kc; k++, p += NR) {
@@ -62,22 +62,22 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
                 acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
             }
         }
-        for (int i = 0; i < MR; i++) { _mm256_storeu_ps(&tile[i][n0], acc[i][0]); _mm256_storeu_ps(&tile[i][n0 + 8], acc[i][1]); }
+        for (int i = 0; i < MR; i++) { _mm256_storeu_ps(c + i * ldc + n0, acc[i][0]); _mm256_storeu_ps(c + i * ldc + n0 + 8, acc[i][1]); }
     }
 }
 
 /// The hot loop: 24 accumulators (6 rows × 4 vectors of 16 columns); per k, 4 panel loads and 6
 /// broadcasts of A (folded into the FMAs as {1to16} memory operands).
 __attribute__((target("avx512f")))
-static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float tile[MR][NR], int load) {
-    __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];
+static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
+    __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];   // c0 … c5: accumulators of rows 0 … 5
     for (int v = 0; v < 4; v++) {
-        c0[v] = load ? _mm512_loadu_ps(&tile[0][16 * v]) : _mm512_setzero_ps();
-        c1[v] = load ? _mm512_loadu_ps(&tile[1][16 * v]) : _mm512_setzero_ps();
-        c2[v] = load ? _mm512_loadu_ps(&tile[2][16 * v]) : _mm512_setzero_ps();
-        c3[v] = load ? _mm512_loadu_ps(&tile[3][16 * v]) : _mm512_setzero_ps();
-        c4[v] = load ? _mm512_loadu_ps(&tile[4][16 * v]) : _mm512_setzero_ps();
-        c5[v] = load ? _mm512_loadu_ps(&tile[5][16 * v]) : _mm512_setzero_ps();
+        c0[v] = load ? _mm512_loadu_ps(c + 0 * ldc + 16 * v) : _mm512_setzero_ps();
+        c1[v] = load ? _mm512_loadu_ps(c + 1 * ldc + 16 * v) : _mm512_setzero_ps();
+        c2[v] = load ? _mm512_loadu_ps(c + 2 * ldc + 16 * v) : _mm512_setzero_ps();
+        c3[v] = load ? _mm512_loadu_ps(c + 3 * ldc + 16 * v) : _mm512_setzero_ps();
+        c4[v] = load ? _mm512_loadu_ps(c + 4 * ldc + 16 * v) : _mm512_setzero_ps();
+        c5[v] = load ? _mm512_loadu_ps(c + 5 * ldc + 16 * v) : _mm512_setzero_ps();
     }
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     const float *p = panel;
@@ -96,16 +96,16 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
 #undef XL_ROW
     }
     for (int v = 0; v < 4; v++) {
-        _mm512_storeu_ps(&tile[0][16 * v], c0[v]);
-        _mm512_storeu_ps(&tile[1][16 * v], c1[v]);
-        _mm512_storeu_ps(&tile[2][16 * v], c2[v]);
-        _mm512_storeu_ps(&tile[3][16 * v], c3[v]);
-        _mm512_storeu_ps(&tile[4][16 * v], c4[v]);
-        _mm512_storeu_ps(&tile[5][16 * v], c5[v]);
+        _mm512_storeu_ps(c + 0 * ldc + 16 * v, c0[v]);
+        _mm512_storeu_ps(c + 1 * ldc + 16 * v, c1[v]);
+        _mm512_storeu_ps(c + 2 * ldc + 16 * v, c2[v]);
+        _mm512_storeu_ps(c + 3 * ldc + 16 * v, c3[v]);
+        _mm512_storeu_ps(c + 4 * ldc + 16 * v, c4[v]);
+        _mm512_storeu_ps(c + 5 * ldc + 16 * v, c5[v]);
     }
 }
 
-typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float[MR][NR], int);
+typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int);
 
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
@@ -159,6 +159,18 @@ static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc,
     }
 }
 
+/// out[n] = alpha · sums[n] (when alpha ≠ 1) + beta · prior[n] (when beta ≠ 0) + bias[n] (when
+/// given), each step rounded once; `out` may be `sums` or `prior`.
+static void finish(const float *sums, const float *prior, int width, float alpha, float beta, const float *bias, float *out) {
+    for (int n = 0; n < width; n++) {
+        float v = sums[n];
+        if (alpha != 1.0f) v = alpha * v;
+        if (beta != 0.0f) v = v + beta * prior[n];
+        if (bias) v = v + bias[n];
+        out[n] = v;
+    }
+}
+
 // MARK: - driver
 
 void xl_gemm_f32(int level, int M, int N, int K, float alpha,
@@ -188,6 +200,7 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
     }
     if (!panel || (beta != 0.0f && split && !old)) { fputs("xlsweep: out of memory for an fp32 product panel\n", stderr); abort(); }
     long rs = a_transposed ? 1 : lda, ks = a_transposed ? lda : 1;
+    int epilogue = alpha != 1.0f || beta != 0.0f || bias != NULL;
     float tile[MR][NR] __attribute__((aligned(64)));
     for (int n0 = 0; n0 < N; n0 += NR) {
         int width = N - n0 < NR ? N - n0 : NR;
@@ -200,20 +213,22 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                 int rows = M - m0 < MR ? M - m0 : MR;
                 const float *a[MR];
                 for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * rs + (long)k0 * ks;
-                if (!first)
+                // A whole tile is accumulated in C itself; an edge tile in `tile`, copied in and out.
+                // (Not while C still holds the C_old that beta scales.)
+                int whole = rows == MR && width == NR && (beta == 0.0f || old);
+                float *c = whole ? C + (long)m0 * ldc + n0 : &tile[0][0];
+                long cs = whole ? ldc : NR;
+                if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
-                micro(kc, a, ks, panel, tile, !first);
+                micro(kc, a, ks, panel, c, cs, !first);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;
-                    if (!last) { memcpy(out, tile[i], (size_t)width * sizeof(float)); continue; }
+                    const float *sums = whole ? out : tile[i];
+                    if (!last) { if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float)); continue; }
+                    // Without `old`, an edge tile's C_old is still in `out` (whole tiles have beta = 0 then).
                     const float *prior = old ? old + (long)(m0 + i) * N + n0 : out;
-                    for (int n = 0; n < width; n++) {
-                        float v = tile[i][n];
-                        if (alpha != 1.0f) v = alpha * v;
-                        if (beta != 0.0f) v = v + beta * prior[n];
-                        if (bias) v = v + bias[n0 + n];
-                        out[n] = v;
-                    }
+                    if (epilogue) finish(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
+                    else if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float));
                 }
             }
         }
