@@ -162,13 +162,14 @@ static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc,
 /// out[n] = alpha · sums[n] (when alpha ≠ 1) + beta · prior[n] (when beta ≠ 0) + bias[n] (when
 /// given), each step rounded once; `out` may be `sums` or `prior`.
 static void finish(const float *sums, const float *prior, int width, float alpha, float beta, const float *bias, float *out) {
-    for (int n = 0; n < width; n++) {
-        float v = sums[n];
-        if (alpha != 1.0f) v = alpha * v;
-        if (beta != 0.0f) v = v + beta * prior[n];
-        if (bias) v = v + bias[n];
-        out[n] = v;
-    }
+    // Step by step through a local row, so each loop is vectorised whatever aliases what (vector
+    // and scalar multiplies and adds round alike).
+    float v[NR] __attribute__((aligned(64)));
+    if (alpha != 1.0f) for (int n = 0; n < width; n++) v[n] = alpha * sums[n];
+    else for (int n = 0; n < width; n++) v[n] = sums[n];
+    if (beta != 0.0f) for (int n = 0; n < width; n++) v[n] = v[n] + beta * prior[n];
+    if (bias) for (int n = 0; n < width; n++) v[n] = v[n] + bias[n];
+    for (int n = 0; n < width; n++) out[n] = v[n];
 }
 
 // MARK: - driver
