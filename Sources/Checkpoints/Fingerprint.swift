@@ -29,15 +29,29 @@ extension WeightStore {
     }
 }
 
-/// The weights fingerprint, computed on a thread of its own from the moment a model is loaded:
-/// a SHA-256 stream cannot be split over cores, so the hashing runs beside the rest of the work
-/// (tokenizer, forward passes) and `value` waits only for what is left of it.
+/// The weights fingerprint, computed on a thread of its own from the moment a model is loaded
+/// (`early`): a SHA-256 stream cannot be split over cores, so the hashing runs beside the rest of
+/// the work (tokenizer, forward passes) and `value` waits only for what is left of it. Otherwise
+/// it is computed when first asked for (commands that may never need it, e.g. benchmarks).
 public final class PendingFingerprint: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var result: String?
+    private var started = false
+    private let compute: @Sendable () -> String
 
-    public init(_ compute: @escaping @Sendable () -> String) {
+    public init(early: Bool = true, _ compute: @escaping @Sendable () -> String) {
+        self.compute = compute
+        if early { start() }
+    }
+
+    private func start() {
+        let claimed = lock.withLock { () -> Bool in
+            if started { return false }
+            started = true
+            return true
+        }
+        guard claimed else { return }
         let thread = Thread { [self] in
             let value = compute()
             lock.withLock { result = value }
@@ -49,6 +63,7 @@ public final class PendingFingerprint: @unchecked Sendable {
 
     public var value: String {
         if let r = lock.withLock({ result }) { return r }
+        start()
         done.wait()
         done.signal()   // later callers do not wait
         return lock.withLock { result! }

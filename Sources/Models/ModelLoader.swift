@@ -25,8 +25,10 @@ public struct LoadedModel: Sendable {
     let pendingFingerprint: PendingFingerprint
 
     /// Loads `model` (a directory, or a Hugging Face repo id resolved offline at `revision`).
+    /// `hashEarly`: start hashing the weights for `fingerprint` at once, beside the rest of the work
+    /// (false: when first asked for, for commands that may never need it).
     public static func load(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
-                            dtype: DTypeChoice = .auto) throws -> LoadedModel {
+                            dtype: DTypeChoice = .auto, hashEarly: Bool = true) throws -> LoadedModel {
         let directory = try ModelLocator.resolve(model, revision: revision)
         let config = try ModelConfig(path: directory + "/config.json")
         let weights = try WeightStore(directory: directory)
@@ -38,7 +40,7 @@ public struct LoadedModel: Sendable {
         case .gemma3: network = try Gemma3(config: config, weights: weights, precision: precision)
         }
         let canonical = network.canonicalNames
-        let pending = PendingFingerprint {
+        let pending = PendingFingerprint(early: hashEarly) {
             var cache = DigestCache.user("weights-fingerprints.json")
             let value = weights.fingerprint(canonical: canonical, cache: &cache)
             cache.save()

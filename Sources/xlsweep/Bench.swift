@@ -49,7 +49,7 @@ struct BenchForward: ParsableCommand {
             let config: ModelConfig
             let network: any LanguageModel
             if let directory = model {
-                let loaded = try LoadedModel.load(directory, tokenizer: false, dtype: dtype == .bf16 ? .bf16 : .fp32)
+                let loaded = try LoadedModel.load(directory, tokenizer: false, dtype: dtype == .bf16 ? .bf16 : .fp32, hashEarly: false)
                 (config, network) = (loaded.config, loaded.model)
             } else {
                 config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,

@@ -14,8 +14,8 @@ struct ModelOptions: ParsableArguments {
     var revision: String?
 
     /// Loads the checkpoint in `precision`'s dtype (`logPrecision` says which and why).
-    func load(tokenizer: Bool = true, precision: PrecisionOptions) throws -> LoadedModel {
-        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype)
+    func load(tokenizer: Bool = true, precision: PrecisionOptions, hashEarly: Bool = true) throws -> LoadedModel {
+        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype, hashEarly: hashEarly)
     }
 
     /// The tokenizer alone: no weights are read.

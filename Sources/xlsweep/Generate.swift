@@ -72,7 +72,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try modelOptions.load(precision: precision)
+            let loaded = try modelOptions.load(precision: precision, hashEarly: false)   // generate records no fingerprint
             let tokenizer = try modelOptions.tokenizer(of: loaded)
             let promptIds: [Int]
             if let prompt {
