@@ -46,15 +46,10 @@ public struct DigestCache {
 
     /// SHA-256 (hex) of one file's bytes, remembered under its absolute path.
     public mutating func digest(ofFile file: String) throws -> String {
-        try digest(URL(fileURLWithPath: file).standardizedFileURL.path, files: [file]) { try Self.sha256(ofFile: file) }
-    }
-
-    /// Hex SHA-256 of a file, read through a memory map.
-    public static func sha256(ofFile path: String) throws -> String {
-        let file = try MappedFile(path: path)
-        var h = SHA256()
-        h.update(UnsafeRawBufferPointer(start: file.bytes, count: file.size))
-        return h.hexDigest()
+        try digest(URL(fileURLWithPath: file).standardizedFileURL.path, files: [file]) {
+            guard let d = SHA256.hexDigest(ofFile: file) else { throw CheckpointError.fileNotFound(path: file) }
+            return d
+        }
     }
 
     public func save() {

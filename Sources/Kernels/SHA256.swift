@@ -1,4 +1,5 @@
 import CKernelSupport
+import Foundation
 
 /// SHA-256 (FIPS 180-4), streaming: weight fingerprints, fragment checksums, task seeds.
 public struct SHA256: Sendable {
@@ -50,6 +51,19 @@ public struct SHA256: Sendable {
         update(tail)
         length = saved
         return h.flatMap { w in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: w >> $0) } }
+    }
+
+    /// Lowercase hex SHA-256 of a file's bytes (read 1 MiB at a time), or nil when it cannot be read.
+    public static func hexDigest(ofFile path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while true {
+            guard let chunk = try? handle.read(upToCount: 1 << 20) else { return nil }
+            if chunk.isEmpty { break }
+            chunk.withUnsafeBytes { hasher.update($0) }
+        }
+        return hasher.hexDigest()
     }
 
     /// Finishes and returns the lowercase hex digest.

@@ -91,14 +91,7 @@ public enum Fragment {
 
     /// Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
     public static func sha256(ofFile path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw HDF5Error(path: path, detail: "cannot read") }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            chunk.withUnsafeBytes { hasher.update($0) }
-        }
-        return hasher.hexDigest()
+        guard let digest = SHA256.hexDigest(ofFile: path) else { throw HDF5Error(path: path, detail: "cannot read") }
+        return digest
     }
 }
