@@ -34,7 +34,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)' has shape \(found), expected \(expected)"
         case .badConfig(let path, let key, let detail): return "\(path): key '\(key)': \(detail)"
         case .unknownModelType(let path, let type):
-            return "\(path): unknown model_type '\(type)' (supported: bloom, xglm)"
+            return "\(path): unknown model_type '\(type)' (supported: bloom, xglm, gemma3_text, llama, gpt_neox, olmo2)"
         case .revisionNotFound(let repo, let rev, let cache, let available):
             let list = available.isEmpty ? "none" : available.joined(separator: ", ")
             return "\(cache): revision '\(rev)' of \(repo) is not in the Hugging Face cache (available: \(list))"

@@ -26,6 +26,28 @@ public enum Activation {
         }
     }
 
+    /// SiLU (swish), x · σ(x) = x / (1 + e^−x) (torch.nn.functional.silu; Llama's and OLMo-2's "silu").
+    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let shared = SharedPointer(x)
+        parallelChunks(count, minimumChunk: 4096) { chunk in
+            for i in chunk {
+                let v = shared.base[i]
+                shared.base[i] = v / (1 + expf(-v))
+            }
+        }
+    }
+
+    /// The activation a config names (`hidden_act`, `activation_function`), in place.
+    public static func named(_ name: String, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch name {
+        case "relu": for i in 0..<count { x[i] = max(0, x[i]) }
+        case "gelu_new", "gelu_pytorch_tanh": geluTanh(x, count: count)
+        case "bloom_gelu": bloomGELU(x, count: count)
+        case "silu": silu(x, count: count)
+        default: gelu(x, count: count)
+        }
+    }
+
     /// Exact GELU, x · Φ(x) = 0.5 · x · (1 + erf(x / √2)) (torch.nn.functional.gelu default; XGLM's "gelu").
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let shared = SharedPointer(x)

@@ -89,3 +89,19 @@ enum CausalAttention {
         while i < n { y[i] += alpha * x[i]; i += 1 }
     }
 }
+
+/// Splits a fused QKV product `[rows, 3·H·D]` laid out per head as `[H, 3, D]` (BLOOM's and
+/// GPT-NeoX's `query_key_value`) into queries, keys and values, each `[rows, H·D]`.
+func splitFusedHeads(_ qkv: UnsafePointer<Float>, rows: Int, heads: Int, headDim hd: Int,
+                     q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+    let width = heads * hd
+    for row in 0..<rows {
+        let src = qkv + row * 3 * width
+        for h in 0..<heads {
+            let at = row * width + h * hd
+            (q + at).update(from: src + h * 3 * hd, count: hd)
+            (k + at).update(from: src + h * 3 * hd + hd, count: hd)
+            (v + at).update(from: src + h * 3 * hd + 2 * hd, count: hd)
+        }
+    }
+}

@@ -13,7 +13,7 @@ import Kernels
 ///     x    = x + m · W_down                           → blocks.L.mlp_out, blocks.L.resid_post
 ///
 /// Embeddings are LayerNorm'd (`word_embeddings_layernorm`); `ln_f` follows the last block.
-public final class Bloom: LanguageModel {
+public final class Bloom: DecoderStack {
     struct Block: Sendable {
         let inputNorm: LayerNormWeights
         let qkv: LinearWeights
@@ -21,6 +21,26 @@ public final class Bloom: LanguageModel {
         let postAttentionNorm: LayerNormWeights
         let up: LinearWeights      // dense_h_to_4h
         let down: LinearWeights    // dense_4h_to_h
+    }
+
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ c: ModelConfig) -> WeightTable {
+        let d = c.dModel
+        var t = WeightTable(prefixes: ["transformer.", ""])
+        t.add("word_embeddings.weight", [c.vocabSize, d])
+        t.layerNorm("word_embeddings_layernorm", d)
+        for l in 0..<c.nLayers {
+            let p = "h.\(l)."
+            t.layerNorm(p + "input_layernorm", d)
+            t.linear(p + "self_attention.query_key_value", in: d, out: 3 * d)
+            t.linear(p + "self_attention.dense", in: d, out: d)
+            t.layerNorm(p + "post_attention_layernorm", d)
+            t.linear(p + "mlp.dense_h_to_4h", in: d, out: c.dMLP)
+            t.linear(p + "mlp.dense_4h_to_h", in: c.dMLP, out: d)
+        }
+        t.layerNorm("ln_f", d)
+        t.head("lm_head.weight", c, optional: true)
+        return t
     }
 
     public let config: ModelConfig
@@ -57,7 +77,7 @@ public final class Bloom: LanguageModel {
                          down: try LinearWeights(&w, p + "mlp.dense_4h_to_h", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "ln_f", d)
-        head = try w.outputHead(config, embedding: embedding)
+        head = try w.outputHead(config, embedding: embedding, tieWhenMissing: true)
         canonicalNames = w.canonical
         slopes = Self.alibiSlopes(heads: config.nHeads)
     }
@@ -77,79 +97,48 @@ public final class Bloom: LanguageModel {
         return slopes
     }
 
-    public func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult {
-        try validate(batch, caches: caches, config: config)
-        try request.interventions.validate(config)
-        let d = config.dModel, heads = config.nHeads, hd = config.headDim, eps = config.layerNormEps
-        let lengths = batch.map(\.count)
-        let t = lengths.reduce(0, +)
-        let (layers, finalNormNeeded) = layersNeeded(request)
-        let work = WorkingCaches(batch, caches, layers: config.nLayers, width: d)
-        let kv = work.caches
-        var recorder = SiteRecorder(request)
-
-        let x = FloatBuffer(count: t * d, uninitialized: true), ln = FloatBuffer(count: t * d, uninitialized: true), attn = FloatBuffer(count: t * d, uninitialized: true)
-        let qkv = FloatBuffer(count: t * 3 * d, uninitialized: true), q = FloatBuffer(count: t * d, uninitialized: true), context = FloatBuffer(count: t * d, uninitialized: true)
-        let mlp = FloatBuffer(count: t * config.dMLP, uninitialized: true)
-
-        // Embedding, then its LayerNorm.
-        for (row, id) in batch.joined().enumerated() {
-            embedding.row(id, cols: d, into: x.pointer + row * d)
-        }
-        embeddingNorm(x.pointer, x.pointer, rows: t, eps: eps)
-        recorder.visit([.hidden(0), .residPre(0)], x.pointer, rows: t, width: d)
-
-        for l in 0..<layers {
-            let block = blocks[l]
-            block.inputNorm(x.pointer, ln.pointer, rows: t, eps: eps)
-            block.qkv(ln.pointer, qkv.pointer, rows: t)
-            splitHeads(qkv: qkv.pointer, q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths)
-            CausalAttention.run(q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths, heads: heads, headDim: hd,
-                                scale: 1 / Float(hd).squareRoot(), slopes: slopes, out: context.pointer)
-            block.dense(context.pointer, attn.pointer, rows: t)
-            recorder.visit([.attnOut(l)], attn.pointer, rows: t, width: d)
-            if config.residualFromLayerNorm { x.pointer.update(from: ln.pointer, count: t * d) }
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-
-            block.postAttentionNorm(x.pointer, ln.pointer, rows: t, eps: eps)
-            if config.residualFromLayerNorm { x.pointer.update(from: ln.pointer, count: t * d) }
-            block.up(ln.pointer, mlp.pointer, rows: t)
-            Activation.bloomGELU(mlp.pointer, count: t * config.dMLP)
-            recorder.visit([.mlpPost(l)], mlp.pointer, rows: t, width: config.dMLP)
-            block.down(mlp.pointer, attn.pointer, rows: t)
-            recorder.visit([.mlpOut(l)], attn.pointer, rows: t, width: d)
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-            let next: [HookSite] = l + 1 < config.nLayers ? [.hidden(l + 1), .residPre(l + 1)] : []
-            recorder.visit([.residPost(l)] + next, x.pointer, rows: t, width: d)
-        }
-        var logits: [Float] = []
-        if finalNormNeeded {
-            finalNorm(x.pointer, x.pointer, rows: t, eps: eps)
-            recorder.visit([.hidden(config.nLayers)], x.pointer, rows: t, width: d)
-            logits = computeLogits(request.logits, x: x.pointer, lengths: lengths, width: d, head: head)
-        }
-        if layers == config.nLayers { work.commit(lengths) }
-        return ForwardResult(lengths: lengths, activations: recorder.captured, logits: logits)
+    struct Scratch {
+        let ln, attn, qkv, q, k, v, context, mlp: FloatBuffer
     }
 
-    /// BLOOM's fused QKV row is `[heads, 3, headDim]`: writes queries to `q` `[T, d]` and appends
-    /// keys/values to each sequence's cache at its current length.
-    func splitHeads(qkv: UnsafePointer<Float>, q: UnsafeMutablePointer<Float>, caches: [KVCache], layer: Int,
-                    lengths: [Int]) {
-        let d = config.dModel, hd = config.headDim
-        var row = 0
-        for (s, n) in lengths.enumerated() {
-            let keys = caches[s].keys[layer].pointer, values = caches[s].values[layer].pointer
-            let past = caches[s].length
-            for i in 0..<n {
-                let src = qkv + (row + i) * 3 * d
-                for h in 0..<config.nHeads {
-                    (q + (row + i) * d + h * hd).update(from: src + h * 3 * hd, count: hd)
-                    (keys + (past + i) * d + h * hd).update(from: src + h * 3 * hd + hd, count: hd)
-                    (values + (past + i) * d + h * hd).update(from: src + h * 3 * hd + 2 * hd, count: hd)
-                }
-            }
-            row += n
-        }
+    func makeScratch(rows t: Int) -> Scratch {
+        let d = config.dModel
+        return Scratch(ln: FloatBuffer(count: t * d, uninitialized: true), attn: FloatBuffer(count: t * d, uninitialized: true),
+                       qkv: FloatBuffer(count: t * 3 * d, uninitialized: true), q: FloatBuffer(count: t * d, uninitialized: true),
+                       k: FloatBuffer(count: t * d, uninitialized: true), v: FloatBuffer(count: t * d, uninitialized: true),
+                       context: FloatBuffer(count: t * d, uninitialized: true),
+                       mlp: FloatBuffer(count: t * config.dMLP, uninitialized: true))
     }
+
+    /// Embedding, then its LayerNorm.
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws {
+        let d = config.dModel
+        for (row, id) in pass.batch.joined().enumerated() { embedding.row(id, cols: d, into: x + row * d) }
+        embeddingNorm(x, x, rows: pass.rows, eps: config.layerNormEps)
+    }
+
+    func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
+        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        block.inputNorm(x, s.ln.pointer, rows: t, eps: eps)
+        block.qkv(s.ln.pointer, s.qkv.pointer, rows: t)
+        splitFusedHeads(s.qkv.pointer, rows: t, heads: config.nHeads, headDim: hd, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer)
+        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
+        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
+                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: slopes, out: s.context.pointer)
+        block.dense(s.context.pointer, s.attn.pointer, rows: t)
+        pass.visit([.attnOut(l)], s.attn.pointer, width: d)
+        if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }
+        addInPlace(x, s.attn.pointer, count: t * d)
+
+        block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
+        if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }
+        block.up(s.ln.pointer, s.mlp.pointer, rows: t)
+        Activation.bloomGELU(s.mlp.pointer, count: t * config.dMLP)
+        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
+        block.down(s.mlp.pointer, s.attn.pointer, rows: t)
+        pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
+    }
+
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int) { finalNorm(x, x, rows: rows, eps: config.layerNormEps) }
 }

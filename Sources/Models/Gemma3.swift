@@ -16,7 +16,7 @@ import Kernels
 ///
 /// Input: token embeddings × √d_model; `norm` follows the last block; the head is tied to the
 /// embeddings. Local (sliding) layers see the last `sliding_window` positions.
-public final class Gemma3: LanguageModel {
+public final class Gemma3: DecoderStack {
     struct Block: Sendable {
         let inputNorm: FloatBuffer          // gains, 1 + weight
         let qkv: FusedLinear                // q_proj, k_proj, v_proj
@@ -29,6 +29,32 @@ public final class Gemma3: LanguageModel {
         let down: LinearWeights
         let postFeedforwardNorm: FloatBuffer
         let sliding: Bool
+    }
+
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ c: ModelConfig) -> WeightTable {
+        let d = c.dModel, hd = c.headDim, q = c.nHeads * hd
+        var t = WeightTable(prefixes: ["model.", ""])
+        t.add("embed_tokens.weight", [c.vocabSize, d])
+        for l in 0..<c.nLayers {
+            let p = "layers.\(l)."
+            t.add(p + "input_layernorm.weight", [d])
+            t.linear(p + "self_attn.q_proj", in: d, out: q, bias: false)
+            t.linear(p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: false)
+            t.linear(p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: false)
+            t.linear(p + "self_attn.o_proj", in: q, out: d, bias: false)
+            t.add(p + "self_attn.q_norm.weight", [hd])
+            t.add(p + "self_attn.k_norm.weight", [hd])
+            for norm in ["post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+                t.add(p + norm + ".weight", [d])
+            }
+            t.linear(p + "mlp.gate_proj", in: d, out: c.dMLP, bias: false)
+            t.linear(p + "mlp.up_proj", in: d, out: c.dMLP, bias: false)
+            t.linear(p + "mlp.down_proj", in: c.dMLP, out: d, bias: false)
+        }
+        t.add("norm.weight", [d])
+        t.head("lm_head.weight", c, optional: true)
+        return t
     }
 
     public let config: ModelConfig
@@ -79,102 +105,65 @@ public final class Gemma3: LanguageModel {
                          sliding: config.slidingLayers.isEmpty ? false : config.slidingLayers[l])
         }
         finalNorm = try norm("norm", d)
-        head = try w.outputHead(config, embedding: embedding)
+        head = try w.outputHead(config, embedding: embedding, tieWhenMissing: true)
         canonicalNames = w.canonical
-        let noScaling = RotaryParameters(theta: 10_000, linearFactor: 1)
+        let noScaling = RotaryParameters(theta: 10_000)
         localRotary = Rotary(config.localRotary ?? noScaling, headDim: hd)
         globalRotary = Rotary(config.globalRotary ?? noScaling, headDim: hd)
     }
 
-    public func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult {
-        try validate(batch, caches: caches, config: config)
-        try request.interventions.validate(config)
-        let d = config.dModel, hd = config.headDim, eps = config.layerNormEps
-        let qWidth = config.nHeads * hd, kvWidth = config.kvWidth
-        let lengths = batch.map(\.count)
-        let t = lengths.reduce(0, +)
-        let (layers, finalNormNeeded) = layersNeeded(request)
-        let work = WorkingCaches(batch, caches, layers: config.nLayers, width: kvWidth)
-        let kv = work.caches
-        var recorder = SiteRecorder(request)
+    struct Scratch {
+        let h, attn, q, k, v, context, gate, up: FloatBuffer
+    }
 
-        let x = FloatBuffer(count: t * d, uninitialized: true), h = FloatBuffer(count: t * d, uninitialized: true)
-        let attn = FloatBuffer(count: t * d, uninitialized: true)
-        let q = FloatBuffer(count: t * qWidth, uninitialized: true), context = FloatBuffer(count: t * qWidth, uninitialized: true)
-        let k = FloatBuffer(count: t * kvWidth, uninitialized: true), v = FloatBuffer(count: t * kvWidth, uninitialized: true)
-        let gate = FloatBuffer(count: t * config.dMLP, uninitialized: true), up = FloatBuffer(count: t * config.dMLP, uninitialized: true)
+    func makeScratch(rows t: Int) -> Scratch {
+        let d = config.dModel, qWidth = config.nHeads * config.headDim, kvWidth = config.kvWidth
+        func buffer(_ n: Int) -> FloatBuffer { FloatBuffer(count: n, uninitialized: true) }
+        return Scratch(h: buffer(t * d), attn: buffer(t * d), q: buffer(t * qWidth), k: buffer(t * kvWidth),
+                       v: buffer(t * kvWidth), context: buffer(t * qWidth), gate: buffer(t * config.dMLP),
+                       up: buffer(t * config.dMLP))
+    }
 
-        // Scaled embeddings: × √d_model, the scale rounded to the weights' dtype (fp32) first.
-        let scale = Float(Double(d).squareRoot())
-        for (row, id) in batch.joined().enumerated() {
-            let dst = x.pointer + row * d
+    /// Scaled embeddings: × √d_model, the scale rounded to the weights' dtype (fp32) first.
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws {
+        let d = config.dModel, scale = Float(Double(d).squareRoot())
+        for (row, id) in pass.batch.joined().enumerated() {
+            let dst = x + row * d
             embedding.row(id, cols: d, into: dst)
             for c in 0..<d { dst[c] *= scale }
         }
-        recorder.visit([.hidden(0), .residPre(0)], x.pointer, rows: t, width: d)
-
-        for l in 0..<layers {
-            let block = blocks[l]
-            RMSNorm.forward(x.pointer, h.pointer, rows: t, dim: d, gain: block.inputNorm.pointer, eps: eps)
-            block.qkv(h.pointer, [q.pointer, k.pointer, v.pointer], rows: t)
-            RMSNorm.forward(q.pointer, q.pointer, rows: t * config.nHeads, dim: hd, gain: block.qNorm.pointer, eps: eps)
-            RMSNorm.forward(k.pointer, k.pointer, rows: t * config.nKVHeads, dim: hd, gain: block.kNorm.pointer, eps: eps)
-            rotateAndCache(q: q.pointer, k: k.pointer, v: v.pointer, rotary: block.sliding ? localRotary : globalRotary,
-                           caches: kv, layer: work.slot(l), lengths: lengths)
-            CausalAttention.run(q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths, heads: config.nHeads,
-                                headDim: hd, scale: config.queryScale ?? 1 / Float(hd).squareRoot(), slopes: nil,
-                                kvHeads: config.nKVHeads, window: block.sliding ? config.slidingWindow : nil,
-                                out: context.pointer)
-            block.o(context.pointer, attn.pointer, rows: t)
-            RMSNorm.forward(attn.pointer, attn.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
-            recorder.visit([.attnOut(l)], attn.pointer, rows: t, width: d)
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-
-            RMSNorm.forward(x.pointer, h.pointer, rows: t, dim: d, gain: block.preFeedforwardNorm.pointer, eps: eps)
-            block.gateUp(h.pointer, [gate.pointer, up.pointer], rows: t)
-            Activation.geluTanh(gate.pointer, count: t * config.dMLP)
-            multiplyInPlace(gate.pointer, up.pointer, count: t * config.dMLP)
-            recorder.visit([.mlpPost(l)], gate.pointer, rows: t, width: config.dMLP)
-            block.down(gate.pointer, attn.pointer, rows: t)
-            RMSNorm.forward(attn.pointer, attn.pointer, rows: t, dim: d, gain: block.postFeedforwardNorm.pointer, eps: eps)
-            recorder.visit([.mlpOut(l)], attn.pointer, rows: t, width: d)
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-            let next: [HookSite] = l + 1 < config.nLayers ? [.hidden(l + 1), .residPre(l + 1)] : []
-            recorder.visit([.residPost(l)] + next, x.pointer, rows: t, width: d)
-        }
-        var logits: [Float] = []
-        if finalNormNeeded {
-            RMSNorm.forward(x.pointer, x.pointer, rows: t, dim: d, gain: finalNorm.pointer, eps: eps)
-            recorder.visit([.hidden(config.nLayers)], x.pointer, rows: t, width: d)
-            logits = computeLogits(request.logits, x: x.pointer, lengths: lengths, width: d, head: head)
-        }
-        if layers == config.nLayers { work.commit(lengths) }
-        return ForwardResult(lengths: lengths, activations: recorder.captured, logits: logits)
     }
 
-    /// Rotates queries and keys by their absolute positions (each sequence continues at its cache
-    /// length) and appends keys/values to the caches.
-    func rotateAndCache(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafePointer<Float>,
-                        rotary: Rotary, caches: [KVCache], layer: Int, lengths: [Int]) {
-        let hd = config.headDim, qWidth = config.nHeads * hd, kvWidth = config.kvWidth
-        var cos = [Float](repeating: 0, count: hd / 2), sin = [Float](repeating: 0, count: hd / 2)
-        var row = 0
-        for (s, n) in lengths.enumerated() {
-            let past = caches[s].length
-            let keys = caches[s].keys[layer].pointer, values = caches[s].values[layer].pointer
-            for i in 0..<n {
-                rotary.angles(position: past + i, cos: &cos, sin: &sin)
-                rotary.rotate(q + (row + i) * qWidth, heads: config.nHeads, cos: cos, sin: sin)
-                rotary.rotate(k + (row + i) * kvWidth, heads: config.nKVHeads, cos: cos, sin: sin)
-                (keys + (past + i) * kvWidth).update(from: k + (row + i) * kvWidth, count: kvWidth)
-                (values + (past + i) * kvWidth).update(from: v + (row + i) * kvWidth, count: kvWidth)
-            }
-            row += n
-        }
-    }
-}
+    func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
+        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.inputNorm.pointer, eps: eps)
+        block.qkv(s.h.pointer, [s.q.pointer, s.k.pointer, s.v.pointer], rows: t)
+        RMSNorm.forward(s.q.pointer, s.q.pointer, rows: t * config.nHeads, dim: hd, gain: block.qNorm.pointer, eps: eps)
+        RMSNorm.forward(s.k.pointer, s.k.pointer, rows: t * config.nKVHeads, dim: hd, gain: block.kNorm.pointer, eps: eps)
+        (block.sliding ? localRotary : globalRotary).apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer,
+                                                           kvHeads: config.nKVHeads, pass)
+        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
+        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
+                            headDim: hd, scale: config.queryScale ?? 1 / Float(hd).squareRoot(), slopes: nil,
+                            kvHeads: config.nKVHeads, window: block.sliding ? config.slidingWindow : nil,
+                            out: s.context.pointer)
+        block.o(s.context.pointer, s.attn.pointer, rows: t)
+        RMSNorm.forward(s.attn.pointer, s.attn.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
+        pass.visit([.attnOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
 
-/// In-place y ⊙= x over `count` floats (the gated MLP's product).
-func multiplyInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] *= x[i] }
+        RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.preFeedforwardNorm.pointer, eps: eps)
+        block.gateUp(s.h.pointer, [s.gate.pointer, s.up.pointer], rows: t)
+        Activation.geluTanh(s.gate.pointer, count: t * config.dMLP)
+        multiplyInPlace(s.gate.pointer, s.up.pointer, count: t * config.dMLP)
+        pass.visit([.mlpPost(l)], s.gate.pointer, width: config.dMLP)
+        block.down(s.gate.pointer, s.attn.pointer, rows: t)
+        RMSNorm.forward(s.attn.pointer, s.attn.pointer, rows: t, dim: d, gain: block.postFeedforwardNorm.pointer, eps: eps)
+        pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
+    }
+
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        RMSNorm.forward(x, x, rows: rows, dim: config.dModel, gain: finalNorm.pointer, eps: config.layerNormEps)
+    }
 }

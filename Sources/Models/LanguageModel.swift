@@ -79,41 +79,9 @@ extension LanguageModel {
     }
 
     public func makeCache() -> KVCache { KVCache(layers: config.nLayers, width: config.kvWidth) }
-
-    /// Layers a request needs: up to the deepest requested site, or all of them for logits.
-    func layersNeeded(_ request: ForwardRequest) -> (layers: Int, finalNorm: Bool) {
-        if request.logits != .none || request.sites.contains(.hidden(config.nLayers)) { return (config.nLayers, true) }
-        let deepest = request.sites.map { site -> Int in
-            if case .hidden(let l) = site { return l } else { return site.layer + 1 }
-        }.max() ?? 0
-        return (deepest, false)
-    }
 }
 
 public struct ForwardError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// Applies interventions and copies requested sites as the forward pass reaches them.
-struct SiteRecorder {
-    let wanted: Set<HookSite>
-    let interventions: Interventions
-    var captured: [HookSite: [Float]] = [:]
-
-    init(_ request: ForwardRequest) {
-        wanted = request.sites
-        interventions = request.interventions
-    }
-
-    /// `sites` all name the tensor at `p` (`[rows, width]`), e.g. `blocks.L.resid_post` and `hidden.L+1`.
-    mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        for site in sites {
-            guard let units = interventions.values[site] else { continue }
-            for r in 0..<rows { for (unit, value) in units { p[r * width + unit] = value } }
-        }
-        for site in sites where wanted.contains(site) {
-            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
-        }
-    }
 }

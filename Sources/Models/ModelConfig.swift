@@ -2,16 +2,12 @@ import Checkpoints
 import Foundation
 
 /// The architectures this tool runs; `config.json`'s `model_type` decides.
-public enum Architecture: String, Sendable {
+public enum Architecture: String, Sendable, CaseIterable {
     case bloom, xglm
     case gemma3 = "gemma3_text"
-}
-
-/// Rotary position embedding of one kind of layer (Su et al. 2021): θ base and linear scaling.
-public struct RotaryParameters: Sendable, Equatable {
-    public let theta: Double
-    /// Positions are divided by this (rope_type "linear"); 1 for "default".
-    public let linearFactor: Double
+    case llama
+    case gptNeoX = "gpt_neox"
+    case olmo2
 }
 
 /// What the forward pass needs from `config.json`, read in two stages: `model_type` first, then
@@ -47,6 +43,13 @@ public struct ModelConfig: Sendable {
     public let localRotary: RotaryParameters?
     public let globalRotary: RotaryParameters?
     public let queryScale: Float?
+    /// Llama, GPT-NeoX, OLMo-2: the rotary embedding of every layer.
+    public let rotary: RotaryParameters?
+    /// GPT-NeoX: x + attn(ln₁(x)) + mlp(ln₂(x)) (`use_parallel_residual`) instead of two residual steps.
+    public let parallelResidual: Bool
+    /// Biases on q/k/v/o (`attention_bias`) and on the MLP's products (`mlp_bias`).
+    public let attentionBias: Bool
+    public let mlpBias: Bool
 
     /// Width of a layer's keys (and values) in the KV cache.
     public var kvWidth: Int { nKVHeads * headDim }
@@ -81,9 +84,18 @@ public struct ModelConfig: Sendable {
         bosTokenId = json["bos_token_id"] as? Int
         eosTokenId = json["eos_token_id"] as? Int
         padTokenId = json["pad_token_id"] as? Int
-        tieWordEmbeddings = json["tie_word_embeddings"] as? Bool ?? true
+        // transformers' defaults: tied for BLOOM, XGLM and Gemma; untied for Llama, GPT-NeoX and OLMo-2.
+        tieWordEmbeddings = json["tie_word_embeddings"] as? Bool ?? [.bloom, .xglm, .gemma3].contains(architecture)
         var slidingLayers: [Bool] = [], slidingWindow = 0, localRotary: RotaryParameters?, globalRotary: RotaryParameters?
-        var queryScale: Float?, headDim: Int?, kvHeads: Int?
+        var queryScale: Float?, headDim: Int?, kvHeads: Int?, rotary: RotaryParameters?
+        var parallelResidual = false, attentionBias = false, mlpBias = false
+        func choice(_ key: String, default value: String, allowed: [String]) throws -> String {
+            let a = json[key] as? String ?? value
+            guard allowed.contains(a) else {
+                throw CheckpointError.badConfig(path: path, key: key, detail: "'\(a)' is not supported (\(allowed.joined(separator: ", ")))")
+            }
+            return a
+        }
         switch architecture {
         case .bloom:
             dModel = try positive(["hidden_size", "n_embed"])
@@ -143,6 +155,37 @@ public struct ModelConfig: Sendable {
             }
             (localRotary, globalRotary) = try Self.gemmaRotary(json, path: path)
             queryScale = Float(pow((json["query_pre_attn_scalar"] as? NSNumber)?.doubleValue ?? Double(headDim ?? 256), -0.5))
+        case .llama, .olmo2:
+            dModel = try positive(["hidden_size"])
+            nLayers = try positive(["num_hidden_layers"])
+            nHeads = try positive(["num_attention_heads"])
+            kvHeads = try positive(["num_key_value_heads"], default: nHeads)
+            headDim = architecture == .llama ? try positive(["head_dim"], default: dModel / nHeads) : nil
+            dMLP = try positive(["intermediate_size"])
+            layerNormEps = Float((json["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6)
+            residualFromLayerNorm = false
+            scaleEmbedding = false
+            maxPositions = try positive(["max_position_embeddings"], default: 2048)
+            activation = try choice("hidden_act", default: "silu", allowed: ["silu"])
+            attentionBias = json["attention_bias"] as? Bool ?? false
+            mlpBias = architecture == .llama ? json["mlp_bias"] as? Bool ?? false : false
+            rotary = try RotaryParameters.read(json, path: path, defaultTheta: 10_000, maxPositions: maxPositions)
+        case .gptNeoX:
+            dModel = try positive(["hidden_size"])
+            nLayers = try positive(["num_hidden_layers"])
+            nHeads = try positive(["num_attention_heads"])
+            dMLP = try positive(["intermediate_size"], default: 4 * dModel)
+            layerNormEps = Float((json["layer_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-5)
+            residualFromLayerNorm = false
+            scaleEmbedding = false
+            maxPositions = try positive(["max_position_embeddings"], default: 2048)
+            activation = try choice("hidden_act", default: "gelu", allowed: ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+            parallelResidual = json["use_parallel_residual"] as? Bool ?? true
+            attentionBias = json["attention_bias"] as? Bool ?? true
+            mlpBias = true
+            rotary = try RotaryParameters.read(json, path: path, defaultTheta: 10_000, thetaKeys: ["rotary_emb_base"],
+                                               partialFactor: (json["rotary_pct"] as? NSNumber)?.doubleValue ?? 0.25,
+                                               maxPositions: maxPositions)
         }
         self.headDim = headDim ?? dModel / nHeads
         nKVHeads = kvHeads ?? nHeads
@@ -151,7 +194,14 @@ public struct ModelConfig: Sendable {
         self.localRotary = localRotary
         self.globalRotary = globalRotary
         self.queryScale = queryScale
-        if architecture != .gemma3 {
+        self.rotary = rotary
+        self.parallelResidual = parallelResidual
+        self.attentionBias = attentionBias
+        self.mlpBias = mlpBias
+        if let rotary, Int(Double(self.headDim) * rotary.partialFactor) % 2 != 0 {
+            throw CheckpointError.badConfig(path: path, key: "rotary_pct", detail: "the rotated width of a head must be even")
+        }
+        if architecture != .gemma3 && architecture != .llama {
             guard dModel % nHeads == 0 else {
                 throw CheckpointError.badConfig(path: path, key: "n_head", detail: "\(nHeads) heads do not divide width \(dModel)")
             }
@@ -169,12 +219,12 @@ public struct ModelConfig: Sendable {
         func parse(_ d: [String: Any]?, theta fallback: Double, key: String) throws -> RotaryParameters {
             let theta = (d?["rope_theta"] as? NSNumber)?.doubleValue ?? fallback
             switch d?["rope_type"] as? String ?? d?["type"] as? String ?? "default" {
-            case "default": return RotaryParameters(theta: theta, linearFactor: 1)
+            case "default": return RotaryParameters(theta: theta)
             case "linear":
                 guard let f = (d?["factor"] as? NSNumber)?.doubleValue, f > 0 else {
                     throw CheckpointError.badConfig(path: path, key: key, detail: "linear scaling needs a factor > 0")
                 }
-                return RotaryParameters(theta: theta, linearFactor: f)
+                return RotaryParameters(theta: theta, scaling: .linear(factor: f))
             case let other:
                 throw CheckpointError.badConfig(path: path, key: key, detail: "rope_type '\(other)' is not supported (default, linear)")
             }
@@ -185,7 +235,7 @@ public struct ModelConfig: Sendable {
         }
         let global = (json["rope_theta"] as? NSNumber)?.doubleValue ?? 1_000_000
         let local = (json["rope_local_base_freq"] as? NSNumber)?.doubleValue ?? 10_000
-        return (RotaryParameters(theta: local, linearFactor: 1),
+        return (RotaryParameters(theta: local),
                 try parse((json["rope_scaling"] as? [String: Any]).map { $0.merging(["rope_theta": global]) { a, _ in a } },
                           theta: global, key: "rope_scaling"))
     }

@@ -8,54 +8,90 @@ public enum DTypeChoice: String, Sendable, CaseIterable {
     case auto, fp32, bf16
 }
 
-/// A checkpoint ready to run: its config, weights, model and (if present) tokenizer.
-public struct LoadedModel: Sendable {
+/// A checkpoint's files, opened but not built into a model: its config, the weight headers, the
+/// tokenizer, and which stored tensors the architecture consumes (from its `WeightTable`). Enough
+/// for `inspect`, the parameter count and the weights fingerprint.
+public struct CheckpointFiles: Sendable {
     public let directory: String
     public let config: ModelConfig
     public let weights: WeightStore
-    public let model: any LanguageModel
     public let tokenizer: Tokenizer?
-    /// How the weight matrices are kept, and one line saying why (for logs).
-    public let precision: WeightPrecision
-    public let precisionNote: String
+    /// Where the tokenizer was read from (beside the weights unless given), nil when there is none.
+    public let tokenizerPath: String?
+    /// Stored name of every consumed tensor, by canonical name.
+    public let canonicalNames: [String: String]
 
     /// SHA-256 of the consumed tensors' bytes (see `WeightStore.fingerprint`), hashed beside the
-    /// rest of the work from load on and remembered per machine (`DigestCache.user`).
+    /// rest of the work from open on and remembered per machine (`DigestCache.user`).
     public var fingerprint: String { pendingFingerprint.value }
     let pendingFingerprint: PendingFingerprint
 
-    /// Loads `model` (a directory, or a Hugging Face repo id resolved offline at `revision`).
+    /// Opens `model` (a directory, or a Hugging Face repo id resolved offline at `revision`).
+    /// `tokenizerPath`: a tokenizer.json to use instead of the one beside the weights.
     /// `hashEarly`: start hashing the weights for `fingerprint` at once, beside the rest of the work
     /// (false: when first asked for, for commands that may never need it).
-    public static func load(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
-                            dtype: DTypeChoice = .auto, hashEarly: Bool = true) throws -> LoadedModel {
+    public static func open(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
+                            tokenizerPath: String? = nil, hashEarly: Bool = true) throws -> CheckpointFiles {
         let directory = try ModelLocator.resolve(model, revision: revision)
         let config = try ModelConfig(path: directory + "/config.json")
         let weights = try WeightStore(directory: directory)
-        let (precision, note) = choosePrecision(dtype, fp32Bytes: weights.tensors.values.reduce(0) { $0 + $1.count * 4 })
-        let network: any LanguageModel
-        switch config.architecture {
-        case .bloom: network = try Bloom(config: config, weights: weights, precision: precision)
-        case .xglm: network = try XGLM(config: config, weights: weights, precision: precision)
-        case .gemma3: network = try Gemma3(config: config, weights: weights, precision: precision)
-        }
-        let canonical = network.canonicalNames
+        let canonical = try WeightTable.of(config).resolve(in: weights)
         let pending = PendingFingerprint(early: hashEarly) {
             var cache = DigestCache.user("weights-fingerprints.json")
             let value = weights.fingerprint(canonical: canonical, cache: &cache)
             cache.save()
             return value
         }
-        let tokenizerPath = directory + "/tokenizer.json"
-        let tokenizer = loadTokenizer && FileManager.default.fileExists(atPath: tokenizerPath)
-            ? try Tokenizer(path: tokenizerPath) : nil
-        return LoadedModel(directory: directory, config: config, weights: weights, model: network, tokenizer: tokenizer,
-                           precision: precision, precisionNote: note, pendingFingerprint: pending)
+        let path = tokenizerPath ?? directory + "/tokenizer.json"
+        let present = FileManager.default.fileExists(atPath: path)
+        if tokenizerPath != nil && !present { throw CheckpointError.fileNotFound(path: path) }
+        let tokenizer = loadTokenizer && present ? try Tokenizer(path: path) : nil
+        return CheckpointFiles(directory: directory, config: config, weights: weights, tokenizer: tokenizer,
+                               tokenizerPath: present ? path : nil, canonicalNames: canonical, pendingFingerprint: pending)
     }
 
     /// Parameters the architecture consumes (tied head counted once).
-    public var parameterCount: Int {
-        model.canonicalNames.values.reduce(0) { $0 + (weights.tensors[$1]?.count ?? 0) }
+    public var parameterCount: Int { canonicalNames.values.reduce(0) { $0 + (weights.tensors[$1]?.count ?? 0) } }
+
+    /// Bytes of the consumed weights once widened to fp32.
+    public var fp32Bytes: Int { parameterCount * 4 }
+}
+
+/// A checkpoint ready to run: its files and the model built from them.
+public struct LoadedModel: Sendable {
+    public let files: CheckpointFiles
+    public let model: any LanguageModel
+    /// How the weight matrices are kept, and one line saying why (for logs).
+    public let precision: WeightPrecision
+    public let precisionNote: String
+
+    public var directory: String { files.directory }
+    public var config: ModelConfig { files.config }
+    public var weights: WeightStore { files.weights }
+    public var tokenizer: Tokenizer? { files.tokenizer }
+    public var fingerprint: String { files.fingerprint }
+    public var parameterCount: Int { files.parameterCount }
+
+    /// Opens `model` (see `CheckpointFiles.open`) and builds it in the precision `dtype` resolves to.
+    public static func load(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
+                            tokenizerPath: String? = nil, dtype: DTypeChoice = .auto, hashEarly: Bool = true) throws -> LoadedModel {
+        let files = try CheckpointFiles.open(model, revision: revision, tokenizer: loadTokenizer, tokenizerPath: tokenizerPath,
+                                             hashEarly: hashEarly)
+        let (precision, note) = choosePrecision(dtype, fp32Bytes: files.fp32Bytes)
+        let network = try build(files.config, weights: files.weights, precision: precision)
+        return LoadedModel(files: files, model: network, precision: precision, precisionNote: note)
+    }
+
+    /// The model of `config`'s architecture over `weights`.
+    public static func build(_ config: ModelConfig, weights: WeightStore, precision: WeightPrecision) throws -> any LanguageModel {
+        switch config.architecture {
+        case .bloom: return try Bloom(config: config, weights: weights, precision: precision)
+        case .xglm: return try XGLM(config: config, weights: weights, precision: precision)
+        case .gemma3: return try Gemma3(config: config, weights: weights, precision: precision)
+        case .llama: return try Llama(config: config, weights: weights, precision: precision)
+        case .gptNeoX: return try GPTNeoX(config: config, weights: weights, precision: precision)
+        case .olmo2: return try OLMo2(config: config, weights: weights, precision: precision)
+        }
     }
 
     /// Resolves `choice` for a model whose weights take `fp32Bytes` widened: `auto` keeps fp32 when

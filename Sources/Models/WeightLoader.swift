@@ -66,15 +66,21 @@ struct WeightLoader {
         return FloatBuffer(try record.floats())
     }
 
-    /// The output head: the checkpoint's own untied `lm_head.weight` (stored without prefix), else
-    /// the input embeddings.
-    mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights) throws -> LinearWeights {
-        guard !config.tieWordEmbeddings, let store, store.tensors["lm_head.weight"] != nil else {
+    /// The output head: the checkpoint's own untied head `name` (stored without prefix), else the
+    /// input embeddings. An untied head that is missing is an error unless `tieWhenMissing`
+    /// (BLOOM's and XGLM's files that say untied but carry no head).
+    mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights, name: String = "lm_head",
+                             tieWhenMissing: Bool = false) throws -> LinearWeights {
+        guard !config.tieWordEmbeddings else { return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel) }
+        guard let store else {
+            return try LinearWeights(&self, name, in: config.dModel, out: config.vocabSize, bias: false)
+        }
+        if store.tensors[name + ".weight"] == nil && tieWhenMissing {
             return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel)
         }
-        var lm = WeightLoader(store: store, prefixes: [""], precision: precision)
-        let head = try LinearWeights(&lm, "lm_head", in: config.dModel, out: config.vocabSize, bias: false)
-        canonical["lm_head.weight"] = "lm_head.weight"
+        var top = WeightLoader(store: store, prefixes: [""], precision: precision)
+        let head = try LinearWeights(&top, name, in: config.dModel, out: config.vocabSize, bias: false)
+        canonical[name + ".weight"] = name + ".weight"
         return head
     }
 
@@ -218,68 +224,5 @@ struct FusedLinear: Sendable {
                 column += width
             }
         }
-    }
-}
-
-/// Shared tail of both architectures: logits of the requested rows through the (tied) head.
-func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, lengths: [Int], width: Int,
-                   head: LinearWeights) -> [Float] {
-    switch selection {
-    case .none:
-        return []
-    case .allPositions:
-        let rows = lengths.reduce(0, +)
-        var out = [Float](repeating: 0, count: rows * head.outFeatures)
-        out.withUnsafeMutableBufferPointer { head(x, $0.baseAddress!, rows: rows) }
-        return out
-    case .lastPosition:
-        let last = FloatBuffer(count: lengths.count * width, uninitialized: true)
-        var row = 0
-        for (s, n) in lengths.enumerated() {
-            row += n
-            (last.pointer + s * width).update(from: x + (row - 1) * width, count: width)
-        }
-        var out = [Float](repeating: 0, count: lengths.count * head.outFeatures)
-        out.withUnsafeMutableBufferPointer { head(last.pointer, $0.baseAddress!, rows: lengths.count) }
-        return out
-    }
-}
-
-/// In-place y += x over `count` floats (residual connections).
-func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] += x[i] }
-}
-
-/// Checks a batch before a forward: ids inside the vocabulary, caches matching the batch.
-func validate(_ batch: [[Int]], caches: [KVCache], config: ModelConfig) throws {
-    guard caches.isEmpty || caches.count == batch.count else {
-        throw ForwardError("\(caches.count) caches for a batch of \(batch.count)")
-    }
-    for (s, ids) in batch.enumerated() {
-        guard !ids.isEmpty else { throw ForwardError("sequence \(s) of the batch is empty") }
-        if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
-            throw ForwardError("sequence \(s): token id \(bad) is outside the vocabulary (0..<\(config.vocabSize))")
-        }
-    }
-}
-
-/// Caches for a forward: the caller's, or one-layer scratch caches that every layer reuses
-/// (a cache-free forward keeps no keys and values beyond the layer being computed).
-struct WorkingCaches {
-    let caches: [KVCache]
-    let persistent: Bool
-
-    init(_ batch: [[Int]], _ caches: [KVCache], layers: Int, width: Int) {
-        persistent = !caches.isEmpty
-        self.caches = persistent ? caches : batch.map { _ in KVCache(layers: 1, width: width) }
-        for (s, c) in self.caches.enumerated() { c.reserve(batch[s].count) }
-    }
-
-    /// Index of model layer `layer` in the caches.
-    func slot(_ layer: Int) -> Int { persistent ? layer : 0 }
-
-    /// Records the new tokens once every layer has written them.
-    func commit(_ lengths: [Int]) {
-        if persistent { for (s, c) in caches.enumerated() { c.advance(lengths[s]) } }
     }
 }

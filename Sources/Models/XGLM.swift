@@ -13,7 +13,7 @@ import Kernels
 ///
 /// Input: token embeddings × √d_model (if `scale_embedding`) plus fixed sinusoidal positions
 /// at position + 2 (fairseq's padding offset); `layer_norm` follows the last block.
-public final class XGLM: LanguageModel {
+public final class XGLM: DecoderStack {
     struct Block: Sendable {
         let attentionNorm: LayerNormWeights   // self_attn_layer_norm
         let qProj: LinearWeights
@@ -27,6 +27,24 @@ public final class XGLM: LanguageModel {
 
     /// fairseq reserves positions 0 and 1 (padding_idx + 1 = 2 is the first real position).
     static let positionOffset = 2
+
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ c: ModelConfig) -> WeightTable {
+        let d = c.dModel
+        var t = WeightTable(prefixes: ["model.", ""])
+        t.add("embed_tokens.weight", [c.vocabSize, d])
+        for l in 0..<c.nLayers {
+            let p = "layers.\(l)."
+            t.layerNorm(p + "self_attn_layer_norm", d)
+            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] { t.linear(p + "self_attn." + proj, in: d, out: d) }
+            t.layerNorm(p + "final_layer_norm", d)
+            t.linear(p + "fc1", in: d, out: c.dMLP)
+            t.linear(p + "fc2", in: c.dMLP, out: d)
+        }
+        t.layerNorm("layer_norm", d)
+        t.head("lm_head.weight", c, optional: true)
+        return t
+    }
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -62,7 +80,7 @@ public final class XGLM: LanguageModel {
                          fc2: try LinearWeights(&w, p + "fc2", in: config.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "layer_norm", d)
-        head = try w.outputHead(config, embedding: embedding)
+        head = try w.outputHead(config, embedding: embedding, tieWhenMissing: true)
         canonicalNames = w.canonical
         embedScale = config.scaleEmbedding ? Float(Double(d).squareRoot()) : 1
     }
@@ -80,90 +98,56 @@ public final class XGLM: LanguageModel {
         if width % 2 == 1 { out[width - 1] = 0 }
     }
 
-    public func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult {
-        try validate(batch, caches: caches, config: config)
-        try request.interventions.validate(config)
-        let d = config.dModel, hd = config.headDim, eps = config.layerNormEps
-        let lengths = batch.map(\.count)
-        let t = lengths.reduce(0, +)
-        let (layers, finalNormNeeded) = layersNeeded(request)
-        let work = WorkingCaches(batch, caches, layers: config.nLayers, width: d)
-        let kv = work.caches
-        for (s, n) in lengths.enumerated() where kv[s].length + n + Self.positionOffset > config.maxPositions + Self.positionOffset {
-            throw ForwardError("sequence \(s) reaches position \(kv[s].length + n), past max_position_embeddings \(config.maxPositions)")
-        }
-        var recorder = SiteRecorder(request)
-
-        let x = FloatBuffer(count: t * d, uninitialized: true), ln = FloatBuffer(count: t * d, uninitialized: true), attn = FloatBuffer(count: t * d, uninitialized: true)
-        let q = FloatBuffer(count: t * d, uninitialized: true), context = FloatBuffer(count: t * d, uninitialized: true), pos = FloatBuffer(count: d, uninitialized: true)
-        let mlp = FloatBuffer(count: t * config.dMLP, uninitialized: true)
-
-        // Scaled token embeddings plus sinusoidal positions.
-        var row = 0
-        for (s, ids) in batch.enumerated() {
-            for (i, id) in ids.enumerated() {
-                let dst = x.pointer + row * d
-                embedding.row(id, cols: d, into: dst)
-                Self.sinusoid(position: kv[s].length + i + Self.positionOffset, width: d, into: pos.pointer)
-                for c in 0..<d { dst[c] = dst[c] * embedScale + pos[c] }
-                row += 1
-            }
-        }
-        recorder.visit([.hidden(0), .residPre(0)], x.pointer, rows: t, width: d)
-
-        let scaling = 1 / Float(hd).squareRoot()
-        for l in 0..<layers {
-            let block = blocks[l]
-            block.attentionNorm(x.pointer, ln.pointer, rows: t, eps: eps)
-            block.qProj(ln.pointer, q.pointer, rows: t)
-            for i in 0..<(t * d) { q[i] *= scaling }
-            appendKV(block, ln: ln.pointer, scratch: context.pointer, caches: kv, layer: work.slot(l), lengths: lengths)
-            CausalAttention.run(q: q.pointer, caches: kv, layer: work.slot(l), lengths: lengths, heads: config.nHeads, headDim: hd,
-                                scale: 1, slopes: nil, out: context.pointer)
-            block.outProj(context.pointer, attn.pointer, rows: t)
-            recorder.visit([.attnOut(l)], attn.pointer, rows: t, width: d)
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-
-            block.mlpNorm(x.pointer, ln.pointer, rows: t, eps: eps)
-            block.fc1(ln.pointer, mlp.pointer, rows: t)
-            activate(mlp.pointer, count: t * config.dMLP)
-            recorder.visit([.mlpPost(l)], mlp.pointer, rows: t, width: config.dMLP)
-            block.fc2(mlp.pointer, attn.pointer, rows: t)
-            recorder.visit([.mlpOut(l)], attn.pointer, rows: t, width: d)
-            addInPlace(x.pointer, attn.pointer, count: t * d)
-            let next: [HookSite] = l + 1 < config.nLayers ? [.hidden(l + 1), .residPre(l + 1)] : []
-            recorder.visit([.residPost(l)] + next, x.pointer, rows: t, width: d)
-        }
-        var logits: [Float] = []
-        if finalNormNeeded {
-            finalNorm(x.pointer, x.pointer, rows: t, eps: eps)
-            recorder.visit([.hidden(config.nLayers)], x.pointer, rows: t, width: d)
-            logits = computeLogits(request.logits, x: x.pointer, lengths: lengths, width: d, head: head)
-        }
-        if layers == config.nLayers { work.commit(lengths) }
-        return ForwardResult(lengths: lengths, activations: recorder.captured, logits: logits)
+    struct Scratch {
+        let ln, attn, q, k, v, context, mlp: FloatBuffer
     }
 
-    /// k_proj and v_proj of the new tokens, appended to each sequence's cache.
-    func appendKV(_ block: Block, ln: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, caches: [KVCache],
-                  layer: Int, lengths: [Int]) {
+    func makeScratch(rows t: Int) -> Scratch {
         let d = config.dModel
-        for (projection, isKey) in [(block.kProj, true), (block.vProj, false)] {
-            projection(ln, scratch, rows: lengths.reduce(0, +))
-            var row = 0
-            for (s, n) in lengths.enumerated() {
-                let dst = (isKey ? caches[s].keys[layer] : caches[s].values[layer]).pointer + caches[s].length * d
-                dst.update(from: scratch + row * d, count: n * d)
-                row += n
-            }
+        func buffer(_ n: Int) -> FloatBuffer { FloatBuffer(count: n, uninitialized: true) }
+        return Scratch(ln: buffer(t * d), attn: buffer(t * d), q: buffer(t * d), k: buffer(t * d), v: buffer(t * d),
+                       context: buffer(t * d), mlp: buffer(t * config.dMLP))
+    }
+
+    /// Scaled token embeddings plus sinusoidal positions.
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws {
+        let d = config.dModel
+        for (s, n) in pass.lengths.enumerated() where pass.caches[s].length + n > config.maxPositions {
+            throw ForwardError("sequence \(s) reaches position \(pass.caches[s].length + n), past max_position_embeddings \(config.maxPositions)")
+        }
+        let pos = FloatBuffer(count: d, uninitialized: true)
+        let ids = Array(pass.batch.joined())
+        for (row, (_, position)) in pass.positions.enumerated() {
+            let dst = x + row * d
+            embedding.row(ids[row], cols: d, into: dst)
+            Self.sinusoid(position: position + Self.positionOffset, width: d, into: pos.pointer)
+            for c in 0..<d { dst[c] = dst[c] * embedScale + pos[c] }
         }
     }
 
-    func activate(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        switch config.activation {
-        case "relu": for i in 0..<count { p[i] = max(0, p[i]) }
-        case "gelu_new", "gelu_pytorch_tanh": Activation.geluTanh(p, count: count)
-        default: Activation.gelu(p, count: count)
-        }
+    func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
+        let block = blocks[l], t = pass.rows, d = config.dModel
+        let scaling = 1 / Float(config.headDim).squareRoot()
+        block.attentionNorm(x, s.ln.pointer, rows: t, eps: config.layerNormEps)
+        block.qProj(s.ln.pointer, s.q.pointer, rows: t)
+        for i in 0..<(t * d) { s.q[i] *= scaling }
+        block.kProj(s.ln.pointer, s.k.pointer, rows: t)
+        block.vProj(s.ln.pointer, s.v.pointer, rows: t)
+        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
+        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
+                            headDim: config.headDim, scale: 1, slopes: nil, out: s.context.pointer)
+        block.outProj(s.context.pointer, s.attn.pointer, rows: t)
+        pass.visit([.attnOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
+
+        block.mlpNorm(x, s.ln.pointer, rows: t, eps: config.layerNormEps)
+        block.fc1(s.ln.pointer, s.mlp.pointer, rows: t)
+        Activation.named(config.activation, s.mlp.pointer, count: t * config.dMLP)
+        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
+        block.fc2(s.mlp.pointer, s.attn.pointer, rows: t)
+        pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
     }
+
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int) { finalNorm(x, x, rows: rows, eps: config.layerNormEps) }
 }

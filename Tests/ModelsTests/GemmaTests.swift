@@ -57,8 +57,8 @@ final class GemmaTests: XCTestCase {
         XCTAssertEqual([c.nLayers, c.dModel, c.nHeads, c.nKVHeads, c.headDim, c.dMLP, c.vocabSize], [18, 640, 4, 1, 256, 2048, 262_144])
         XCTAssertEqual(c.slidingLayers.enumerated().filter { !$0.element }.map(\.offset), [5, 11, 17])
         XCTAssertEqual(c.slidingWindow, 512)
-        XCTAssertEqual(c.localRotary, RotaryParameters(theta: 10_000, linearFactor: 1))
-        XCTAssertEqual(c.globalRotary, RotaryParameters(theta: 1_000_000, linearFactor: 1))
+        XCTAssertEqual(c.localRotary, RotaryParameters(theta: 10_000))
+        XCTAssertEqual(c.globalRotary, RotaryParameters(theta: 1_000_000))
     }
 
     func testEveryHookSiteAndLogits() throws {

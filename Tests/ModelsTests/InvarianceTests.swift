@@ -164,8 +164,8 @@ final class ConfigErrorTests: XCTestCase {
     }
 
     func testUnknownModelTypeMissingTensorAndShapeMismatch() throws {
-        expectError(try copyFixture { $0["model_type"] = "gpt_neox" }) {
-            if case .unknownModelType(_, "gpt_neox") = $0 { return true }; return false
+        expectError(try copyFixture { $0["model_type"] = "mamba" }) {
+            if case .unknownModelType(_, "mamba") = $0 { return true }; return false
         }
         expectError(try copyFixture { $0["n_layer"] = 4 }) {
             if case .missingTensor(_, let t) = $0 { return t == "transformer.h.3.input_layernorm.weight" }; return false

@@ -1,0 +1,196 @@
+import Kernels
+
+/// The forward frame every architecture shares, written once: checking the batch and the
+/// interventions, running only the layers a request needs, the working KV caches, recording and
+/// forcing hook sites, the `hidden.L+1 = blocks.L.resid_post = blocks.L+1.resid_pre` aliasing,
+/// the final norm, the logits and the cache commit. An architecture supplies its embedding, its
+/// block and its final norm (and, in its file, the diagram and the table of its weight names).
+protocol DecoderStack: LanguageModel {
+    /// Buffers one block needs for `rows` tokens, allocated once per forward and reused by every layer.
+    associatedtype Scratch
+    var head: LinearWeights { get }
+    func makeScratch(rows: Int) -> Scratch
+    /// Writes the new tokens' input embeddings `[rows, dModel]` (positions continue each cache).
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws
+    /// Runs block `layer` on the residual stream `x` in place, visiting attn_out, mlp_post and mlp_out.
+    func block(_ layer: Int, _ x: UnsafeMutablePointer<Float>, _ scratch: Scratch, _ pass: inout ForwardPass)
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int)
+}
+
+extension DecoderStack {
+    public func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult {
+        try validate(batch, caches: caches, config: config)
+        try request.interventions.validate(config)
+        let d = config.dModel
+        let (layers, finalNormNeeded) = layersNeeded(request)
+        var pass = ForwardPass(batch, caches, request, config: config)
+        let t = pass.rows
+        let x = FloatBuffer(count: t * d, uninitialized: true)
+        try embed(pass, into: x.pointer)
+        pass.visit([.hidden(0), .residPre(0)], x.pointer, width: d)
+        let scratch = makeScratch(rows: t)
+        for l in 0..<layers {
+            block(l, x.pointer, scratch, &pass)
+            let next: [HookSite] = l + 1 < config.nLayers ? [.hidden(l + 1), .residPre(l + 1)] : []
+            pass.visit([.residPost(l)] + next, x.pointer, width: d)
+        }
+        var logits: [Float] = []
+        if finalNormNeeded {
+            applyFinalNorm(x.pointer, rows: t)
+            pass.visit([.hidden(config.nLayers)], x.pointer, width: d)
+            logits = computeLogits(request.logits, x: x.pointer, lengths: pass.lengths, width: d, head: head)
+        }
+        if layers == config.nLayers { pass.work.commit(pass.lengths) }
+        return ForwardResult(lengths: pass.lengths, activations: pass.recorder.captured, logits: logits)
+    }
+}
+
+/// One forward's state as blocks see it: the packed batch, each sequence's KV cache, and the site recorder.
+struct ForwardPass {
+    let batch: [[Int]]
+    /// New tokens per sequence, and their total (the rows of every activation).
+    let lengths: [Int]
+    let rows: Int
+    let work: WorkingCaches
+    var recorder: SiteRecorder
+
+    init(_ batch: [[Int]], _ caches: [KVCache], _ request: ForwardRequest, config: ModelConfig) {
+        self.batch = batch
+        lengths = batch.map(\.count)
+        rows = lengths.reduce(0, +)
+        work = WorkingCaches(batch, caches, layers: config.nLayers, width: config.kvWidth)
+        recorder = SiteRecorder(request)
+    }
+
+    var caches: [KVCache] { work.caches }
+
+    /// Index of model layer `layer` in the caches.
+    func slot(_ layer: Int) -> Int { work.slot(layer) }
+
+    /// `sites` all name `[rows, width]` at `p`: forces their units, then copies those requested.
+    mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, width: Int) {
+        recorder.visit(sites, p, rows: rows, width: width)
+    }
+
+    /// (sequence, absolute position) of every new token, in row order.
+    var positions: [(sequence: Int, position: Int)] {
+        var out: [(Int, Int)] = []
+        out.reserveCapacity(rows)
+        for (s, n) in lengths.enumerated() { for i in 0..<n { out.append((s, caches[s].length + i)) } }
+        return out
+    }
+
+    /// Appends each new token's key and value rows (`[rows, kvWidth]`) to its sequence's cache at layer `layer`.
+    func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int) {
+        let width = caches.first?.width ?? 0
+        var row = 0
+        for (s, n) in lengths.enumerated() {
+            let c = caches[s], at = c.length * width
+            (c.keys[slot(layer)].pointer + at).update(from: keys + row * width, count: n * width)
+            (c.values[slot(layer)].pointer + at).update(from: values + row * width, count: n * width)
+            row += n
+        }
+    }
+}
+
+extension LanguageModel {
+    /// Layers a request needs: up to the deepest requested site, or all of them for logits.
+    func layersNeeded(_ request: ForwardRequest) -> (layers: Int, finalNorm: Bool) {
+        if request.logits != .none || request.sites.contains(.hidden(config.nLayers)) { return (config.nLayers, true) }
+        let deepest = request.sites.map { site -> Int in
+            if case .hidden(let l) = site { return l } else { return site.layer + 1 }
+        }.max() ?? 0
+        return (deepest, false)
+    }
+}
+
+/// Applies interventions and copies requested sites as the forward pass reaches them.
+struct SiteRecorder {
+    let wanted: Set<HookSite>
+    let interventions: Interventions
+    var captured: [HookSite: [Float]] = [:]
+
+    init(_ request: ForwardRequest) {
+        wanted = request.sites
+        interventions = request.interventions
+    }
+
+    /// `sites` all name the tensor at `p` (`[rows, width]`), e.g. `blocks.L.resid_post` and `hidden.L+1`.
+    mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for site in sites {
+            guard let units = interventions.values[site] else { continue }
+            for r in 0..<rows { for (unit, value) in units { p[r * width + unit] = value } }
+        }
+        for site in sites where wanted.contains(site) {
+            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
+        }
+    }
+}
+
+/// Checks a batch before a forward: ids inside the vocabulary, caches matching the batch.
+func validate(_ batch: [[Int]], caches: [KVCache], config: ModelConfig) throws {
+    guard caches.isEmpty || caches.count == batch.count else {
+        throw ForwardError("\(caches.count) caches for a batch of \(batch.count)")
+    }
+    for (s, ids) in batch.enumerated() {
+        guard !ids.isEmpty else { throw ForwardError("sequence \(s) of the batch is empty") }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ForwardError("sequence \(s): token id \(bad) is outside the vocabulary (0..<\(config.vocabSize))")
+        }
+    }
+}
+
+/// Caches for a forward: the caller's, or one-layer scratch caches that every layer reuses
+/// (a cache-free forward keeps no keys and values beyond the layer being computed).
+struct WorkingCaches {
+    let caches: [KVCache]
+    let persistent: Bool
+
+    init(_ batch: [[Int]], _ caches: [KVCache], layers: Int, width: Int) {
+        persistent = !caches.isEmpty
+        self.caches = persistent ? caches : batch.map { _ in KVCache(layers: 1, width: width) }
+        for (s, c) in self.caches.enumerated() { c.reserve(batch[s].count) }
+    }
+
+    /// Index of model layer `layer` in the caches.
+    func slot(_ layer: Int) -> Int { persistent ? layer : 0 }
+
+    /// Records the new tokens once every layer has written them.
+    func commit(_ lengths: [Int]) {
+        if persistent { for (s, c) in caches.enumerated() { c.advance(lengths[s]) } }
+    }
+}
+
+/// Logits of the requested rows through the (tied) head.
+func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, lengths: [Int], width: Int,
+                   head: LinearWeights) -> [Float] {
+    switch selection {
+    case .none:
+        return []
+    case .allPositions:
+        let rows = lengths.reduce(0, +)
+        var out = [Float](repeating: 0, count: rows * head.outFeatures)
+        out.withUnsafeMutableBufferPointer { head(x, $0.baseAddress!, rows: rows) }
+        return out
+    case .lastPosition:
+        let last = FloatBuffer(count: lengths.count * width, uninitialized: true)
+        var row = 0
+        for (s, n) in lengths.enumerated() {
+            row += n
+            (last.pointer + s * width).update(from: x + (row - 1) * width, count: width)
+        }
+        var out = [Float](repeating: 0, count: lengths.count * head.outFeatures)
+        out.withUnsafeMutableBufferPointer { head(last.pointer, $0.baseAddress!, rows: lengths.count) }
+        return out
+    }
+}
+
+/// In-place y += x over `count` floats (residual connections).
+func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] += x[i] }
+}
+
+/// In-place y ⊙= x over `count` floats (the gated MLP's product).
+func multiplyInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] *= x[i] }
+}

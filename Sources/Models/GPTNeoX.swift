@@ -1,0 +1,123 @@
+import Checkpoints
+import Foundation
+import Kernels
+
+/// GPT-NeoX (Black et al. 2022, arXiv:2204.06745; the Pythia suite): a port of transformers'
+/// `modeling_gpt_neox.py` (v5.24) for inference. Per block, with residual stream x:
+///
+///     q,k,v = split(LayerNorm(x) · W_qkv + b)             input_layernorm; fused, [heads, 3, headDim] per row
+///     q,k   = RoPE on the first rotary_pct of each head     partial rotary, θ = rotary_emb_base
+///     a     = softmax(q·kᵀ/√d_head, causal) · v · W_o + b  → blocks.L.attn_out
+///     parallel (use_parallel_residual):
+///       m   = act(LayerNorm(x) · W_up + b)                  post_attention_layernorm; → blocks.L.mlp_post
+///       x   = (m · W_down + b) + a + x                      → blocks.L.mlp_out, blocks.L.resid_post
+///     sequential:
+///       x   = a + x;  m = act(LayerNorm(x) · W_up + b);  x = (m · W_down + b) + x
+///
+/// `final_layer_norm` follows the last block; the head is the untied `embed_out`.
+public final class GPTNeoX: DecoderStack {
+    struct Block: Sendable {
+        let inputNorm: LayerNormWeights
+        let qkv: LinearWeights            // attention.query_key_value
+        let dense: LinearWeights          // attention.dense
+        let postAttentionNorm: LayerNormWeights
+        let up: LinearWeights             // mlp.dense_h_to_4h
+        let down: LinearWeights           // mlp.dense_4h_to_h
+    }
+
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ c: ModelConfig) -> WeightTable {
+        let d = c.dModel
+        var t = WeightTable(prefixes: ["gpt_neox.", ""])
+        t.add("embed_in.weight", [c.vocabSize, d])
+        for l in 0..<c.nLayers {
+            let p = "layers.\(l)."
+            t.layerNorm(p + "input_layernorm", d)
+            t.linear(p + "attention.query_key_value", in: d, out: 3 * d, bias: c.attentionBias)
+            t.linear(p + "attention.dense", in: d, out: d, bias: c.attentionBias)
+            t.layerNorm(p + "post_attention_layernorm", d)
+            t.linear(p + "mlp.dense_h_to_4h", in: d, out: c.dMLP)
+            t.linear(p + "mlp.dense_4h_to_h", in: c.dMLP, out: d)
+        }
+        t.layerNorm("final_layer_norm", d)
+        t.head("embed_out.weight", c)
+        return t
+    }
+
+    public let config: ModelConfig
+    public let canonicalNames: [String: String]
+    let embedding: MatrixWeights
+    let blocks: [Block]
+    let finalNorm: LayerNormWeights
+    let head: LinearWeights
+    let rotary: Rotary
+
+    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightTable(config).prefixes, precision: precision))
+    }
+
+    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
+    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
+    }
+
+    init(config c: ModelConfig, loader: WeightLoader) throws {
+        config = c
+        let d = c.dModel
+        var w = loader
+        embedding = try w.loadMatrix("embed_in.weight", rows: c.vocabSize, cols: d)
+        blocks = try (0..<c.nLayers).map { l in
+            let p = "layers.\(l)."
+            return Block(inputNorm: try LayerNormWeights(&w, p + "input_layernorm", d),
+                         qkv: try LinearWeights(&w, p + "attention.query_key_value", in: d, out: 3 * d, bias: c.attentionBias),
+                         dense: try LinearWeights(&w, p + "attention.dense", in: d, out: d, bias: c.attentionBias),
+                         postAttentionNorm: try LayerNormWeights(&w, p + "post_attention_layernorm", d),
+                         up: try LinearWeights(&w, p + "mlp.dense_h_to_4h", in: d, out: c.dMLP),
+                         down: try LinearWeights(&w, p + "mlp.dense_4h_to_h", in: c.dMLP, out: d))
+        }
+        finalNorm = try LayerNormWeights(&w, "final_layer_norm", d)
+        head = try w.outputHead(c, embedding: embedding, name: "embed_out")
+        canonicalNames = w.canonical
+        rotary = Rotary(c.rotary ?? RotaryParameters(theta: 10_000, partialFactor: 0.25), headDim: c.headDim)
+    }
+
+    struct Scratch {
+        let ln, attn, qkv, q, k, v, context, mlp, mlpOut: FloatBuffer
+    }
+
+    func makeScratch(rows t: Int) -> Scratch {
+        let d = config.dModel
+        func buffer(_ n: Int) -> FloatBuffer { FloatBuffer(count: n, uninitialized: true) }
+        return Scratch(ln: buffer(t * d), attn: buffer(t * d), qkv: buffer(t * 3 * d), q: buffer(t * d), k: buffer(t * d),
+                       v: buffer(t * d), context: buffer(t * d), mlp: buffer(t * config.dMLP), mlpOut: buffer(t * d))
+    }
+
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws {
+        for (row, id) in pass.batch.joined().enumerated() { embedding.row(id, cols: config.dModel, into: x + row * config.dModel) }
+    }
+
+    func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
+        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        block.inputNorm(x, s.ln.pointer, rows: t, eps: eps)
+        block.qkv(s.ln.pointer, s.qkv.pointer, rows: t)
+        splitFusedHeads(s.qkv.pointer, rows: t, heads: config.nHeads, headDim: hd, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer)
+        rotary.apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer, kvHeads: config.nHeads, pass)
+        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
+        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
+                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: nil, out: s.context.pointer)
+        block.dense(s.context.pointer, s.attn.pointer, rows: t)
+        pass.visit([.attnOut(l)], s.attn.pointer, width: d)
+        if !config.parallelResidual { addInPlace(x, s.attn.pointer, count: t * d) }
+
+        block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
+        block.up(s.ln.pointer, s.mlp.pointer, rows: t)
+        Activation.named(config.activation, s.mlp.pointer, count: t * config.dMLP)
+        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
+        block.down(s.mlp.pointer, s.mlpOut.pointer, rows: t)
+        pass.visit([.mlpOut(l)], s.mlpOut.pointer, width: d)
+        if config.parallelResidual { addInPlace(s.mlpOut.pointer, s.attn.pointer, count: t * d) }   // (mlp + attn) + x
+        addInPlace(x, s.mlpOut.pointer, count: t * d)
+    }
+
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int) { finalNorm(x, x, rows: rows, eps: config.layerNormEps) }
+}

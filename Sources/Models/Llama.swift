@@ -1,0 +1,131 @@
+import Checkpoints
+import Foundation
+import Kernels
+
+/// The Llama family (Touvron et al. 2023, arXiv:2302.13971; Llama 2 and 3, TinyLlama, Viking,
+/// LLM360 Amber): a port of transformers' `modeling_llama.py` (v5.24) for inference. Per block,
+/// with residual stream x:
+///
+///     h     = RMSNorm(x)                                  input_layernorm
+///     q,k,v = h · W_q, h · W_k, h · W_v (+ biases if attention_bias)   H query heads, G key/value heads
+///     q,k   = RoPE(q), RoPE(k)                            θ = rope_theta, scaled (linear, llama3)
+///     a     = softmax(q·kᵀ/√d_head, causal) · v · W_o     → blocks.L.attn_out
+///     x     = x + a
+///     m     = silu(RMSNorm(x) · W_gate) ⊙ (RMSNorm(x) · W_up)   post_attention_layernorm; → blocks.L.mlp_post
+///     x     = x + m · W_down                              → blocks.L.mlp_out, blocks.L.resid_post
+///
+/// `norm` follows the last block; the head is `lm_head` unless tied to the embeddings.
+public final class Llama: DecoderStack {
+    struct Block: Sendable {
+        let inputNorm: FloatBuffer
+        let qkv: FusedLinear               // q_proj, k_proj, v_proj
+        let o: LinearWeights
+        let postAttentionNorm: FloatBuffer
+        let gateUp: FusedLinear            // gate_proj, up_proj
+        let down: LinearWeights
+    }
+
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ c: ModelConfig) -> WeightTable {
+        let d = c.dModel, q = c.nHeads * c.headDim
+        var t = WeightTable(prefixes: ["model.", ""])
+        t.add("embed_tokens.weight", [c.vocabSize, d])
+        for l in 0..<c.nLayers {
+            let p = "layers.\(l)."
+            t.add(p + "input_layernorm.weight", [d])
+            t.linear(p + "self_attn.q_proj", in: d, out: q, bias: c.attentionBias)
+            t.linear(p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
+            t.linear(p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
+            t.linear(p + "self_attn.o_proj", in: q, out: d, bias: c.attentionBias)
+            t.add(p + "post_attention_layernorm.weight", [d])
+            t.linear(p + "mlp.gate_proj", in: d, out: c.dMLP, bias: c.mlpBias)
+            t.linear(p + "mlp.up_proj", in: d, out: c.dMLP, bias: c.mlpBias)
+            t.linear(p + "mlp.down_proj", in: c.dMLP, out: d, bias: c.mlpBias)
+        }
+        t.add("norm.weight", [d])
+        t.head("lm_head.weight", c)
+        return t
+    }
+
+    public let config: ModelConfig
+    public let canonicalNames: [String: String]
+    let embedding: MatrixWeights
+    let blocks: [Block]
+    let finalNorm: FloatBuffer
+    let head: LinearWeights
+    let rotary: Rotary
+
+    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightTable(config).prefixes, precision: precision))
+    }
+
+    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
+    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
+    }
+
+    init(config c: ModelConfig, loader: WeightLoader) throws {
+        config = c
+        let d = c.dModel, q = c.nHeads * c.headDim
+        var w = loader
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: c.vocabSize, cols: d)
+        blocks = try (0..<c.nLayers).map { l in
+            let p = "layers.\(l)."
+            return Block(inputNorm: try w.load(p + "input_layernorm.weight", [d]),
+                         qkv: FusedLinear([try LinearWeights(&w, p + "self_attn.q_proj", in: d, out: q, bias: c.attentionBias),
+                                           try LinearWeights(&w, p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: c.attentionBias),
+                                           try LinearWeights(&w, p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: c.attentionBias)]),
+                         o: try LinearWeights(&w, p + "self_attn.o_proj", in: q, out: d, bias: c.attentionBias),
+                         postAttentionNorm: try w.load(p + "post_attention_layernorm.weight", [d]),
+                         gateUp: FusedLinear([try LinearWeights(&w, p + "mlp.gate_proj", in: d, out: c.dMLP, bias: c.mlpBias),
+                                              try LinearWeights(&w, p + "mlp.up_proj", in: d, out: c.dMLP, bias: c.mlpBias)]),
+                         down: try LinearWeights(&w, p + "mlp.down_proj", in: c.dMLP, out: d, bias: c.mlpBias))
+        }
+        finalNorm = try w.load("norm.weight", [d])
+        head = try w.outputHead(c, embedding: embedding)
+        canonicalNames = w.canonical
+        rotary = Rotary(c.rotary ?? RotaryParameters(theta: 10_000), headDim: c.headDim)
+    }
+
+    struct Scratch {
+        let h, attn, q, k, v, context, gate, up: FloatBuffer
+    }
+
+    func makeScratch(rows t: Int) -> Scratch {
+        let d = config.dModel, q = config.nHeads * config.headDim
+        func buffer(_ n: Int) -> FloatBuffer { FloatBuffer(count: n, uninitialized: true) }
+        return Scratch(h: buffer(t * d), attn: buffer(t * d), q: buffer(t * q), k: buffer(t * config.kvWidth),
+                       v: buffer(t * config.kvWidth), context: buffer(t * q), gate: buffer(t * config.dMLP), up: buffer(t * config.dMLP))
+    }
+
+    func embed(_ pass: ForwardPass, into x: UnsafeMutablePointer<Float>) throws {
+        for (row, id) in pass.batch.joined().enumerated() { embedding.row(id, cols: config.dModel, into: x + row * config.dModel) }
+    }
+
+    func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
+        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.inputNorm.pointer, eps: eps)
+        block.qkv(s.h.pointer, [s.q.pointer, s.k.pointer, s.v.pointer], rows: t)
+        rotary.apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer, kvHeads: config.nKVHeads, pass)
+        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
+        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
+                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: nil, kvHeads: config.nKVHeads,
+                            out: s.context.pointer)
+        block.o(s.context.pointer, s.attn.pointer, rows: t)
+        pass.visit([.attnOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
+
+        RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
+        block.gateUp(s.h.pointer, [s.gate.pointer, s.up.pointer], rows: t)
+        Activation.silu(s.gate.pointer, count: t * config.dMLP)
+        multiplyInPlace(s.gate.pointer, s.up.pointer, count: t * config.dMLP)
+        pass.visit([.mlpPost(l)], s.gate.pointer, width: config.dMLP)
+        block.down(s.gate.pointer, s.attn.pointer, rows: t)
+        pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
+        addInPlace(x, s.attn.pointer, count: t * d)
+    }
+
+    func applyFinalNorm(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        RMSNorm.forward(x, x, rows: rows, dim: config.dModel, gain: finalNorm.pointer, eps: config.layerNormEps)
+    }
+}

@@ -1,0 +1,73 @@
+import Checkpoints
+
+/// The weights an architecture consumes: canonical (prefix-free) names and shapes, and the
+/// prefixes checkpoints store them under. Each architecture's file writes its table; with it,
+/// `inspect`, the parameter count and the weights fingerprint know which stored tensors count
+/// without building the model (a test checks each table against what the model loads).
+public struct WeightTable: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public let name: String
+        public let shape: [Int]
+        /// Stored without the architecture's prefixes (an untied head at the top level).
+        public let topLevel: Bool
+        /// May be absent (BLOOM's and XGLM's untied head, which the embeddings then stand in for).
+        public let optional: Bool
+    }
+
+    public let prefixes: [String]
+    public private(set) var entries: [Entry] = []
+
+    init(prefixes: [String]) { self.prefixes = prefixes }
+
+    mutating func add(_ name: String, _ shape: [Int], topLevel: Bool = false, optional: Bool = false) {
+        entries.append(Entry(name: name, shape: shape, topLevel: topLevel, optional: optional))
+    }
+
+    mutating func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
+        add(name + ".weight", [outFeatures, inFeatures])
+        if bias { add(name + ".bias", [outFeatures]) }
+    }
+
+    mutating func layerNorm(_ name: String, _ dim: Int) {
+        add(name + ".weight", [dim])
+        add(name + ".bias", [dim])
+    }
+
+    /// The untied output head `name` (stored at the top level), unless the config ties it.
+    mutating func head(_ name: String, _ c: ModelConfig, optional: Bool = false) {
+        if !c.tieWordEmbeddings { add(name, [c.vocabSize, c.dModel], topLevel: true, optional: optional) }
+    }
+
+    /// The table of `config`'s architecture.
+    public static func of(_ config: ModelConfig) -> WeightTable {
+        switch config.architecture {
+        case .bloom: return Bloom.weightTable(config)
+        case .xglm: return XGLM.weightTable(config)
+        case .gemma3: return Gemma3.weightTable(config)
+        case .llama: return Llama.weightTable(config)
+        case .gptNeoX: return GPTNeoX.weightTable(config)
+        case .olmo2: return OLMo2.weightTable(config)
+        }
+    }
+
+    /// Stored name of every entry in `store`, by canonical name, with shapes checked (an optional
+    /// entry the store lacks is left out).
+    public func resolve(in store: WeightStore) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for e in entries {
+            let candidates = e.topLevel ? [e.name] : prefixes.map { $0 + e.name }
+            if e.optional, candidates.allSatisfy({ store.tensors[$0] == nil }) { continue }
+            let record = try store.record(candidates)
+            guard record.shape == e.shape else {
+                throw CheckpointError.shapeMismatch(path: record.file.path, tensor: record.name, expected: e.shape, found: record.shape)
+            }
+            out[e.name] = record.name
+        }
+        return out
+    }
+
+    /// Parameters the table consumes from `store` (a tied head counted once).
+    public func parameterCount(in store: WeightStore) throws -> Int {
+        try resolve(in: store).values.reduce(0) { $0 + (store.tensors[$1]?.count ?? 0) }
+    }
+}
