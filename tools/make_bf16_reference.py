@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""transformers' bf16 outputs for the bf16 parity tests: the tiny BLOOM (stored bf16 and fp16) and XGLM
-fixtures run with `torch_dtype=torch.bfloat16` on the fixture prompts; every hidden state and the
+"""transformers' bf16 outputs for the bf16 parity tests: the tiny BLOOM (stored bf16 and fp16), XGLM,
+Llama, GPT-NeoX and OLMo-2 fixtures run with `torch_dtype=torch.bfloat16` on the fixture prompts; every hidden state and the
 last-position logits, widened to fp32, in `<fixture>/reference-bf16.safetensors`.
 
 Usage: python3 tools/make_bf16_reference.py [--fixtures Tests/Fixtures]
@@ -18,9 +18,11 @@ from safetensors.torch import save_file
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--fixtures", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures"))
+    p.add_argument("--only", default="bloom-tiny-bf16,bloom-tiny-fp16,xglm-tiny,llama-tiny-bf16,llama-tiny-gqa4,"
+                   "gpt-neox-tiny,gpt-neox-tiny-sequential,olmo2-tiny", help="comma list of fixtures")
     a = p.parse_args()
     torch.manual_seed(0)
-    for name in ("bloom-tiny-bf16", "bloom-tiny-fp16", "xglm-tiny"):
+    for name in a.only.split(","):
         directory = os.path.join(a.fixtures, name)
         with open(os.path.join(directory, "reference.json")) as f:
             meta = json.load(f)

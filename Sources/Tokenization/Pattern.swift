@@ -46,11 +46,16 @@ struct Pattern: @unchecked Sendable {
         return out
     }
 
-    /// Matches in `text` as String ranges, left to right, non-overlapping.
+    /// Matches in `text` as String ranges, left to right, non-overlapping. The indices are made
+    /// from UTF-16 offsets, so they may fall inside a grapheme cluster (a Devanagari consonant
+    /// before its nukta or vowel sign), as the regex's do: `Range(_:in:)` would refuse those.
     func matches(in text: String) -> [Range<String.Index>] {
         let ns = NSRange(text.startIndex..<text.endIndex, in: text)
+        let u = text.utf16
         return regex.matches(in: text, range: ns).compactMap { m in
-            m.range.length == 0 ? nil : Range(m.range, in: text)
+            guard m.range.length > 0 else { return nil }
+            let lo = u.index(u.startIndex, offsetBy: m.range.location)
+            return lo..<u.index(lo, offsetBy: m.range.length)
         }
     }
 
@@ -67,7 +72,10 @@ enum SplitBehavior: String {
     case mergedWithNext = "MergedWithNext", contiguous = "Contiguous"
 
     /// Splits `text` into pieces around `matches` (sorted, disjoint); empty pieces are dropped.
+    /// Pieces are cut by Unicode scalars, not Characters (a match may end inside a cluster).
     func split(_ text: String, matches: [Range<String.Index>], invert: Bool = false) -> [String] {
+        let scalars = text.unicodeScalars
+        func piece(_ r: Range<String.Index>) -> String { String(scalars[r]) }
         // (range, isDelimiter) covering the whole string.
         var parts: [(Range<String.Index>, Bool)] = []
         var cursor = text.startIndex
@@ -80,13 +88,13 @@ enum SplitBehavior: String {
         var out: [String] = []
         switch self {
         case .isolated:
-            out = parts.map { String(text[$0.0]) }
+            out = parts.map { piece($0.0) }
         case .removed:
-            out = parts.filter { !$0.1 }.map { String(text[$0.0]) }
+            out = parts.filter { !$0.1 }.map { piece($0.0) }
         case .mergedWithPrevious:
             var current = ""
             for (r, delimiter) in parts {
-                current += text[r]
+                current += piece(r)
                 if delimiter { out.append(current); current = "" }
             }
             if !current.isEmpty { out.append(current) }
@@ -94,7 +102,7 @@ enum SplitBehavior: String {
             var current = ""
             for (r, delimiter) in parts {
                 if delimiter && !current.isEmpty { out.append(current); current = "" }
-                current += text[r]
+                current += piece(r)
             }
             if !current.isEmpty { out.append(current) }
         case .contiguous:
@@ -102,10 +110,10 @@ enum SplitBehavior: String {
             var currentIsDelimiter: Bool?
             for (r, delimiter) in parts {
                 if let d = currentIsDelimiter, d == delimiter && delimiter {
-                    current += text[r]
+                    current += piece(r)
                 } else {
                     if !current.isEmpty { out.append(current) }
-                    current = String(text[r])
+                    current = piece(r)
                 }
                 currentIsDelimiter = delimiter
             }

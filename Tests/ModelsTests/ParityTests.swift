@@ -71,6 +71,34 @@ final class ParityTests: XCTestCase {
     func testXGLMPaddedBatch() throws { try checkPaddedBatch("xglm-tiny") }
     func testBloomGreedy() throws { try checkGreedy("bloom-tiny") }
     func testXGLMGreedy() throws { try checkGreedy("xglm-tiny") }
+    /// Llama (GQA 2, llama3 RoPE scaling, untied head, SentencePiece BPE with byte fallback) and
+    /// Llama 3-style (GQA 4, head_dim 12 ≠ d/heads, attention biases, linear RoPE scaling, tied head).
+    func testLlamaSites() throws { try checkSingleSequences("llama-tiny") }
+    func testLlamaPaddedBatch() throws { try checkPaddedBatch("llama-tiny") }
+    func testLlamaGreedy() throws { try checkGreedy("llama-tiny") }
+    func testLlamaGQA4Sites() throws { try checkSingleSequences("llama-tiny-gqa4") }
+    func testLlamaGQA4PaddedBatch() throws { try checkPaddedBatch("llama-tiny-gqa4") }
+    func testLlamaGQA4Greedy() throws { try checkGreedy("llama-tiny-gqa4") }
+    /// GPT-NeoX: 6 heads, rotary_pct 0.25, parallel residual; and 4 heads, rotary_pct 0.5, sequential.
+    func testGPTNeoXSites() throws { try checkSingleSequences("gpt-neox-tiny") }
+    func testGPTNeoXPaddedBatch() throws { try checkPaddedBatch("gpt-neox-tiny") }
+    func testGPTNeoXGreedy() throws { try checkGreedy("gpt-neox-tiny") }
+    func testGPTNeoXSequentialSites() throws { try checkSingleSequences("gpt-neox-tiny-sequential") }
+    func testGPTNeoXSequentialGreedy() throws { try checkGreedy("gpt-neox-tiny-sequential") }
+    /// OLMo-2: norms after attention and MLP, q/k RMSNorm over the whole projection, GQA ratio 1.
+    func testOLMo2Sites() throws { try checkSingleSequences("olmo2-tiny") }
+    func testOLMo2PaddedBatch() throws { try checkPaddedBatch("olmo2-tiny") }
+    func testOLMo2Greedy() throws { try checkGreedy("olmo2-tiny") }
+    func testLlamaBF16Sites() throws { try checkSingleSequences("llama-tiny-bf16") }
+
+    /// Each architecture's weight table names exactly the tensors its model loads.
+    func testWeightTablesMatchWhatModelsLoad() throws {
+        for name in ["bloom-tiny", "xglm-tiny", "llama-tiny", "llama-tiny-gqa4", "gpt-neox-tiny", "gpt-neox-tiny-sequential", "olmo2-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name), tokenizer: false)
+            XCTAssertEqual(try WeightTable.of(loaded.config).resolve(in: loaded.weights), loaded.model.canonicalNames, name)
+        }
+    }
+
     /// fp16/bf16 storage, widened to fp32, against transformers loading the same file as fp32.
     func testBloomFP16Sites() throws { try checkSingleSequences("bloom-tiny-fp16") }
     func testBloomBF16Sites() throws { try checkSingleSequences("bloom-tiny-bf16") }

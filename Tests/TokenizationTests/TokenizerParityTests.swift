@@ -62,6 +62,13 @@ final class TokenizerParityTests: XCTestCase {
 
     func testBloomByteLevelBPE() throws { try check("bloom-tiny") }
     func testXGLMUnigram() throws { try check("xglm-tiny") }
+    /// Llama 2's kind: SentencePiece BPE with byte fallback, Prepend/Replace normalizer, `<s> $A`.
+    func testLlamaByteFallbackBPE() throws { try check("llama-tiny") }
+    /// Llama 3's and OLMo-2's kind: byte-level BPE after the cl100k split regex (`(?i:'s|…)`, `\s+(?!\S)`).
+    func testLlama3ByteLevelBPE() throws { try check("llama-tiny-gqa4") }
+    func testOLMo2ByteLevelBPE() throws { try check("olmo2-tiny") }
+    /// GPT-NeoX's kind: byte-level BPE with GPT-2's regex inside ByteLevel.
+    func testGPTNeoXByteLevelBPE() throws { try check("gpt-neox-tiny") }
 
     /// Gemma 3's real tokenizer (262,144 BPE tokens with byte fallback, 6,384 added tokens, tokens
     /// that differ only in Unicode normalisation or a leading U+FEFF), from tools/fetch_gemma.py.
