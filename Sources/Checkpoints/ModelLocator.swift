@@ -34,4 +34,17 @@ public enum ModelLocator {
         let refs = (try? FileManager.default.subpathsOfDirectory(atPath: repoDir + "/refs")) ?? []
         throw CheckpointError.revisionNotFound(repo: model, revision: rev, cache: repoDir, available: refs.sorted())
     }
+
+    /// The refs (branches and tags) cached for `repo`, sorted; nil when the repo is not cached.
+    /// Pull-request refs (`refs/pr/N`) are left out.
+    public static func refs(_ repo: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> [String]? {
+        let repoDir = hubCache(environment: environment) + "/models--" + repo.replacingOccurrences(of: "/", with: "--")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: repoDir, isDirectory: &isDirectory), isDirectory.boolValue else { return nil }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: repoDir + "/refs")) ?? []
+        return names.filter { name in
+            var d: ObjCBool = false
+            return FileManager.default.fileExists(atPath: repoDir + "/refs/" + name, isDirectory: &d) && !d.boolValue
+        }.sorted()
+    }
 }

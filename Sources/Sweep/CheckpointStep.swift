@@ -1,20 +1,76 @@
 import Foundation
 
-/// The training step a checkpoint's name or revision states, as published series name them:
-/// `step1000`, `global_step1000`, `stage1-step1000-tokens5B`, `ckpt_1000`, or a bare number.
-public enum CheckpointStep {
-    public static func parse(_ name: String) -> Int? {
+/// Where in training a checkpoint lies, as published series name their branches and repos:
+/// `step1000` (Pythia), `global_step1000` (BLOOM), `step1000-tokens4B` and
+/// `stage1-step1000-tokens5B` (OLMo 1 and 2), `ckpt_358` (LLM360 Amber), `100B` (Viking's token
+/// counts), `step-480k-token-1007B` and `…-intermediate-step-1431k-3T` (TinyLlama), or a bare number.
+public struct TrainingTime: Sendable, Equatable, Comparable {
+    /// The optimizer step, when the name states one.
+    public let step: Int?
+    /// Tokens seen, when the name states them (`5B` = 5·10⁹).
+    public let tokens: Double?
+
+    public init(step: Int?, tokens: Double?) {
+        self.step = step
+        self.tokens = tokens
+    }
+
+    public init(name: String) {
         let lower = name.lowercased()
-        for marker in ["step", "ckpt_", "ckpt-"] {
-            guard let range = lower.range(of: marker, options: .backwards) else { continue }
-            let digits = lower[range.upperBound...].prefix { $0.isASCII && $0.isNumber }
-            if let step = Int(digits) { return step }
+        func groups(_ pattern: String) -> [String]? {
+            guard let re = try? NSRegularExpression(pattern: pattern),
+                  let m = re.matches(in: lower, range: NSRange(lower.startIndex..., in: lower)).last else { return nil }
+            return (0..<m.numberOfRanges).map { i in Range(m.range(at: i), in: lower).map { String(lower[$0]) } ?? "" }
         }
-        return lower.allSatisfy({ $0.isASCII && $0.isNumber }) ? Int(lower) : nil
+        func scaled(_ digits: String, _ suffix: String) -> Double? {
+            guard let v = Double(digits) else { return nil }
+            switch suffix {
+            case "k": return v * 1e3
+            case "m": return v * 1e6
+            case "b": return v * 1e9
+            case "t": return v * 1e12
+            default: return v
+            }
+        }
+        var step: Int?
+        if let g = groups("step[-_]?([0-9]+)(k?)(?![0-9])") {
+            step = scaled(g[1], g[2]).map { Int($0) }
+        } else if let g = groups("ckpt[-_]?([0-9]+)") {
+            step = Int(g[1])
+        } else if lower.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            step = Int(lower)
+        }
+        var tokens: Double?
+        if let g = groups("tokens?[-_]?([0-9]+(?:\\.[0-9]+)?)([kmbt])") {
+            tokens = scaled(g[1], g[2])
+        } else if let g = groups("(?:^|[-_])([0-9]+(?:\\.[0-9]+)?)([bt])$") {
+            tokens = scaled(g[1], g[2])   // a trailing token count: `100B`, `…-step-50k-105b`, `…-3T`
+        }
+        self.init(step: step, tokens: tokens)
+    }
+
+    /// Whether the name says anything about training time.
+    public var isKnown: Bool { step != nil || tokens != nil }
+
+    /// Training order: by step where both state one, else by tokens, known before unknown.
+    public static func < (a: TrainingTime, b: TrainingTime) -> Bool {
+        if let x = a.step, let y = b.step, x != y { return x < y }
+        if let x = a.tokens, let y = b.tokens, x != y { return x < y }
+        return a.isKnown && !b.isKnown
+    }
+}
+
+public enum CheckpointStep {
+    public static func parse(_ name: String) -> Int? { TrainingTime(name: name).step }
+
+    /// A checkpoint's training time from its name, else from its revision, else from its repo's name.
+    public static func time(of checkpoint: SweepConfig.Checkpoint) -> TrainingTime {
+        for source in [checkpoint.name, checkpoint.revision, checkpoint.repo.map { String($0.split(separator: "/").last ?? "") }] {
+            if let s = source { let t = TrainingTime(name: s); if t.isKnown { return t } }
+        }
+        return TrainingTime(step: nil, tokens: nil)
     }
 
     /// A checkpoint's step from its name, else from its revision; nil when neither states one.
-    public static func of(_ checkpoint: SweepConfig.Checkpoint) -> Int? {
-        parse(checkpoint.name) ?? checkpoint.revision.flatMap(parse)
-    }
+    public static func of(_ checkpoint: SweepConfig.Checkpoint) -> Int? { time(of: checkpoint).step }
 }

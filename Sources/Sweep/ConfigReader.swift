@@ -85,6 +85,33 @@ struct ConfigReader {
         }
     }
 
+    /// One text or a list of them (`repo: a/b` or `repo: [a/b, c/d]`); nil when absent.
+    mutating func oneOrMoreStrings(_ key: String) throws -> [String]? {
+        guard let n = value(key) else { return nil }
+        if let s = n.scalar?.string { return [s] }
+        guard let seq = n.sequence else { throw fail(key, "expected text or a list of text", at: n) }
+        return try seq.map { item in
+            guard let s = item.scalar?.string else { throw fail(key, "expected a list of text", at: item) }
+            return s
+        }
+    }
+
+    /// A list of integers; nil when absent.
+    mutating func ints(_ key: String, range: ClosedRange<Int> = 0...Int.max) throws -> [Int]? {
+        guard let n = value(key) else { return nil }
+        guard let seq = n.sequence else { throw fail(key, "expected a list of integers", at: n) }
+        return try seq.map { item in
+            guard let v = item.int, range.contains(v) else { throw fail(key, "expected integers in \(range.lowerBound)…\(range.upperBound)", at: item) }
+            return v
+        }
+    }
+
+    /// Whether `key` holds a scalar (as opposed to a list or mapping).
+    func isScalar(_ key: String) -> Bool { mapping[key]?.scalar != nil }
+
+    /// The line of `key`'s value, for errors found after reading.
+    func line(_ key: String) -> Int? { (mapping[key] ?? node).mark?.line }
+
     mutating func section(_ key: String) throws -> ConfigReader? {
         guard let n = value(key) else { return nil }
         return try ConfigReader(file: file, path: path.isEmpty ? key : path + "." + key, node: n)

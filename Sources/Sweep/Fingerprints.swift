@@ -8,13 +8,14 @@ import Store
 /// under its path, size, inode and modification and change times, so a rerun or a worker reads
 /// the bytes again only when a file changed.
 public enum Fingerprinter {
-    public static func compute(config: SweepConfig, data: DataSet, directories: [String: String]) throws -> SweepFingerprints {
+    public static func compute(config: SweepConfig, data: DataSet, directories: [String: String],
+                               tokenizers: [String: String]) throws -> SweepFingerprints {
         var cache = DigestCache(path: config.output + "/fingerprints.json")
         var checkpoints: [String: CheckpointFingerprint] = [:]
         for c in config.checkpoints {
             guard let dir = directories[c.name] else { continue }
             let weights = try WeightStore(directory: dir)   // reads and checks every header
-            let tokenizer = dir + "/tokenizer.json"
+            let tokenizer = tokenizers[c.name] ?? dir + "/tokenizer.json"
             guard FileManager.default.fileExists(atPath: tokenizer) else {
                 throw ConfigError(file: config.file, line: nil, key: "checkpoints",
                                   message: "checkpoint '\(c.name)': \(tokenizer): no such file (a sweep needs each checkpoint's tokenizer)")

@@ -9,6 +9,8 @@ import Models
 public struct ResolvedSweep: Sendable {
     public let config: SweepConfig
     public let directories: [String: String]
+    /// Each checkpoint's tokenizer.json: beside its weights, or where its `tokenizer:` says.
+    public let tokenizers: [String: String]
     public let modelConfigs: [String: ModelConfig]
     public let concepts: [String]
     /// The concepts whose experts are forced in generation (a subset of `concepts`).
@@ -24,6 +26,7 @@ public struct ResolvedSweep: Sendable {
     /// Every checkpoint that cannot be found is reported at once, one line each.
     public init(_ config: SweepConfig) throws {
         var directories: [String: String] = [:], configs: [String: ModelConfig] = [:], problems: [String] = []
+        var tokenizers: [String: String] = [:]
         for c in config.checkpoints {
             do {
                 let dir = try c.path ?? ModelLocator.resolve(c.repo ?? "", revision: c.revision)
@@ -32,6 +35,12 @@ public struct ResolvedSweep: Sendable {
                 }
                 directories[c.name] = dir
                 configs[c.name] = try ModelConfig(path: dir + "/config.json")
+                let tokenizer = try c.tokenizer?.resolve() ?? dir + "/tokenizer.json"
+                guard FileManager.default.fileExists(atPath: tokenizer) else {
+                    throw ConfigError(file: config.file, line: nil, key: "tokenizer", message:
+                        "\(tokenizer): no such file (a sweep needs each checkpoint's tokenizer; give `tokenizer: {repo, revision}` or `{path}` when it lies elsewhere)")
+                }
+                tokenizers[c.name] = tokenizer
             } catch {
                 problems.append("checkpoint '\(c.name)': \(error)")
             }
@@ -54,6 +63,7 @@ public struct ResolvedSweep: Sendable {
         }
         self.config = config
         self.directories = directories
+        self.tokenizers = tokenizers
         modelConfigs = configs
         self.concepts = concepts
         self.data = data
@@ -75,7 +85,7 @@ public struct ResolvedSweep: Sendable {
         plan = Plan(checkpoints: config.checkpoints.map(\.name), languages: config.languages,
                     layers: configs.mapValues(\.nLayers), concepts: concepts, generation: config.generation.enabled,
                     generationConcepts: forced)
-        fingerprints = try Fingerprinter.compute(config: config, data: data, directories: directories)
+        fingerprints = try Fingerprinter.compute(config: config, data: data, directories: directories, tokenizers: tokenizers)
         inputs = PlanInputs(plan: plan, config: config, concepts: concepts, fingerprints: fingerprints)
     }
 

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Models
 import Probing
@@ -13,6 +14,19 @@ public struct SweepConfig: Sendable, Equatable {
         public let path: String?
         public let repo: String?
         public let revision: String?
+        /// Where its tokenizer comes from; nil: the tokenizer.json beside its weights.
+        public var tokenizer: TokenizerSource?
+
+        public init(name: String, path: String?, repo: String?, revision: String?, tokenizer: TokenizerSource? = nil) {
+            self.name = name
+            self.path = path
+            self.repo = repo
+            self.revision = revision
+            self.tokenizer = tokenizer
+        }
+
+        /// Training step and tokens its name, revision or repo states.
+        public var trainingTime: TrainingTime { CheckpointStep.time(of: self) }
     }
 
     public struct Probe: Sendable, Equatable {
@@ -77,14 +91,15 @@ public struct SweepConfig: Sendable, Equatable {
     public var lape = LanguageSpecificNeurons.Options()
 
     /// Reads and validates `path`; relative paths inside are resolved against the file's directory.
-    public init(path: String) throws {
+    /// `environment` locates the Hugging Face cache, whose refs `model: {steps}` and `revisions: all` read.
+    public init(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(file: path, line: nil, key: "", message: "cannot read the file")
         }
-        try self.init(text: text, file: path)
+        try self.init(text: text, file: path, environment: environment)
     }
 
-    public init(text: String, file: String) throws {
+    public init(text: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let node: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
@@ -123,11 +138,33 @@ public struct SweepConfig: Sendable, Equatable {
         }
         data = absolute(try root.string("data"))
 
+        let sweepTokenizer = try Self.tokenizerSource(&root, absolute: absolute)
+
         var checkpoints: [Checkpoint] = []
         if var model = try root.section("model") {
-            let repo = try model.string("repo")
-            for revision in try model.strings("revisions") {
-                checkpoints.append(Checkpoint(name: revision, path: nil, repo: repo, revision: revision))
+            guard let repos = try model.oneOrMoreStrings("repo"), !repos.isEmpty else { throw model.fail("repo", "missing (required)") }
+            let steps = try model.ints("steps")
+            if steps != nil && model.mapping["revisions"] != nil { throw model.fail("steps", "give steps or revisions, not both") }
+            let selection: Series.Selection
+            if model.isScalar("revisions") {
+                let all = try model.string("revisions")
+                guard all == "all" else { throw model.fail("revisions", "expected a list of revisions, or all") }
+                selection = .all
+            } else if let revisions = try model.mapping["revisions"] != nil ? model.strings("revisions") : nil {
+                selection = .revisions(revisions)
+            } else if let steps {
+                selection = .steps(steps)
+            } else {
+                selection = .main
+            }
+            let key = steps != nil ? "steps" : "revisions"
+            let series = Series(repos: repos, selection: selection)
+            do {
+                checkpoints = try series.checkpoints(refs: Dictionary(uniqueKeysWithValues: repos.map {
+                    ($0, ModelLocator.refs($0, environment: environment))
+                }))
+            } catch {
+                throw ConfigError(file: file, line: model.line(key), key: "model." + key, message: "\(error)")
             }
             try model.finish()
         }
@@ -137,8 +174,12 @@ public struct SweepConfig: Sendable, Equatable {
             let revision = try entry.optionalString("revision")
             guard (path == nil) != (repo == nil) else { throw entry.fail("path", "give either path or repo (+ revision)") }
             let name = try entry.string("name", default: revision ?? URL(fileURLWithPath: path ?? "").lastPathComponent)
-            checkpoints.append(Checkpoint(name: name, path: path.map(absolute), repo: repo, revision: revision))
+            let tokenizer = try Self.tokenizerSource(&entry, absolute: absolute)
+            checkpoints.append(Checkpoint(name: name, path: path.map(absolute), repo: repo, revision: revision, tokenizer: tokenizer))
             try entry.finish()
+        }
+        if let sweepTokenizer {
+            for i in checkpoints.indices where checkpoints[i].tokenizer == nil { checkpoints[i].tokenizer = sweepTokenizer }
         }
         guard !checkpoints.isEmpty else { throw root.fail("checkpoints", "no checkpoints (give checkpoints: or model: {repo, revisions})") }
         if let bad = checkpoints.first(where: { $0.name.isEmpty || $0.name.contains("/") }) {
@@ -190,6 +231,16 @@ public struct SweepConfig: Sendable, Equatable {
             try g.finish()
         }
         try root.finish()
+    }
+
+    /// `tokenizer: {repo, revision}` or `{path}` in `reader`'s mapping; nil when absent.
+    static func tokenizerSource(_ reader: inout ConfigReader, absolute: (String) -> String) throws -> TokenizerSource? {
+        guard var t = try reader.section("tokenizer") else { return nil }
+        let repo = try t.optionalString("repo"), revision = try t.optionalString("revision"), path = try t.optionalString("path")
+        try t.finish()
+        if let repo, path == nil { return .repo(repo, revision: revision) }
+        if let path, repo == nil, revision == nil { return .path(absolute(path)) }
+        throw reader.fail("tokenizer", "give either repo (+ revision) or path")
     }
 
     static func line(of error: YamlError) -> Int? {

@@ -17,7 +17,9 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try LoadedModel.load(model, revision: revision)
+            // The files and the architecture's weight table are enough: the model is not built.
+            let loaded = try CheckpointFiles.open(model, revision: revision)
+            let precisionNote = LoadedModel.choosePrecision(.auto, fp32Bytes: loaded.fp32Bytes).1
             let c = loaded.config
             let dtypes = loaded.weights.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) tensors)" }
             let fields: [(String, String)] = [
@@ -33,7 +35,7 @@ struct Inspect: ParsableCommand {
                 ("files", loaded.weights.files.joined(separator: ", ")),
                 ("tokenizer", loaded.tokenizer.map { "tokenizer.json (\($0.vocabularySize) tokens)" } ?? "none"),
                 ("fingerprint", loaded.fingerprint),
-                ("precision", loaded.precisionNote),
+                ("precision", precisionNote),
             ]
             var out = Output()
             if json {

@@ -31,10 +31,11 @@ public final class TaskRunner {
         if let l = loaded, l.name == checkpoint { return l.model }
         loaded = nil
         guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
-        let m = try LoadedModel.load(dir, dtype: sweep.config.dtype)
+        let tokenizer = sweep.tokenizers[checkpoint] ?? dir + "/tokenizer.json"
+        guard FileManager.default.fileExists(atPath: tokenizer) else { throw SweepError("\(tokenizer): no such file (the checkpoint's tokenizer)") }
+        let m = try LoadedModel.load(dir, tokenizerPath: tokenizer, dtype: sweep.config.dtype)
         logger.info("\(checkpoint): \(m.precisionNote)", metadata: ["checkpoint": "\(checkpoint)"])
-        guard m.tokenizer != nil else { throw SweepError("\(dir): no tokenizer.json") }
-        loaded = (checkpoint, m, try Fragment.sha256(ofFile: dir + "/tokenizer.json"))
+        loaded = (checkpoint, m, try Fragment.sha256(ofFile: tokenizer))
         return m
     }
 
