@@ -5,6 +5,8 @@ import Foundation
 /// `stage1-step1000-tokens5B` (OLMo 1 and 2), `ckpt_358` (LLM360 Amber), `100B` (Viking's token
 /// counts), `step-480k-token-1007B` and `…-intermediate-step-1431k-3T` (TinyLlama), or a bare number.
 public struct TrainingTime: Sendable, Equatable, Comparable {
+    /// The training stage (OLMo 2's `stage2-ingredient1-step…`, whose steps restart), when stated.
+    public var stage: Int? = nil
     /// The optimizer step, when the name states one.
     public let step: Int?
     /// Tokens seen, when the name states them (`5B` = 5·10⁹).
@@ -47,13 +49,15 @@ public struct TrainingTime: Sendable, Equatable, Comparable {
             tokens = scaled(g[1], g[2])   // a trailing token count: `100B`, `…-step-50k-105b`, `…-3T`
         }
         self.init(step: step, tokens: tokens)
+        stage = groups("(?:^|[^a-z])stage([0-9]+)").flatMap { Int($0[1]) }
     }
 
     /// Whether the name says anything about training time.
     public var isKnown: Bool { step != nil || tokens != nil }
 
-    /// Training order: by step where both state one, else by tokens, known before unknown.
+    /// Training order: by stage, then by step where both state one, else by tokens, known before unknown.
     public static func < (a: TrainingTime, b: TrainingTime) -> Bool {
+        if (a.stage ?? 0) != (b.stage ?? 0) { return (a.stage ?? 0) < (b.stage ?? 0) }
         if let x = a.step, let y = b.step, x != y { return x < y }
         if let x = a.tokens, let y = b.tokens, x != y { return x < y }
         return a.isKnown && !b.isKnown
@@ -63,9 +67,10 @@ public struct TrainingTime: Sendable, Equatable, Comparable {
 public enum CheckpointStep {
     public static func parse(_ name: String) -> Int? { TrainingTime(name: name).step }
 
-    /// A checkpoint's training time from its name, else from its revision, else from its repo's name.
+    /// A checkpoint's training time from its name, else from its revision (a series spread over
+    /// repos names its checkpoints by repo). A repo's own name is not read: `OLMo-2-0425-1B` states a size.
     public static func time(of checkpoint: SweepConfig.Checkpoint) -> TrainingTime {
-        for source in [checkpoint.name, checkpoint.revision, checkpoint.repo.map { String($0.split(separator: "/").last ?? "") }] {
+        for source in [checkpoint.name, checkpoint.revision] {
             if let s = source { let t = TrainingTime(name: s); if t.isKnown { return t } }
         }
         return TrainingTime(step: nil, tokens: nil)

@@ -46,8 +46,8 @@ struct Series {
     let repos: [String]
     let selection: Selection
 
-    /// One candidate: a cached ref of a repo, with the training time its name (or, for `main`,
-    /// its repo's name) states.
+    /// One candidate: a cached ref of a repo, with the training time its name (or, for `main` in a
+    /// series of several repos, its repo's name) states.
     struct Candidate {
         let repo: String
         let revision: String
@@ -65,7 +65,8 @@ struct Series {
             }
             for ref in cached {
                 var time = TrainingTime(name: ref)
-                if !time.isKnown && ref == "main" { time = TrainingTime(name: String(repo.split(separator: "/").last ?? "")) }
+                // One repo per checkpoint (TinyLlama): main's place in training is in the repo's name.
+                if !time.isKnown && ref == "main" && repos.count > 1 { time = TrainingTime(name: String(repo.split(separator: "/").last ?? "")) }
                 candidates.append(Candidate(repo: repo, revision: ref, time: time))
             }
         }

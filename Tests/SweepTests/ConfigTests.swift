@@ -144,8 +144,11 @@ final class ShippedConfigTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("configs").path
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertTrue(Set(files).isSuperset(of: ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml", "tiny.yaml", "demo.yaml"]))
+        // Series read the local cache's refs: resolve them against one laid out like the real repos.
+        let hub = try FakeHub.make(self)
+        try hub.addPublishedSeries()
         for f in files {
-            let c = try SweepConfig(path: dir + "/" + f)
+            let c = try SweepConfig(path: dir + "/" + f, environment: ["HF_HOME": hub.home])
             if ["bloom-560m.yaml", "bloom-7b1.yaml", "xglm-257m.yaml"].contains(f) {
                 XCTAssertEqual(c.expertise.k, 500, f)
                 XCTAssertEqual(c.probe.tokensPerLanguage, 1000, f)
@@ -155,7 +158,8 @@ final class ShippedConfigTests: XCTestCase {
                 XCTAssertGreaterThanOrEqual(c.languages.count, 12, f)
             }
         }
-        let bloom = try SweepConfig(path: dir + "/bloom-560m.yaml")
+        let bloom = try SweepConfig(path: dir + "/bloom-560m.yaml", environment: ["HF_HOME": hub.home])
+        XCTAssertEqual(Set(bloom.checkpoints.map(\.tokenizer)), [.repo("bigscience/bloom-560m", revision: nil)])
         XCTAssertEqual(bloom.checkpoints.map(\.revision), ["global_step1000", "global_step10000", "global_step100000",
             "global_step200000", "global_step300000", "global_step400000", "global_step500000", "global_step600000"])
         XCTAssertEqual(Set(bloom.checkpoints.compactMap(\.repo)), ["bigscience/bloom-560m-intermediate"])
