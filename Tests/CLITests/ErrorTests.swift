@@ -133,3 +133,40 @@ final class ErrorTests: XCTestCase {
         XCTAssertTrue(noDir.stderr.contains("/nonexistent/x.h5"), noDir.stderr)
     }
 }
+
+final class SeriesCommandTests: XCTestCase {
+    /// `run --dry-run configs/bloom-560m.yaml` against a cache laid out like the real one:
+    /// `bigscience/bloom-560m-intermediate` branches without a tokenizer, plus `bigscience/bloom-560m`.
+    func testBloom560mConfigDryRunsWithTheTokenizerFromTheFinalRepo() throws {
+        let home = try CLI.scratch(self)
+        let fm = FileManager.default
+        func add(_ repo: String, _ refs: [String], tokenizer: Bool) throws {
+            let dir = home + "/hub/models--" + repo.replacingOccurrences(of: "/", with: "--")
+            try fm.createDirectory(atPath: dir + "/refs", withIntermediateDirectories: true)
+            for (i, ref) in refs.enumerated() {
+                let sha = String(repeating: "\(i % 10)", count: 40)
+                try fm.createDirectory(atPath: dir + "/snapshots/" + sha, withIntermediateDirectories: true)
+                for file in ["config.json", "model.safetensors"] + (tokenizer ? ["tokenizer.json"] : []) {
+                    try fm.createSymbolicLink(atPath: dir + "/snapshots/\(sha)/" + file, withDestinationPath: CLI.fixtures + "/bloom-tiny/" + file)
+                }
+                try sha.write(toFile: dir + "/refs/" + ref, atomically: true, encoding: .utf8)
+            }
+        }
+        try add("bigscience/bloom-560m-intermediate", [1000, 10000, 100000, 200000, 300000, 400000, 500000, 600000].map { "global_step\($0)" },
+                tokenizer: false)
+        try add("bigscience/bloom-560m", ["main"], tokenizer: true)
+        let config = try String(contentsOfFile: CLI.root + "/configs/bloom-560m.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "data: ../data/paper", with: "data: \(CLI.root)/data/demo")
+            .replacingOccurrences(of: "output: ../out/bloom-560m", with: "output: \(home)/out")
+        try config.write(toFile: home + "/bloom-560m.yaml", atomically: true, encoding: .utf8)
+        let run = try CLI.run(["run", "--dry-run", home + "/bloom-560m.yaml"], environment: ["HF_HOME": home])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("global_step600000"), run.stdout)
+        // The same branches without `tokenizer:` are refused in one line that says what to add.
+        try config.replacingOccurrences(of: "tokenizer: {repo: bigscience/bloom-560m}\n", with: "")
+            .write(toFile: home + "/no-tokenizer.yaml", atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["run", "--dry-run", home + "/no-tokenizer.yaml"], environment: ["HF_HOME": home])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("tokenizer.json") && refused.stderr.contains("tokenizer:"), refused.stderr)
+    }
+}

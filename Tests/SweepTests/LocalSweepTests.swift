@@ -40,3 +40,41 @@ final class LocalSweepTests: XCTestCase {
         XCTAssertEqual(steps, 0)
     }
 }
+
+final class ArchitectureSweepTests: XCTestCase {
+    /// A whole sweep (extraction, probes, experts, LAPE, alignment, forced generation) over a
+    /// random-weight checkpoint of each newer architecture, with the same task graph as BLOOM's
+    /// (one sweep each: checkpoints of one sweep.h5 share their shape).
+    func testSweepOverLlamaGPTNeoXAndOLMo2Checkpoints() throws {
+        let f = SweepFixture.fixtures
+        for (name, fixture) in [("llama", "llama-tiny"), ("gpt-neox", "gpt-neox-tiny"), ("olmo2", "olmo2-tiny")] {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-\(name)-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+            let config = """
+                name: \(name)
+                output: out
+                data: \(f)/sweep-data
+                languages: [en, es, fr, de]
+                checkpoints:
+                  - {name: \(name), path: \(f)/\(fixture)}
+                probe: {tokens_per_language: 40, seeds: 2}
+                expertise: {k: 20, min_positives: 3}
+                alignment: {permutations: 3}
+                generation: {samples: 2, new_tokens: 4}
+                """
+            try config.write(toFile: dir + "/sweep.yaml", atomically: true, encoding: .utf8)
+            let sweep = try ResolvedSweep(try SweepConfig(path: dir + "/sweep.yaml"))
+            try LocalRunner(sweep: sweep).run { _, _, _ in }
+            let summary = try Merge.run(sweep, toolVersion: "test")
+            XCTAssertEqual(summary.missing, [], name)
+            let r = try HDF5Reader(path: summary.path)
+            XCTAssertEqual(try r.strings("checkpoint"), [name])
+            let acc = try r.doubles("probe_accuracy")
+            XCTAssertEqual(acc.shape, [1, 4, 2], name)
+            XCTAssertTrue(acc.values.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(name): \(acc.values)")
+            XCTAssertEqual(try r.ints("experts").shape, [1, 4, 2, 20], name)
+            XCTAssertEqual(try r.strings("generation_text").count, 1 * 2 * 4 * 2, name)
+        }
+    }
+}
