@@ -13,21 +13,34 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Revision of a Hugging Face repo id (branch, tag or commit), e.g. global_step1000.")
     var revision: String?
 
+    @Option(help: "The tokenizer, when not beside the weights: a tokenizer.json, its directory, or a cached repo id (REPO or REPO@REVISION), e.g. bigscience/bloom-560m for BLOOM's intermediate branches.")
+    var tokenizer: String?
+
+    /// Where `--tokenizer` points: a path when one exists there, else a cached repo.
+    func tokenizerPath() throws -> String? {
+        guard let tokenizer else { return nil }
+        if FileManager.default.fileExists(atPath: tokenizer) { return try TokenizerSource.path(tokenizer).resolve() }
+        let parts = tokenizer.split(separator: "@", maxSplits: 1).map(String.init)
+        return try TokenizerSource.repo(parts[0], revision: parts.count > 1 ? parts[1] : nil).resolve()
+    }
+
     /// Loads the checkpoint in `precision`'s dtype (`logPrecision` says which and why).
-    func load(tokenizer: Bool = true, precision: PrecisionOptions, hashEarly: Bool = true) throws -> LoadedModel {
-        try LoadedModel.load(model, revision: revision, tokenizer: tokenizer, dtype: precision.dtype, hashEarly: hashEarly)
+    func load(tokenizer loadTokenizer: Bool = true, precision: PrecisionOptions, hashEarly: Bool = true) throws -> LoadedModel {
+        try LoadedModel.load(model, revision: revision, tokenizer: loadTokenizer, tokenizerPath: try tokenizerPath(),
+                             dtype: precision.dtype, hashEarly: hashEarly)
     }
 
     /// The tokenizer alone: no weights are read.
     func tokenizerOnly() throws -> Tokenizer {
+        if let path = try tokenizerPath() { return try Tokenizer(path: path) }
         let directory = try ModelLocator.resolve(model, revision: revision)
         let path = directory + "/tokenizer.json"
-        guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(directory): no tokenizer.json") }
+        guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(directory): no tokenizer.json (give --tokenizer)") }
         return try Tokenizer(path: path)
     }
 
     func tokenizer(of loaded: LoadedModel) throws -> Tokenizer {
-        guard let t = loaded.tokenizer else { throw UserError("\(loaded.directory): no tokenizer.json") }
+        guard let t = loaded.tokenizer else { throw UserError("\(loaded.directory): no tokenizer.json (give --tokenizer)") }
         return t
     }
 }
