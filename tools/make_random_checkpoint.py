@@ -34,6 +34,18 @@ PRESETS = {
                    "hidden_size": 1024, "n_layer": 24, "n_head": 16, "layer_norm_epsilon": 1e-5,
                    "initializer_range": 0.02, "apply_residual_connection_post_layernorm": False,
                    "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3, "tie_word_embeddings": True},
+    # EleutherAI/pythia-160m's config.json (GPT-NeoX: partial rotary, parallel residual, untied head).
+    "pythia-160m": {"model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"], "vocab_size": 50304,
+                    "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+                    "rotary_pct": 0.25, "rotary_emb_base": 10000, "use_parallel_residual": True, "hidden_act": "gelu",
+                    "layer_norm_eps": 1e-5, "max_position_embeddings": 2048, "initializer_range": 0.02,
+                    "bos_token_id": 0, "eos_token_id": 0, "tie_word_embeddings": False},
+    # TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T's config.json (Llama: GQA 32/4, SwiGLU).
+    "tinyllama-1.1b": {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 32000,
+                       "hidden_size": 2048, "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4,
+                       "intermediate_size": 5632, "hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+                       "max_position_embeddings": 2048, "initializer_range": 0.02, "bos_token_id": 1, "eos_token_id": 2,
+                       "tie_word_embeddings": False},
 }
 DTYPES = {"bf16": ("BF16", 2), "fp16": ("F16", 2), "fp32": ("F32", 4)}
 CHUNK = 1 << 24  # values generated at a time

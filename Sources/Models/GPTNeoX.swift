@@ -40,7 +40,7 @@ public final class GPTNeoX: DecoderStack {
             t.linear(p + "mlp.dense_4h_to_h", in: c.dMLP, out: d)
         }
         t.layerNorm("final_layer_norm", d)
-        t.head("embed_out.weight", c)
+        t.head("embed_out.weight", c, aliases: ["lm_head.weight"])
         return t
     }
 
@@ -76,7 +76,7 @@ public final class GPTNeoX: DecoderStack {
                          down: try LinearWeights(&w, p + "mlp.dense_4h_to_h", in: c.dMLP, out: d))
         }
         finalNorm = try LayerNormWeights(&w, "final_layer_norm", d)
-        head = try w.outputHead(c, embedding: embedding, name: "embed_out")
+        head = try w.outputHead(c, embedding: embedding, name: "embed_out", aliases: ["lm_head"])
         canonicalNames = w.canonical
         rotary = Rotary(c.rotary ?? RotaryParameters(theta: 10_000, partialFactor: 0.25), headDim: c.headDim)
     }

@@ -66,21 +66,23 @@ struct WeightLoader {
         return FloatBuffer(try record.floats())
     }
 
-    /// The output head: the checkpoint's own untied head `name` (stored without prefix), else the
-    /// input embeddings. An untied head that is missing is an error unless `tieWhenMissing`
-    /// (BLOOM's and XGLM's files that say untied but carry no head).
-    mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights, name: String = "lm_head",
+    /// The output head: the checkpoint's own untied head `name` (stored without prefix, or under
+    /// one of `aliases`: transformers 5 writes GPT-NeoX's `embed_out` as `lm_head`), else the input
+    /// embeddings. An untied head that is missing is an error unless `tieWhenMissing` (BLOOM's and
+    /// XGLM's files that say untied but carry no head).
+    mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights, name: String = "lm_head", aliases: [String] = [],
                              tieWhenMissing: Bool = false) throws -> LinearWeights {
         guard !config.tieWordEmbeddings else { return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel) }
         guard let store else {
             return try LinearWeights(&self, name, in: config.dModel, out: config.vocabSize, bias: false)
         }
-        if store.tensors[name + ".weight"] == nil && tieWhenMissing {
+        let stored = ([name] + aliases).first { store.tensors[$0 + ".weight"] != nil }
+        if stored == nil && tieWhenMissing {
             return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel)
         }
         var top = WeightLoader(store: store, prefixes: [""], precision: precision)
-        let head = try LinearWeights(&top, name, in: config.dModel, out: config.vocabSize, bias: false)
-        canonical[name + ".weight"] = name + ".weight"
+        let head = try LinearWeights(&top, stored ?? name, in: config.dModel, out: config.vocabSize, bias: false)
+        canonical[name + ".weight"] = (stored ?? name) + ".weight"
         return head
     }
 

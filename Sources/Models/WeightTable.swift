@@ -12,6 +12,8 @@ public struct WeightTable: Sendable {
         public let topLevel: Bool
         /// May be absent (BLOOM's and XGLM's untied head, which the embeddings then stand in for).
         public let optional: Bool
+        /// Other names it may be stored under (GPT-NeoX's `embed_out` as transformers 5 writes it: `lm_head`).
+        public var aliases: [String] = []
     }
 
     public let prefixes: [String]
@@ -34,8 +36,10 @@ public struct WeightTable: Sendable {
     }
 
     /// The untied output head `name` (stored at the top level), unless the config ties it.
-    mutating func head(_ name: String, _ c: ModelConfig, optional: Bool = false) {
-        if !c.tieWordEmbeddings { add(name, [c.vocabSize, c.dModel], topLevel: true, optional: optional) }
+    mutating func head(_ name: String, _ c: ModelConfig, optional: Bool = false, aliases: [String] = []) {
+        guard !c.tieWordEmbeddings else { return }
+        add(name, [c.vocabSize, c.dModel], topLevel: true, optional: optional)
+        entries[entries.count - 1].aliases = aliases
     }
 
     /// The table of `config`'s architecture.
@@ -55,7 +59,7 @@ public struct WeightTable: Sendable {
     public func resolve(in store: WeightStore) throws -> [String: String] {
         var out: [String: String] = [:]
         for e in entries {
-            let candidates = e.topLevel ? [e.name] : prefixes.map { $0 + e.name }
+            let candidates = e.topLevel ? [e.name] + e.aliases : prefixes.map { $0 + e.name }
             if e.optional, candidates.allSatisfy({ store.tensors[$0] == nil }) { continue }
             let record = try store.record(candidates)
             guard record.shape == e.shape else {
