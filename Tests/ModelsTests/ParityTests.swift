@@ -99,6 +99,28 @@ final class ParityTests: XCTestCase {
         }
     }
 
+    /// GPT-NeoX's head stored as `lm_head.weight` (transformers 5 renames `embed_out` on load) gives
+    /// the same logits and the same fingerprint as `embed_out.weight`.
+    func testGPTNeoXHeadUnderEitherName() throws {
+        let src = Fixtures.path("gpt-neox-tiny")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("neox-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: src + "/config.json", toPath: dir + "/config.json")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: src + "/model.safetensors"))
+        // Same header length: the shorter key is followed by spaces, which JSON allows.
+        let old = Data("\"embed_out.weight\"".utf8), new = Data("\"lm_head.weight\"  ".utf8)
+        let range = try XCTUnwrap(bytes.range(of: old))
+        bytes.replaceSubrange(range, with: new)
+        try bytes.write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        let original = try LoadedModel.load(src, tokenizer: false), renamed = try LoadedModel.load(dir, tokenizer: false)
+        XCTAssertEqual(renamed.model.canonicalNames["embed_out.weight"], "lm_head.weight")
+        let ids = [[5, 17, 99, 3]]
+        XCTAssertEqual(try renamed.model.forward(ids, request: ForwardRequest(logits: .lastPosition)).logits,
+                       try original.model.forward(ids, request: ForwardRequest(logits: .lastPosition)).logits)
+        XCTAssertEqual(renamed.fingerprint, original.fingerprint)
+    }
+
     /// fp16/bf16 storage, widened to fp32, against transformers loading the same file as fp32.
     func testBloomFP16Sites() throws { try checkSingleSequences("bloom-tiny-fp16") }
     func testBloomBF16Sites() throws { try checkSingleSequences("bloom-tiny-bf16") }
