@@ -1,3 +1,4 @@
+import Checkpoints
 import Kernels
 
 /// The forward frame every architecture shares, written once: checking the batch and the
@@ -8,6 +9,10 @@ import Kernels
 protocol DecoderStack: LanguageModel {
     /// Buffers one block needs for `rows` tokens, allocated once per forward and reused by every layer.
     associatedtype Scratch
+    /// Canonical names and shapes of the weights a model of `config` consumes.
+    static func weightTable(_ config: ModelConfig) -> WeightTable
+    /// Builds the model from `loader`'s tensors (a checkpoint's, or random ones).
+    init(config: ModelConfig, loader: WeightLoader) throws
     var head: LinearWeights { get }
     func makeScratch(rows: Int) -> Scratch
     /// Writes the new tokens' input embeddings `[rows, dModel]` (positions continue each cache).
@@ -18,6 +23,16 @@ protocol DecoderStack: LanguageModel {
 }
 
 extension DecoderStack {
+    /// The model over a checkpoint's weights, read under the prefixes of the architecture's table.
+    init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightTable(config).prefixes, precision: precision))
+    }
+
+    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
+    init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
+        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
+    }
+
     public func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult {
         try validate(batch, caches: caches, config: config)
         try request.interventions.validate(config)

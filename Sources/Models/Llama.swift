@@ -55,15 +55,6 @@ public final class Llama: DecoderStack {
     let head: LinearWeights
     let rotary: Rotary
 
-    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
-        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightTable(config).prefixes, precision: precision))
-    }
-
-    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
-    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
-        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
-    }
-
     init(config c: ModelConfig, loader: WeightLoader) throws {
         config = c
         let d = c.dModel, q = c.nHeads * c.headDim

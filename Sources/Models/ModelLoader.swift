@@ -84,13 +84,22 @@ public struct LoadedModel: Sendable {
 
     /// The model of `config`'s architecture over `weights`.
     public static func build(_ config: ModelConfig, weights: WeightStore, precision: WeightPrecision) throws -> any LanguageModel {
+        try architecture(config).init(config: config, weights: weights, precision: precision)
+    }
+
+    /// A model of `config`'s shape and architecture with random weights (benchmarks).
+    public static func random(_ config: ModelConfig, seed: UInt64, precision: WeightPrecision) throws -> any LanguageModel {
+        try architecture(config).init(config: config, randomSeed: seed, precision: precision)
+    }
+
+    static func architecture(_ config: ModelConfig) -> any DecoderStack.Type {
         switch config.architecture {
-        case .bloom: return try Bloom(config: config, weights: weights, precision: precision)
-        case .xglm: return try XGLM(config: config, weights: weights, precision: precision)
-        case .gemma3: return try Gemma3(config: config, weights: weights, precision: precision)
-        case .llama: return try Llama(config: config, weights: weights, precision: precision)
-        case .gptNeoX: return try GPTNeoX(config: config, weights: weights, precision: precision)
-        case .olmo2: return try OLMo2(config: config, weights: weights, precision: precision)
+        case .bloom: return Bloom.self
+        case .xglm: return XGLM.self
+        case .gemma3: return Gemma3.self
+        case .llama: return Llama.self
+        case .gptNeoX: return GPTNeoX.self
+        case .olmo2: return OLMo2.self
         }
     }
 

@@ -43,16 +43,7 @@ public struct WeightTable: Sendable {
     }
 
     /// The table of `config`'s architecture.
-    public static func of(_ config: ModelConfig) -> WeightTable {
-        switch config.architecture {
-        case .bloom: return Bloom.weightTable(config)
-        case .xglm: return XGLM.weightTable(config)
-        case .gemma3: return Gemma3.weightTable(config)
-        case .llama: return Llama.weightTable(config)
-        case .gptNeoX: return GPTNeoX.weightTable(config)
-        case .olmo2: return OLMo2.weightTable(config)
-        }
-    }
+    public static func of(_ config: ModelConfig) -> WeightTable { LoadedModel.architecture(config).weightTable(config) }
 
     /// Stored name of every entry in `store`, by canonical name, with shapes checked (an optional
     /// entry the store lacks is left out).

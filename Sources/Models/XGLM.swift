@@ -54,15 +54,6 @@ public final class XGLM: DecoderStack {
     let head: LinearWeights
     let embedScale: Float
 
-    public convenience init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
-        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: ["model.", ""], precision: precision))
-    }
-
-    /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).
-    public convenience init(config: ModelConfig, randomSeed: UInt64, precision: WeightPrecision = .fp32) throws {
-        try self.init(config: config, loader: WeightLoader(randomSeed: randomSeed, precision: precision))
-    }
-
     init(config: ModelConfig, loader: WeightLoader) throws {
         self.config = config
         let d = config.dModel, v = config.vocabSize

@@ -54,7 +54,7 @@ struct BenchForward: ParsableCommand {
             } else {
                 config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
                                                 "n_layer": layers, "n_head": heads], path: "<bench>")
-                network = try Bloom(config: config, randomSeed: 1, precision: dtype)
+                network = try LoadedModel.random(config, seed: 1, precision: dtype)
             }
             let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             let layers = config.nLayers, vocab = config.vocabSize
