@@ -137,8 +137,9 @@ final class SeriesTests: XCTestCase {
         defer { unsetenv("HF_HOME") }
         for name in ["bloom-560m", "bloom-7b1", "pythia-160m", "olmo2-1b", "tinyllama", "viking-7b"] {
             let text = try String(contentsOfFile: root + "/configs/\(name).yaml", encoding: .utf8)
-                .replacingOccurrences(of: "data: ../data/paper", with: "data: \(root)/data/demo")
+                .replacingOccurrences(of: "data: ../data/paper", with: "data: \(SweepFixture.fixtures)/sweep-data")
                 .replacingOccurrences(of: "output: ../out/\(name)", with: "output: \(hub.home)/out-\(name)")
+                .replacingOccurrences(of: #"languages: \[[^\]]*\]"#, with: "languages: [en, es, fr, de]", options: .regularExpression)
             let config = try SweepConfig(text: text, file: root + "/configs/\(name).yaml", environment: ["HF_HOME": hub.home])
             let sweep = try ResolvedSweep(config)
             XCTAssertFalse(sweep.plan.tasks.isEmpty, name)
@@ -150,8 +151,9 @@ final class SeriesTests: XCTestCase {
         // Without `tokenizer:`, the intermediate branches are refused with a line that says what to add.
         let text = try String(contentsOfFile: root + "/configs/bloom-560m.yaml", encoding: .utf8)
             .replacingOccurrences(of: "tokenizer: {repo: bigscience/bloom-560m}\n", with: "")
-            .replacingOccurrences(of: "data: ../data/paper", with: "data: \(root)/data/demo")
+            .replacingOccurrences(of: "data: ../data/paper", with: "data: \(SweepFixture.fixtures)/sweep-data")
             .replacingOccurrences(of: "output: ../out/bloom-560m", with: "output: \(hub.home)/out")
+            .replacingOccurrences(of: #"languages: \[[^\]]*\]"#, with: "languages: [en, es, fr, de]", options: .regularExpression)
         XCTAssertThrowsError(try ResolvedSweep(try SweepConfig(text: text, file: "/tmp/b.yaml"))) { error in
             XCTAssertTrue("\(error)".contains("tokenizer.json") && "\(error)".contains("tokenizer:"), "\(error)")
         }
