@@ -160,7 +160,7 @@ public struct ModelConfig: Sendable {
             nLayers = try positive(["num_hidden_layers"])
             nHeads = try positive(["num_attention_heads"])
             kvHeads = try positive(["num_key_value_heads"], default: nHeads)
-            headDim = architecture == .llama ? try positive(["head_dim"], default: dModel / nHeads) : nil
+            headDim = architecture == .llama && json["head_dim"] != nil ? try positive(["head_dim"]) : nil
             dMLP = try positive(["intermediate_size"])
             layerNormEps = Float((json["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6)
             residualFromLayerNorm = false
@@ -187,6 +187,12 @@ public struct ModelConfig: Sendable {
                                                partialFactor: (json["rotary_pct"] as? NSNumber)?.doubleValue ?? 0.25,
                                                maxPositions: maxPositions)
         }
+        if headDim == nil {
+            guard dModel % nHeads == 0 else {
+                let key = architecture == .bloom ? "n_head" : architecture == .xglm ? "attention_heads" : "num_attention_heads"
+                throw CheckpointError.badConfig(path: path, key: key, detail: "\(nHeads) heads do not divide width \(dModel)")
+            }
+        }
         self.headDim = headDim ?? dModel / nHeads
         nKVHeads = kvHeads ?? nHeads
         self.slidingLayers = slidingLayers
@@ -200,11 +206,6 @@ public struct ModelConfig: Sendable {
         self.mlpBias = mlpBias
         if let rotary, Int(Double(self.headDim) * rotary.partialFactor) % 2 != 0 {
             throw CheckpointError.badConfig(path: path, key: "rotary_pct", detail: "the rotated width of a head must be even")
-        }
-        if architecture != .gemma3 && architecture != .llama {
-            guard dModel % nHeads == 0 else {
-                throw CheckpointError.badConfig(path: path, key: "n_head", detail: "\(nHeads) heads do not divide width \(dModel)")
-            }
         }
         guard nHeads % nKVHeads == 0 else {
             throw CheckpointError.badConfig(path: path, key: "num_key_value_heads",

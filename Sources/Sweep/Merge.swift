@@ -216,10 +216,10 @@ public enum Merge {
                     dimensions: ["checkpoint"])
         try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
         try w.write("checkpoint_step", int64s: c.checkpoints.map { Int64($0.trainingTime.step ?? -1) }, shape: [C], dimensions: ["checkpoint"])
-        try w.setAttribute("meaning", "training step stated by the checkpoint's name, revision or repo (step…, global_step…, "
+        try w.setAttribute("meaning", "training step stated by the checkpoint's name or revision (step…, global_step…, "
                            + "stage1-step…-tokens…, ckpt_…, step-480k-…); -1 unknown", on: "checkpoint_step")
         try w.write("checkpoint_tokens", doubles: c.checkpoints.map { $0.trainingTime.tokens ?? .nan }, shape: [C], dimensions: ["checkpoint"])
-        try w.setAttribute("meaning", "training tokens stated by the checkpoint's name, revision or repo (…-tokens5B, 100B, …-3T); NaN unknown",
+        try w.setAttribute("meaning", "training tokens stated by the checkpoint's name or revision (…-tokens5B, 100B, …-3T); NaN unknown",
                            on: "checkpoint_tokens")
         try w.write("checkpoint_tokenizer_source", strings: c.checkpoints.map { $0.tokenizer?.description ?? "" }, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "where the tokenizer came from when not beside the weights (repo@revision or path); empty: beside them",

@@ -23,19 +23,20 @@ public struct ResolvedSweep: Sendable {
     /// negatives): scored as NaN, with no experts, and not forced.
     public let skipped: [(language: String, concept: String, positives: Int)]
 
-    /// Every checkpoint that cannot be found is reported at once, one line each.
-    public init(_ config: SweepConfig) throws {
+    /// Every checkpoint that cannot be found is reported at once, one line each. `environment`
+    /// locates the Hugging Face cache (as for `SweepConfig`).
+    public init(_ config: SweepConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         var directories: [String: String] = [:], configs: [String: ModelConfig] = [:], problems: [String] = []
         var tokenizers: [String: String] = [:]
         for c in config.checkpoints {
             do {
-                let dir = try c.path ?? ModelLocator.resolve(c.repo ?? "", revision: c.revision)
+                let dir = try c.path ?? ModelLocator.resolve(c.repo ?? "", revision: c.revision, environment: environment)
                 if c.path != nil && !FileManager.default.fileExists(atPath: dir) {
                     throw CheckpointError.fileNotFound(path: dir)
                 }
                 directories[c.name] = dir
                 configs[c.name] = try ModelConfig(path: dir + "/config.json")
-                let tokenizer = try c.tokenizer?.resolve() ?? dir + "/tokenizer.json"
+                let tokenizer = try c.tokenizer?.resolve(environment: environment) ?? dir + "/tokenizer.json"
                 guard FileManager.default.fileExists(atPath: tokenizer) else {
                     throw ConfigError(file: config.file, line: nil, key: "tokenizer", message:
                         "\(tokenizer): no such file (a sweep needs each checkpoint's tokenizer; give `tokenizer: {repo, revision}` or `{path}` when it lies elsewhere)")

@@ -25,8 +25,12 @@ public struct SweepConfig: Sendable, Equatable {
             self.tokenizer = tokenizer
         }
 
-        /// Training step and tokens its name, revision or repo states.
-        public var trainingTime: TrainingTime { CheckpointStep.time(of: self) }
+        /// Training step and tokens its name states, else its revision (a series spread over repos
+        /// names its checkpoints by repo; a repo's own name is not read: `OLMo-2-0425-1B` states a size).
+        public var trainingTime: TrainingTime {
+            let byName = TrainingTime(name: name)
+            return byName.isKnown ? byName : TrainingTime(name: revision ?? "")
+        }
     }
 
     public struct Probe: Sendable, Equatable {

@@ -165,16 +165,3 @@ final class ShippedConfigTests: XCTestCase {
         XCTAssertEqual(Set(bloom.checkpoints.compactMap(\.repo)), ["bigscience/bloom-560m-intermediate"])
     }
 }
-
-final class CheckpointStepTests: XCTestCase {
-    func testStepsAsSeriesNameThem() {
-        XCTAssertEqual(CheckpointStep.parse("global_step10000"), 10000)
-        XCTAssertEqual(CheckpointStep.parse("step143000"), 143000)
-        XCTAssertEqual(CheckpointStep.parse("stage1-step1000-tokens5B"), 1000)
-        XCTAssertEqual(CheckpointStep.parse("ckpt_358"), 358)
-        XCTAssertEqual(CheckpointStep.parse("3000"), 3000)
-        XCTAssertNil(CheckpointStep.parse("main"))
-        XCTAssertNil(CheckpointStep.parse("fp16"))
-        XCTAssertEqual(CheckpointStep.of(.init(name: "late", path: nil, repo: "bigscience/bloom-560m-intermediate", revision: "global_step400000")), 400000)
-    }
-}

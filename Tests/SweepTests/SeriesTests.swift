@@ -70,6 +70,9 @@ final class SeriesTests: XCTestCase {
             XCTAssertEqual(t.tokens, tokens, name)
         }
         XCTAssertEqual(TrainingTime(name: "stage2-ingredient1-step1000-tokens3B").stage, 2)
+        // A checkpoint whose name states nothing takes its revision's time.
+        let late = SweepConfig.Checkpoint(name: "late", path: nil, repo: "bigscience/bloom-560m-intermediate", revision: "global_step400000")
+        XCTAssertEqual(late.trainingTime.step, 400000)
         XCTAssertLessThan(TrainingTime(name: "stage1-step1000000-tokens2098B"), TrainingTime(name: "stage2-ingredient1-step1000-tokens3B"))
     }
 
@@ -133,15 +136,14 @@ final class SeriesTests: XCTestCase {
         let hub = try FakeHub.make(self)
         try hub.addPublishedSeries()
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        setenv("HF_HOME", hub.home, 1)
-        defer { unsetenv("HF_HOME") }
+        let environment = ["HF_HOME": hub.home]
         for name in ["bloom-560m", "bloom-7b1", "pythia-160m", "olmo2-1b", "tinyllama", "viking-7b"] {
             let text = try String(contentsOfFile: root + "/configs/\(name).yaml", encoding: .utf8)
                 .replacingOccurrences(of: "data: ../data/paper", with: "data: \(SweepFixture.fixtures)/sweep-data")
                 .replacingOccurrences(of: "output: ../out/\(name)", with: "output: \(hub.home)/out-\(name)")
                 .replacingOccurrences(of: #"languages: \[[^\]]*\]"#, with: "languages: [en, es, fr, de]", options: .regularExpression)
-            let config = try SweepConfig(text: text, file: root + "/configs/\(name).yaml", environment: ["HF_HOME": hub.home])
-            let sweep = try ResolvedSweep(config)
+            let config = try SweepConfig(text: text, file: root + "/configs/\(name).yaml", environment: environment)
+            let sweep = try ResolvedSweep(config, environment: environment)
             XCTAssertFalse(sweep.plan.tasks.isEmpty, name)
             if name.hasPrefix("bloom") {
                 XCTAssertTrue(sweep.tokenizers.values.allSatisfy { $0.contains("models--bigscience--\(name)/snapshots/") }, "\(sweep.tokenizers)")
@@ -154,7 +156,8 @@ final class SeriesTests: XCTestCase {
             .replacingOccurrences(of: "data: ../data/paper", with: "data: \(SweepFixture.fixtures)/sweep-data")
             .replacingOccurrences(of: "output: ../out/bloom-560m", with: "output: \(hub.home)/out")
             .replacingOccurrences(of: #"languages: \[[^\]]*\]"#, with: "languages: [en, es, fr, de]", options: .regularExpression)
-        XCTAssertThrowsError(try ResolvedSweep(try SweepConfig(text: text, file: "/tmp/b.yaml"))) { error in
+        XCTAssertThrowsError(try ResolvedSweep(try SweepConfig(text: text, file: "/tmp/b.yaml", environment: environment),
+                                               environment: environment)) { error in
             XCTAssertTrue("\(error)".contains("tokenizer.json") && "\(error)".contains("tokenizer:"), "\(error)")
         }
     }

@@ -6,15 +6,16 @@ import Foundation
 /// counts), `step-480k-token-1007B` and `…-intermediate-step-1431k-3T` (TinyLlama), or a bare number.
 public struct TrainingTime: Sendable, Equatable, Comparable {
     /// The training stage (OLMo 2's `stage2-ingredient1-step…`, whose steps restart), when stated.
-    public var stage: Int? = nil
+    public let stage: Int?
     /// The optimizer step, when the name states one.
     public let step: Int?
     /// Tokens seen, when the name states them (`5B` = 5·10⁹).
     public let tokens: Double?
 
-    public init(step: Int?, tokens: Double?) {
+    public init(step: Int?, tokens: Double?, stage: Int? = nil) {
         self.step = step
         self.tokens = tokens
+        self.stage = stage
     }
 
     public init(name: String) {
@@ -48,8 +49,7 @@ public struct TrainingTime: Sendable, Equatable, Comparable {
         } else if let g = groups("(?:^|[-_])([0-9]+(?:\\.[0-9]+)?)([bt])$") {
             tokens = scaled(g[1], g[2])   // a trailing token count: `100B`, `…-step-50k-105b`, `…-3T`
         }
-        self.init(step: step, tokens: tokens)
-        stage = groups("(?:^|[^a-z])stage([0-9]+)").flatMap { Int($0[1]) }
+        self.init(step: step, tokens: tokens, stage: groups("(?:^|[^a-z])stage([0-9]+)").flatMap { Int($0[1]) })
     }
 
     /// Whether the name says anything about training time.
@@ -62,20 +62,4 @@ public struct TrainingTime: Sendable, Equatable, Comparable {
         if let x = a.tokens, let y = b.tokens, x != y { return x < y }
         return a.isKnown && !b.isKnown
     }
-}
-
-public enum CheckpointStep {
-    public static func parse(_ name: String) -> Int? { TrainingTime(name: name).step }
-
-    /// A checkpoint's training time from its name, else from its revision (a series spread over
-    /// repos names its checkpoints by repo). A repo's own name is not read: `OLMo-2-0425-1B` states a size.
-    public static func time(of checkpoint: SweepConfig.Checkpoint) -> TrainingTime {
-        for source in [checkpoint.name, checkpoint.revision] {
-            if let s = source { let t = TrainingTime(name: s); if t.isKnown { return t } }
-        }
-        return TrainingTime(step: nil, tokens: nil)
-    }
-
-    /// A checkpoint's step from its name, else from its revision; nil when neither states one.
-    public static func of(_ checkpoint: SweepConfig.Checkpoint) -> Int? { time(of: checkpoint).step }
 }
