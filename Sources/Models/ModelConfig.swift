@@ -2,7 +2,7 @@ import Checkpoints
 import Foundation
 
 /// The architectures this tool runs; `config.json`'s `model_type` decides.
-public enum Architecture: String, Sendable, CaseIterable {
+public enum Architecture: String, Sendable {
     case bloom, xglm
     case gemma3 = "gemma3_text"
     case llama

@@ -16,8 +16,6 @@ public struct CheckpointFiles: Sendable {
     public let config: ModelConfig
     public let weights: WeightStore
     public let tokenizer: Tokenizer?
-    /// Where the tokenizer was read from (beside the weights unless given), nil when there is none.
-    public let tokenizerPath: String?
     /// Stored name of every consumed tensor, by canonical name.
     public let canonicalNames: [String: String]
 
@@ -47,7 +45,7 @@ public struct CheckpointFiles: Sendable {
         if tokenizerPath != nil && !present { throw CheckpointError.fileNotFound(path: path) }
         let tokenizer = loadTokenizer && present ? try Tokenizer(path: path) : nil
         return CheckpointFiles(directory: directory, config: config, weights: weights, tokenizer: tokenizer,
-                               tokenizerPath: present ? path : nil, canonicalNames: canonical, pendingFingerprint: pending)
+                               canonicalNames: canonical, pendingFingerprint: pending)
     }
 
     /// Parameters the architecture consumes (tied head counted once).

@@ -60,9 +60,4 @@ public struct WeightTable: Sendable {
         }
         return out
     }
-
-    /// Parameters the table consumes from `store` (a tied head counted once).
-    public func parameterCount(in store: WeightStore) throws -> Int {
-        try resolve(in: store).values.reduce(0) { $0 + (store.tensors[$1]?.count ?? 0) }
-    }
 }

@@ -3,7 +3,9 @@ import XCTest
 import Sweep
 
 /// A config over the tiny fixture models and the synthetic data set, written into `dir`.
-func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "") throws -> String {
+func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "",
+                 checkpoints: [(name: String, fixture: String)] = [("step1", "bloom-tiny"), ("step2", "bloom-tiny-fp16"),
+                                                                    ("step3", "bloom-tiny-bf16")]) throws -> String {
     let f = CLI.fixtures
     let text = """
         name: tiny
@@ -13,9 +15,7 @@ func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease:
         data: \(f)/sweep-data
         languages: [en, es, fr, de]
         checkpoints:
-          - {name: step1, path: \(f)/bloom-tiny}
-          - {name: step2, path: \(f)/bloom-tiny-fp16}
-          - {name: step3, path: \(f)/bloom-tiny-bf16}
+        \(checkpoints.map { "  - {name: \($0.name), path: \(f)/\($0.fixture)}" }.joined(separator: "\n"))
         probe: {tokens_per_language: 40, seeds: 2}
         expertise: {k: 20, min_positives: 3}
         alignment: {permutations: 3}

@@ -230,6 +230,18 @@ final class TrustTests: XCTestCase {
         }
     }
 
+    /// The oracle agrees on a sweep over Llama checkpoints too (fp32- and bf16-stored weights of one
+    /// shape). Past extraction the science does not depend on the architecture; the activations
+    /// themselves are held to transformers by ParityTests for every architecture.
+    func testIndependentOracleAgreesOnALlamaSweep() throws {
+        let dir = try CLI.scratch(self)
+        let run = try CLI.run(["run", try sweepConfig(dir, checkpoints: [("fp32", "llama-tiny"), ("bf16", "llama-tiny-bf16")])])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let oracle = try CLI.python([CLI.root + "/tools/oracle.py", dir + "/out"])
+        XCTAssertEqual(oracle.status, 0, oracle.stdout + oracle.stderr)
+        XCTAssertTrue(oracle.stdout.hasPrefix("oracle: ") && !oracle.stdout.contains("MISMATCH"), oracle.stdout)
+    }
+
     /// Each fragment records when, where, in which attempt and with how much memory its task ran;
     /// sweep.h5 has them as `task_*` datasets on a `task` axis, and `status` sums time per kind.
     func testTimelineIsRecorded() throws {
