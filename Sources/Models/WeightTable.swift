@@ -42,6 +42,9 @@ public struct WeightTable: Sendable {
         entries[entries.count - 1].aliases = aliases
     }
 
+    /// Parameters of every entry (optional ones included): what the model holds in memory.
+    public var parameterCount: Int { entries.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+
     /// The table of `config`'s architecture.
     public static func of(_ config: ModelConfig) -> WeightTable { LoadedModel.architecture(config).weightTable(config) }
 

@@ -23,6 +23,22 @@ public final class Coordinator {
         var host: String
         /// Whether it has asked for work (only such peers are waited for at the end, to be told to stop).
         var working = false
+        /// Bytes it says it may use (nil: it did not say), and its CPU's kernel level.
+        var memory: Int?
+        var cpu = "?"
+        var lastError: String?
+        /// Checkpoints whose tasks it was not given at its last request, and why (memory).
+        var notGiven: [String: String] = [:]
+        /// Its last request found ready work, but none it can take.
+        var starved = false
+    }
+
+    /// Why and since when the coordinator is draining (signalled: preemption, a time limit):
+    /// no new leases; workers finish within `grace` seconds or give their task back.
+    public struct Stopping: Sendable {
+        public let reason: String
+        public let since: Double
+        public let grace: Double
     }
 
     public let config: SweepConfig
@@ -69,15 +85,23 @@ public final class Coordinator {
     public private(set) var ledger: Ledger?
     /// Seconds of task execution reported by workers, for utilisation.
     public private(set) var busySeconds = 0.0
+    /// How each node has fared; a node that keeps failing gets no more work.
+    public private(set) var health: NodeHealth
+    /// Which worker may take a task that loads a model (its memory holds the weights).
+    public let placement: Placement
+    public private(set) var stopping: Stopping?
 
-    public convenience init(sweep: ResolvedSweep, bind: String, security: Security? = nil,
+    /// `nodeCutoff` (default: the config's `max_node_failures`): failures in a row after which a
+    /// node gets no more work; 0 never (a local run, whose one node is the whole sweep).
+    public convenience init(sweep: ResolvedSweep, bind: String, security: Security? = nil, nodeCutoff: Int? = nil,
                             logger: Logger = Logger(label: "coordinator")) throws {
         let store = sweep.fragments, expected = sweep.inputs
         let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
         for id in ledger.broken { logger.info("fragment of \(id) is incomplete or corrupt; the task will run again") }
         for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
         try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
-                      components: PlanComponents(sweep).json, bind: bind, security: security, logger: logger,
+                      components: PlanComponents(sweep).json, bind: bind, security: security,
+                      placement: Placement(sweep: sweep), nodeCutoff: nodeCutoff ?? sweep.config.maxNodeFailures, logger: logger,
                       current: { Ledger(store: store, plan: sweep.plan, inputs: expected) }) { id in
             guard Fragment.verify(store.path(id)), let r = try? store.reader(id),
                   let digest = try? r.attribute("inputs_digest") else { return false }
@@ -89,8 +113,11 @@ public final class Coordinator {
     /// The coordinator over any plan: `done` are the tasks already finished, `verify` decides
     /// whether a task reported done really is.
     public init(config: SweepConfig, plan: Plan, inputs: PlanInputs, done: Set<String>, components: String, bind: String,
-                security: Security? = nil, logger: Logger = Logger(label: "coordinator"),
+                security: Security? = nil, placement: Placement = Placement(weightBytes: [:]), nodeCutoff: Int = 0,
+                logger: Logger = Logger(label: "coordinator"),
                 current: (() -> Ledger)? = nil, verify: @escaping (String) -> Bool) throws {
+        self.placement = placement
+        health = NodeHealth(cutoff: nodeCutoff)
         self.current = current
         self.config = config
         self.plan = plan
@@ -123,25 +150,41 @@ public final class Coordinator {
                  failed: scheduler.failed.count, workers: workers.count)
     }
 
+    /// Starts draining: no task is leased from now on, and each worker is told to finish its task
+    /// within `grace` seconds or give it back. `serve` then returns once no lease is left (or the
+    /// grace and ten seconds more have passed); the fragments on disk are what a rerun resumes from.
+    public func stop(reason: String, grace: Double) {
+        guard stopping == nil else { return }
+        stopping = Stopping(reason: reason, since: Self.now(), grace: grace)
+        logger.info("stopping (\(reason)): no new tasks; \(scheduler.leases.count) running tasks get \(Int(grace)) s to finish or are given back")
+    }
+
     /// Serves until the plan is finished and every worker has been told to stop (or `idleExit`
-    /// seconds pass with no worker at all once finished). `tick` runs after every event; it may
-    /// throw to stop serving. Throws when no worker has been connected for `config.noWorkerTimeout`
-    /// seconds while work remains (the fragments stay for a resume).
+    /// seconds pass with no worker at all once finished), or, once `stop` was called, until no task
+    /// is leased. `tick` runs after every event; it may throw to stop serving. Throws when no
+    /// worker has been connected for `config.noWorkerTimeout` seconds while work remains, or no
+    /// connected worker can take what is left for as long (the fragments stay for a resume).
     public func serve(idleExit: Double = 5, tick: (Coordinator) throws -> Void = { _ in }) throws {
         var finishedAt: Double?
-        var lastWorker = Self.now()
+        var lastWorker = Self.now(), lastPlaceable = Self.now()
         var rechecks = 0
         while true {
             if let frames = try socket.receive(timeout: 200) { handle(frames) }
             let now = Self.now()
             scheduler.expire(now: now)
             for (id, w) in workers where now - w.seen > config.leaseSeconds * 2 {
-                logger.info("worker \(id) silent for \(Int(now - w.seen)) s; forgotten")
+                logger.info("worker \(id) on \(w.host) silent for \(Int(now - w.seen)) s; forgotten")
                 scheduler.drop(worker: id)
                 workers[id] = nil
             }
             for e in scheduler.drainEvents() { logger.info("\(e)") }
             try tick(self)
+            if let stopping {
+                // Idle workers get a moment to be told (their next request is answered shutdown).
+                if scheduler.leases.isEmpty && (now - stopping.since > 1 || workers.isEmpty) { break }
+                if now - stopping.since > stopping.grace + 10 { break }
+                continue
+            }
             if !workers.isEmpty { lastWorker = now }
             if scheduler.finished && finishedAt == nil, let current, rechecks < 3 {
                 let checked = current()
@@ -155,24 +198,36 @@ public final class Coordinator {
                     continue
                 }
             }
+            let working = workers.values.filter(\.working)
+            if !scheduler.leases.isEmpty || working.isEmpty || working.contains(where: { !$0.starved }) { lastPlaceable = now }
             if scheduler.finished {
                 finishedAt = finishedAt ?? now
                 if !workers.values.contains(where: \.working) || now - finishedAt! > idleExit { break }
             } else if now - lastWorker > config.noWorkerTimeout {
                 let last = workerErrors.last.map { "; the last worker error, from \($0.host): \($0.error)" } ?? ""
+                let cut = health.cutOffLines.first.map { "; \($0)" } ?? ""
                 throw SweepError("no worker connected for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) with "
-                    + "\(plan.tasks.count - scheduler.done.count) of \(plan.tasks.count) tasks left\(last); "
+                    + "\(plan.tasks.count - scheduler.done.count) of \(plan.tasks.count) tasks left\(last)\(cut); "
                     + "the fragments stay in \(config.output)/fragments for a resume")
+            } else if now - lastPlaceable > config.noWorkerTimeout {
+                let why = Set(working.flatMap { $0.notGiven.values }).sorted().prefix(3).joined(separator: "; ")
+                throw SweepError("for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) no connected worker could take any "
+                    + "of the \(scheduler.readyTasks.count) ready tasks: \(why); the fragments stay in \(config.output)/fragments for a resume")
             }
         }
     }
 
-    /// One line per working peer: its id, host, the checkpoint it holds and the task it runs.
+    /// One line per working peer: its id, host, CPU and memory, the checkpoint it holds, the task
+    /// it runs, its last error, and the checkpoints it is not given and why.
     func workerList(now: Double) -> String {
         let running = Dictionary(grouping: scheduler.leases.values, by: \.worker)
         return workers.filter(\.value.working).sorted { $0.key < $1.key }.prefix(200).map { id, peer in
             let tasks = running[id]?.map(\.task.id).sorted().joined(separator: ", ") ?? "idle"
-            return "\(id) on \(peer.host): holds \(peer.held ?? "no checkpoint"), running \(tasks), last heard \(Int(now - peer.seen)) s ago"
+            var line = "\(id) on \(peer.host) (\(peer.cpu), \(peer.memory.map(Placement.gib) ?? "memory unknown")): "
+                + "holds \(peer.held ?? "no checkpoint"), running \(tasks), last heard \(Int(now - peer.seen)) s ago"
+            if let e = peer.lastError { line += "; last error: \(e.prefix(300))" }
+            for (checkpoint, why) in peer.notGiven.sorted(by: { $0.key < $1.key }) { line += "; not given \(checkpoint): \(why)" }
+            return line
         }.joined(separator: "\n")
     }
 
@@ -198,7 +253,7 @@ public final class Coordinator {
         }
         let now = Self.now()
         // Only messages a worker sends make (or keep) it a worker, and only a bounded number of them.
-        if [.hello, .request, .heartbeat, .done, .failed].contains(message.kind) {
+        if [.hello, .request, .heartbeat, .done, .failed, .abandoned].contains(message.kind) {
             if workers[worker] != nil {
                 workers[worker]!.seen = now
             } else if workers.count < Self.maxPeers {
@@ -209,15 +264,44 @@ public final class Coordinator {
         let meta: Logger.Metadata = ["worker": "\(worker)"]
         switch message.kind {
         case .hello:
-            workers[worker]?.held = held
-            workers[worker]?.host = String((message.body["host"] ?? "?").prefix(255))
+            guard workers[worker] != nil else { return }
+            let host = String((message.body["host"] ?? "?").prefix(255))
+            workers[worker]!.held = held
+            workers[worker]!.host = host
+            workers[worker]!.memory = message.body["memory_bytes"].flatMap(Int.init).map { max(0, $0) }
+            workers[worker]!.cpu = String((message.body["cpu"] ?? "?").prefix(120))
+            if let reason = health.reason(host) {
+                workers[worker] = nil
+                return reply(identity, Message(.shutdown, ["reason": reason]))
+            }
             reply(identity, Message(.welcome, ["config_path": configPath, "config_text": config.text,
                                                "plan_digest": inputs.digest, "plan_components": planComponents]))
         case .request:
-            guard workers[worker] != nil else { return }
-            workers[worker]?.held = held
-            workers[worker]?.working = true
-            if let task = scheduler.assign(worker: worker, holding: held, now: now) {
+            guard let peer = workers[worker] else { return }
+            workers[worker]!.held = held
+            workers[worker]!.working = true
+            if let stopping {
+                return reply(identity, Message(.shutdown, ["reason": "the sweep is stopping (\(stopping.reason))"]))
+            }
+            if let reason = health.reason(peer.host) {
+                workers[worker] = nil
+                return reply(identity, Message(.shutdown, ["reason": reason]))
+            }
+            let memory = peer.memory
+            let task = scheduler.assign(worker: worker, holding: held, now: now) { self.placement.refusal($0, memory: memory) == nil }
+            // What it could not be given, and why, for `status` (one line per checkpoint).
+            var notGiven: [String: String] = [:]
+            var readyLeft = 0
+            for t in scheduler.readyTasks {
+                readyLeft += 1
+                if notGiven[t.checkpoint] == nil, let why = placement.refusal(t, memory: memory) { notGiven[t.checkpoint] = why }
+            }
+            for (checkpoint, why) in notGiven where workers[worker]!.notGiven[checkpoint] == nil {
+                logger.info("worker \(worker) on \(peer.host) is not given \(checkpoint)'s model tasks: \(why)")
+            }
+            workers[worker]!.notGiven = notGiven
+            workers[worker]!.starved = task == nil && readyLeft > 0
+            if let task {
                 reply(identity, Message(.task, ["task": task.id, "attempt": String(scheduler.attempts[task.id] ?? 1)]))
             } else if scheduler.finished {
                 reply(identity, Message(.shutdown))
@@ -227,7 +311,12 @@ public final class Coordinator {
         case .heartbeat:
             guard workers[worker] != nil else { return }
             scheduler.heartbeat(worker: worker, task: message.body["task"], now: now)
-            reply(identity, Message(.ack))
+            if let stopping {
+                let left = max(0, stopping.grace - (now - stopping.since))
+                reply(identity, Message(.stop, ["grace_seconds": String(format: "%.3f", left), "reason": stopping.reason]))
+            } else {
+                reply(identity, Message(.ack))
+            }
         case .done:
             guard let id = message.body["task"] else { return logger.info("done without a task", metadata: meta) }
             // Only the lease holder speaks for a task; anyone else's report is ignored.
@@ -235,9 +324,12 @@ public final class Coordinator {
                 return logger.debug("ignored done for \(id) from a worker that does not hold its lease", metadata: meta)
             }
             busySeconds += min(Double(message.body["seconds"] ?? "0") ?? 0, now - started.timeIntervalSince1970)
+            let host = workers[worker]?.host ?? "?"
             if verify(id) {
                 scheduler.complete(task: id, worker: worker)
+                health.succeeded(host: host)
             } else {
+                nodeFailed(worker, host: host, error: "\(id) reported done, but its fragment is missing, corrupt, or made from other inputs")
                 scheduler.fail(task: id, worker: worker, error: "reported done, but its fragment is missing, corrupt, or made from other inputs")
             }
         case .failed:
@@ -245,13 +337,22 @@ public final class Coordinator {
             guard scheduler.holds(worker, task: id) else {
                 return logger.debug("ignored a failure of \(id) from a worker that does not hold its lease", metadata: meta)
             }
-            scheduler.fail(task: id, worker: worker, error: String((message.body["error"] ?? "unknown error").prefix(4096)))
+            let error = String((message.body["error"] ?? "unknown error").prefix(4096))
+            nodeFailed(worker, host: workers[worker]?.host ?? "?", error: "\(id): \(error)")
+            scheduler.fail(task: id, worker: worker, error: error)
+        case .abandoned:
+            guard let id = message.body["task"] else { return logger.info("abandoned without a task", metadata: meta) }
+            let reason = String((message.body["reason"] ?? "stopped").prefix(300))
+            if !scheduler.abandon(task: id, worker: worker, reason: reason) {
+                logger.debug("ignored an abandoned \(id) from a worker that does not hold its lease", metadata: meta)
+            }
         case .refused:
             let host = String((message.body["host"] ?? "?").prefix(255))
             let error = String((message.body["error"] ?? "unknown error").prefix(4096))
             logger.error("worker \(worker) on \(host) cannot work on this sweep: \(error)")
             workerErrors.append((worker, host, error))
             if workerErrors.count > 100 { workerErrors.removeFirst() }
+            nodeFailed(worker, host: host, error: error)
             scheduler.drop(worker: worker)
             workers[worker] = nil
         case .bye:
@@ -265,10 +366,21 @@ public final class Coordinator {
                 "failures": scheduler.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
                 "worker_errors": workerErrors.suffix(20).map { "\($0.worker) on \($0.host): \($0.error)" }.joined(separator: "\n"),
                 "worker_list": workerList(now: now),
+                "nodes_cut_off": health.cutOffLines.joined(separator: "\n"),
+                "stopping": stopping.map { "stopping (\($0.reason)) for \(Int(now - $0.since)) s" } ?? "",
             ]))
-        case .welcome, .task, .wait, .shutdown, .ack, .statusReply:
+        case .welcome, .task, .wait, .shutdown, .ack, .stop, .statusReply:
             logger.info("dropped a \(message.kind) message from \(worker): only a coordinator sends those")
         }
+    }
+}
+
+extension Coordinator {
+    /// A failure on `host` (a worker could not start, a task errored): kept as the worker's last
+    /// error, and counted against the node, which is cut off when it keeps failing.
+    func nodeFailed(_ worker: String, host: String, error: String) {
+        workers[worker]?.lastError = error
+        if health.failed(host: host, error: error), let reason = health.reason(host) { logger.error("\(reason)") }
     }
 }
 

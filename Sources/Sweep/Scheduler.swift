@@ -59,22 +59,31 @@ public struct Scheduler: Sendable {
         ready[c] = list
     }
 
-    /// A task for `worker`: ready, not leased, not failed; preferring the checkpoint it holds,
-    /// else the earliest in plan order.
-    public mutating func assign(worker: String, holding checkpoint: String?, now: Double) -> SweepTask? {
-        var chosen: String?
-        if let checkpoint, let list = ready[checkpoint], !list.isEmpty {
-            chosen = checkpoint
+    /// A task for `worker`: ready, not leased, not failed, and one the worker can take
+    /// (`allowed`: e.g. its memory holds the task's checkpoint); preferring the checkpoint it
+    /// holds, else the earliest in plan order.
+    public mutating func assign(worker: String, holding checkpoint: String?, now: Double,
+                                allowed: (SweepTask) -> Bool = { _ in true }) -> SweepTask? {
+        func first(_ c: String) -> Int? { ready[c]?.first { allowed(plan.tasks[$0]) } }
+        var chosen: (checkpoint: String, position: Int)?
+        if let checkpoint, let i = first(checkpoint) {
+            chosen = (checkpoint, i)
         } else {
-            chosen = ready.filter { !$0.value.isEmpty }.min { $0.value[0] < $1.value[0] }?.key
+            for c in ready.keys.sorted() {
+                guard let i = first(c) else { continue }
+                if chosen == nil || i < chosen!.position { chosen = (c, i) }
+            }
         }
-        guard let c = chosen, let i = ready[c]?.first else { return nil }
-        ready[c]!.removeFirst()
+        guard let (c, i) = chosen else { return nil }
+        ready[c]!.removeAll { $0 == i }
         let task = plan.tasks[i]
         leases[task.id] = Lease(task: task, worker: worker, deadline: now + leaseSeconds)
         attempts[task.id, default: 0] += 1
         return task
     }
+
+    /// Ready tasks that no worker holds a lease on (whether or not anyone can take them).
+    public var readyTasks: [SweepTask] { ready.values.flatMap { $0 }.sorted().map { plan.tasks[$0] } }
 
     public mutating func heartbeat(worker: String, task: String?, now: Double) {
         for (id, lease) in leases where lease.worker == worker && (task == nil || task == id) {
@@ -123,6 +132,19 @@ public struct Scheduler: Sendable {
             events.append("task \(id) failed on \(worker) (attempt \(attempts[id] ?? 0) of \(maxAttempts)): \(error); retrying")
             makeReady(i)
         }
+        return true
+    }
+
+    /// A task its lease holder gave back unfinished because it was stopped (preemption, a time
+    /// limit, a signal): it is queued again at once and the attempt is not counted, since nothing
+    /// about the task failed. Anyone else's report is ignored and returns false.
+    @discardableResult
+    public mutating func abandon(task id: String, worker: String, reason: String) -> Bool {
+        guard holds(worker, task: id) else { return false }
+        leases[id] = nil
+        attempts[id] = max(0, (attempts[id] ?? 1) - 1)
+        events.append("task \(id) given back unfinished by \(worker) (\(reason)); queued again, the attempt not counted")
+        if let i = position[id] { makeReady(i) }
         return true
     }
 

@@ -75,6 +75,9 @@ public struct SweepConfig: Sendable, Equatable {
     public var maxAttempts: Int
     /// Seconds a coordinator waits with no worker connected, while work remains, before it gives up.
     public var noWorkerTimeout: Double
+    /// Failures in a row (cannot start, cannot load, a task errors) after which a node gets no
+    /// more work from a cluster coordinator; 0: never.
+    public var maxNodeFailures: Int
     /// Copy the activations into sweep.h5 (else virtual datasets read through to the fragments).
     public var embedActivations: Bool
     /// How extract fragments keep activations: float32, or float16 (half the disk; results change slightly).
@@ -127,6 +130,7 @@ public struct SweepConfig: Sendable, Equatable {
         leaseSeconds = try root.double("lease_seconds", default: 30, range: 1...86_400)
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         noWorkerTimeout = try root.double("no_worker_timeout", default: 600, range: 1...864_000)
+        maxNodeFailures = try root.int("max_node_failures", default: 3, range: 0...10_000)
         embedActivations = try root.bool("embed_activations", default: false)
         activationStorage = HDF5Writer.FloatStorage(rawValue: try root.choice("activation_storage", default: "float32",
                                                                             allowed: HDF5Writer.FloatStorage.allCases.map(\.rawValue)))!

@@ -76,46 +76,11 @@ struct Run: ParsableCommand {
     }
 }
 
-/// Signals that stop a local run: caught (not fatal) so that its workers can be ended first.
-final class StopSignals: @unchecked Sendable {
-    private let lock = NSLock()
-    private var signal: Int32?
-    private var sources: [DispatchSourceSignal] = []
-
-    init(_ signals: [Int32]) {
-        for s in signals {
-            Foundation.signal(s, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                if self.signal == nil { self.signal = s }
-                self.lock.unlock()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    deinit {
-        for s in sources { s.cancel() }
-    }
-
-    var received: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return signal
-    }
-
-    static func name(_ signal: Int32) -> String {
-        [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][signal] ?? "signal \(signal)"
-    }
-}
-
 /// A coordinator on loopback and `workers` worker processes of this executable, replacing workers
 /// that die while work remains; returns when the plan is finished and the workers have exited.
 func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) throws -> Coordinator {
-    let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*")
+    // One node: cutting it off for failing would end the run (failed tasks are reported instead).
+    let coordinator = try Coordinator(sweep: sweep, bind: "tcp://127.0.0.1:*", nodeCutoff: 0)
     if !quiet {
         stderrLine("sweep \(sweep.config.name): \(sweep.plan.tasks.count) tasks (\(coordinator.scheduler.done.count) already done), "
             + "\(n) workers, coordinator at \(coordinator.endpoint)")
@@ -126,7 +91,8 @@ func runLocally(_ sweep: ResolvedSweep, workers n: Int, quiet: Bool = false) thr
     func spawn() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: selfExecutable())
-        p.arguments = ["worker", "--connect", coordinator.endpoint]
+        // A stopped local worker gives its task back at once (the run is ending it).
+        p.arguments = ["worker", "--connect", coordinator.endpoint, "--grace", "1"]
         // The cores are shared out between the workers (kernels spread over more threads than
         // cores wait on each other at every barrier); results do not depend on the thread count.
         var environment = ProcessInfo.processInfo.environment
@@ -200,9 +166,17 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Write the endpoint workers should connect to (wildcards replaced by this host's name) to this file.")
     var endpointFile: String?
     @Flag(help: "Merge even when tasks failed.") var allowPartial = false
+    @Option(help: ArgumentHelp("Seconds the running tasks get to finish once the coordinator is stopped (SIGTERM, SIGINT, SIGHUP, SIGUSR1) before they are given back.",
+                               discussion: "A stopped coordinator leases nothing more, waits for its workers' word, and exits with status \(CoordinatorCommand.stoppedStatus) (run it again, or requeue the job, to resume from the fragments)."))
+    var grace: Double = 60
+
+    /// The exit status of a coordinator that was stopped before the sweep finished (EX_TEMPFAIL):
+    /// `sweep.sbatch` requeues the job on it.
+    static let stoppedStatus: Int32 = 75
 
     func validate() throws {
         if (key == nil) != (authorized == nil) { throw ValidationError("--key and --authorized go together") }
+        if !(grace >= 0 && grace <= 86_400) { throw ValidationError("--grace must be between 0 and 86400 seconds") }
     }
 
     func security() throws -> Coordinator.Security? {
@@ -232,7 +206,20 @@ struct CoordinatorCommand: ParsableCommand {
                 guard rename(staging, endpointFile) == 0 else { throw UserError("\(endpointFile): cannot write") }
             }
             var progress = ProgressLine()
-            try coordinator.serve(idleExit: 30) { progress.update($0.progress) }
+            // Preemption, a requeue or a time limit (SIGTERM; SIGUSR1 from `--signal`): drain, keep the fragments, exit 75.
+            let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            try coordinator.serve(idleExit: 30) { c in
+                if c.stopping == nil, let signal = stop.received { c.stop(reason: "\(StopSignals.name(signal))", grace: grace) }
+                progress.update(c.progress)
+            }
+            if let stopping = coordinator.stopping {
+                let p = coordinator.progress
+                stderrLine("")
+                stderrLine("coordinator: stopped by \(stopping.reason) with \(p.total - p.done) of \(p.total) tasks left "
+                    + "(\(p.running) still leased when it gave up waiting); the fragments stay in \(sweep.config.output)/fragments, "
+                    + "and a rerun (or the requeued job) resumes from them")
+                throw ExitCode(Self.stoppedStatus)
+            }
             let failed = coordinator.scheduler.failed
             for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
             if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
@@ -250,11 +237,18 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://host:5555.") var connect: String
     @Option(help: "Seconds to wait for the coordinator before giving up.") var patience: Double = 60
+    @Option(help: "Seconds a stopped worker (SIGTERM, SIGINT, SIGHUP, SIGUSR1, or its coordinator draining) gives its task to finish before giving it back unfinished.")
+    var grace: Double = 30
     @Option(help: "This worker's CURVE key file (from `xlsweep keys`).") var key: String?
     @Option(help: "The coordinator's public key file.") var serverKey: String?
 
     func validate() throws {
         if (key == nil) != (serverKey == nil) { throw ValidationError("--key and --server-key go together") }
+        if !(grace >= 0 && grace <= 86_400) { throw ValidationError("--grace must be between 0 and 86400 seconds") }
+        if !(patience > 0 && patience <= 864_000) { throw ValidationError("--patience must be between 0 and 864000 seconds") }
+        if let text = ProcessInfo.processInfo.environment["XLSWEEP_MEMORY"], Worker.parseBytes(text) == nil {
+            throw ValidationError("XLSWEEP_MEMORY='\(text)' is not a size (bytes, or a number with K, M, G or T)")
+        }
     }
 
     func run() throws {
@@ -270,7 +264,10 @@ struct WorkerCommand: ParsableCommand {
                xl_die_with_parent(SIGTERM, parent) != 0 {
                 throw UserError("the run that started this worker (pid \(parent)) is gone")
             }
-            let worker = try Worker(connect: connect, keys: keys, patience: patience, logger: Logger(label: "worker \(getpid())"))
+            // Stopped (preemption, a requeue, a time limit, its run ending): it finishes or gives back its task, then exits 0.
+            let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            let worker = try Worker(connect: connect, keys: keys, patience: patience, grace: grace,
+                                    stopSignal: { stop.received }, logger: Logger(label: "worker \(getpid())"))
             try worker.run()
         }
     }
@@ -317,6 +314,8 @@ struct StatusCommand: ParsableCommand {
                     if let w = b["worker_list"], !w.isEmpty { print("workers:\n" + w.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
                     if let f = b["failures"], !f.isEmpty { print(f) }
                     if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
+                    if let n = b["nodes_cut_off"], !n.isEmpty { print("nodes cut off:\n" + n) }
+                    if let s = b["stopping"], !s.isEmpty { print(s) }
                     return
                 }
             }

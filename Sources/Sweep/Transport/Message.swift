@@ -6,7 +6,8 @@ import Foundation
 /// with a reason, never trusted.
 public struct Message: Sendable, Equatable {
     /// 2: `refused` (worker → coordinator), `ack` (the coordinator's answer to a heartbeat).
-    public static let version: UInt16 = 2
+    /// 3: `abandoned` (a stopped worker gives its task back) and `stop` (the coordinator drains).
+    public static let version: UInt16 = 3
     static let magic: [UInt8] = Array("XLSW".utf8)
     static let headerSize = 11
     /// Bodies above this size are refused before they are parsed (a welcome carries the config).
@@ -17,8 +18,13 @@ public struct Message: Sendable, Equatable {
         case hello = 1, request = 2, heartbeat = 3, done = 4, failed = 5, bye = 6
         /// A worker that cannot work on the sweep (cannot start, or derives another plan), and why.
         case refused = 7
+        /// A worker that was stopped (signal, preemption, time limit) gives its task back unfinished.
+        case abandoned = 8
         // coordinator → worker
         case welcome = 10, task = 11, wait = 12, shutdown = 13, ack = 14
+        /// The sweep is stopping (the coordinator was signalled): finish the current task within
+        /// `grace_seconds` or give it back, then leave.
+        case stop = 15
         // anyone → coordinator, and its answer
         case status = 20, statusReply = 21
     }

@@ -1,0 +1,37 @@
+import Foundation
+import Models
+
+/// Which worker may take which task: a task that loads its checkpoint's model (extraction,
+/// generation) goes only to a worker whose memory holds the weights in the sweep's precision, with
+/// room for activations. Pure: the coordinator asks it with what each worker says it may use.
+public struct Placement: Sendable, Equatable {
+    /// Checkpoint → bytes of its weight matrices in the smallest precision the sweep lets it run
+    /// in (`dtype: fp32`: 4 bytes a parameter; `bf16`, and `auto`, which falls back to bf16: 2).
+    public let weightBytes: [String: Int]
+    /// Weights × this is what a worker must be able to use (activations, caches, the tokenizer).
+    public static let headroom = 1.25
+
+    public init(weightBytes: [String: Int]) { self.weightBytes = weightBytes }
+
+    public init(sweep: ResolvedSweep) {
+        let perParameter = sweep.config.dtype == .fp32 ? 4 : 2
+        weightBytes = sweep.modelConfigs.mapValues { WeightTable.of($0).parameterCount * perParameter }
+    }
+
+    /// Bytes a worker needs for `task` (0 when it loads no model).
+    public func needs(_ task: SweepTask) -> Int {
+        guard task.kind == .extract || task.kind == .generate, let bytes = weightBytes[task.checkpoint] else { return 0 }
+        return Int((Double(bytes) * Self.headroom).rounded(.up))
+    }
+
+    /// Nil when a worker that may use `memory` bytes (nil: unknown, taken as enough) can take
+    /// `task`; else why not, in one line.
+    public func refusal(_ task: SweepTask, memory: Int?) -> String? {
+        let need = needs(task)
+        guard need > 0, let memory, memory < need else { return nil }
+        return "cannot hold \(task.checkpoint): its weights need \(Self.gib(need)) with headroom, "
+            + "the worker may use \(Self.gib(memory))"
+    }
+
+    static func gib(_ bytes: Int) -> String { String(format: "%.2f GiB", Double(bytes) / Double(1 << 30)) }
+}
