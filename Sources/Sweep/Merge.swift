@@ -13,12 +13,24 @@ public enum Merge {
         public let missing: [String]
         /// Groups of checkpoints whose weights are identical (same fingerprint): one point, not several.
         public let duplicates: [[String]]
+        /// Other things a researcher should know about the file (a checkpoint run in mixed precisions).
+        public var notes: [String] = []
 
-        /// One warning line per group of identical checkpoints.
+        /// One warning line per group of identical checkpoints, and one per note.
         public var warnings: [String] {
             duplicates.map { "warning: checkpoints \($0.joined(separator: ", ")) hold identical weights (same fingerprint); "
-                + "the published branches may be duplicates" }
+                + "the published branches may be duplicates" } + notes.map { "warning: " + $0 }
         }
+    }
+
+    /// One value when every node agrees (as a one-node run writes it), else `node: value` for each
+    /// node, sorted, separated by `; `.
+    static func perNode(_ values: [(host: String, value: String)]) -> String {
+        let distinct = Set(values.map(\.value))
+        guard distinct.count > 1 else { return distinct.first ?? "" }
+        var byHost: [String: Set<String>] = [:]
+        for v in values { byHost[v.host, default: []].insert(v.value) }
+        return byHost.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.sorted().joined(separator: " | "))" }.joined(separator: "; ")
     }
 
     /// - Parameter embedActivations: copy the activations in (default: the config's `embed_activations`).
@@ -185,20 +197,32 @@ public enum Merge {
 
         // Provenance.
         var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = [], kernels: [String] = []
+        var warnings: [String] = []
         for name in ck {
             let p = try reader("extract/\(name)/\(langs[0])").map(ExtractFragment.provenance)
             fingerprints.append(p?.weights ?? "")
             tokenizers.append(p.map { $0.tokenizer.isEmpty ? "" : "sha256:" + $0.tokenizer } ?? "")
-            precisions.append(p?.precision ?? "")
-            kernels.append(p?.kernels ?? "")
+            // Every language's extraction, wherever it ran: one value when all agree, else each node's.
+            var byHost: [(host: String, precision: String, kernels: String)] = []
+            for lang in langs {
+                guard let r = try reader("extract/\(name)/\(lang)") else { continue }
+                let q = ExtractFragment.provenance(r)
+                byHost.append(((try? r.attribute("task_host")) ?? "?", q.precision, q.kernels))
+            }
+            precisions.append(Self.perNode(byHost.map { ($0.host, $0.precision) }))
+            kernels.append(Self.perNode(byHost.map { ($0.host, $0.kernels) }))
+            if Set(byHost.map(\.precision)).count > 1 {
+                warnings.append("checkpoint \(name) was extracted in more than one precision (\(precisions.last!)): "
+                    + "its languages are not comparable bit for bit; set dtype: fp32 or bf16 to make every node use one")
+            }
         }
         try w.write("checkpoint_precision", strings: precisions, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
                            on: "checkpoint_precision")
         try w.write("checkpoint_kernels", strings: kernels, dimensions: ["checkpoint"])
-        try w.setAttribute("meaning", "kernels of the dense products, as the first language's extraction ran them: fp32 (own kernels, "
-                           + "same bits on every CPU; the level says how fast), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own)",
-                           on: "checkpoint_kernels")
+        try w.setAttribute("meaning", "kernels of the dense products the extractions ran: fp32 (own kernels, "
+                           + "same bits on every CPU; the level says how fast), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own); "
+                           + "when nodes differed, 'node: kernels' for each node, separated by '; '", on: "checkpoint_kernels")
         try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
         try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")
         try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: ["checkpoint"])
@@ -236,6 +260,8 @@ public enum Merge {
         try w.write("task_host", strings: records.map(\.host), dimensions: ["task"])
         try w.write("task_worker", strings: records.map(\.worker), dimensions: ["task"])
         try w.write("task_attempt", ints: records.map { Int32($0.attempt) }, shape: [records.count], dimensions: ["task"])
+        try w.write("task_cpu", strings: records.map(\.cpu), dimensions: ["task"])
+        try w.setAttribute("meaning", "the kernel level of the worker's CPU (generic, avx2, avx512, avx512-bf16, amx-bf16)", on: "task_cpu")
         try w.write("task_peak_rss_bytes", int64s: records.map { Int64($0.peakRSSBytes) }, shape: [records.count], dimensions: ["task"])
         // Its own dimension scale (like a netCDF coordinate variable), so readers see a named axis.
         try w.write("missing_task", strings: missing)
@@ -250,6 +276,6 @@ public enum Merge {
         try w.setAttribute("plan_digest", sweep.inputs.digest)
         try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
         try w.close()
-        return Summary(path: path, missing: missing, duplicates: duplicates)
+        return Summary(path: path, missing: missing, duplicates: duplicates, notes: warnings)
     }
 }

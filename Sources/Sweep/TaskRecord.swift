@@ -11,6 +11,8 @@ public struct TaskRecord: Sendable, Equatable {
     public let host: String
     public let worker: String
     public let attempt: Int
+    /// The kernel level of the worker's CPU ("" in fragments older than this field).
+    public let cpu: String
     /// The worker process's peak resident memory when the fragment was written.
     public let peakRSSBytes: Int
 
@@ -22,6 +24,7 @@ public struct TaskRecord: Sendable, Equatable {
             return TaskRecord(id: t.id, kind: t.kind, started: started, seconds: seconds,
                               host: (try? r.attribute("task_host")) ?? "", worker: (try? r.attribute("task_worker")) ?? "",
                               attempt: (try? r.attribute("task_attempt")).flatMap(Int.init) ?? 0,
+                              cpu: (try? r.attribute("task_cpu")) ?? "",
                               peakRSSBytes: (try? r.attribute("task_peak_rss_bytes")).flatMap(Int.init) ?? 0)
         }
     }

@@ -54,6 +54,7 @@ public final class TaskRunner {
         return ["task_started": String(format: "%.3f", started.timeIntervalSince1970),
                 "task_seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                 "task_host": placement.host, "task_worker": placement.worker, "task_attempt": String(placement.attempt),
+                "task_cpu": "\(KernelPath.active)",
                 "task_peak_rss_bytes": String(Int(usage.ru_maxrss) * 1024)]
     }
 
