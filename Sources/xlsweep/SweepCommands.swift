@@ -215,9 +215,9 @@ struct CoordinatorCommand: ParsableCommand {
             if let stopping = coordinator.stopping {
                 let p = coordinator.progress
                 stderrLine("")
-                stderrLine("coordinator: stopped by \(stopping.reason) with \(p.total - p.done) of \(p.total) tasks left "
-                    + "(\(p.running) still leased when it gave up waiting); the fragments stay in \(sweep.config.output)/fragments, "
-                    + "and a rerun (or the requeued job) resumes from them")
+                let unheard = p.running == 0 ? "" : " (\(p.running) tasks unreported after the grace: their workers' leases lapse)"
+                stderrLine("coordinator: stopped by \(stopping.reason) with \(p.total - p.done) of \(p.total) tasks left\(unheard); "
+                    + "the fragments stay in \(sweep.config.output)/fragments, and a rerun (or the requeued job) resumes from them")
                 throw ExitCode(Self.stoppedStatus)
             }
             let failed = coordinator.scheduler.failed
@@ -298,12 +298,23 @@ struct StatusCommand: ParsableCommand {
         commandName: "status", abstract: "Progress of a sweep: from its running coordinator, else from the files on disk.")
 
     @Argument(help: "The sweep's output directory.") var directory: String
+    @Option(help: "A CURVE key file the coordinator accepts (a worker's), when it runs with --key.") var key: String?
+    @Option(help: "The coordinator's public key file.") var serverKey: String?
+
+    func validate() throws {
+        if (key == nil) != (serverKey == nil) { throw ValidationError("--key and --server-key go together") }
+    }
 
     func run() throws {
         try reportingErrors {
             let (config, endpoint, pid) = try RunRecord.read(directory: directory)
             if let endpoint, let pid, kill(pid_t(pid), 0) == 0 {
                 let socket = try ZMQSocket(.dealer)
+                if let key, let serverKey {
+                    let mine = try CurveKeys.read(key)
+                    guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
+                    try socket.makeCurveClient(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
+                }
                 try socket.connect(endpoint)
                 try socket.send([Message(.status).encode()])
                 if let frames = try socket.receive(timeout: 2000), frames.count == 1,

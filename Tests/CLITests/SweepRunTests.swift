@@ -47,23 +47,11 @@ func startCoordinator(config: String, dir: String, extra: [String] = []) throws 
     throw SweepError("the coordinator never wrote \(dir)/out/run.json")
 }
 
-/// Every dataset of two sweep.h5 files but the config text and the timeline, byte for byte (NaNs included), via h5py.
-/// `ignoring`: further datasets left out (e.g. `checkpoint_kernels`, which names the CPU level).
+/// Every dataset of two sweep.h5 files but the config text and the timeline, byte for byte (NaNs
+/// included), and every root attribute, via h5py (`tools/compare_sweeps.py`; the cluster test uses it too).
+/// `ignoring`: further datasets or attributes left out (e.g. `checkpoint_kernels`, which names the CPU level).
 func assertSameSweepDatasets(_ a: String, _ b: String, ignoring: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
-    let r = try CLI.python(["-c", """
-        import sys, h5py, numpy as np
-        a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-        ignored = set(sys.argv[3].split(",")) if len(sys.argv) > 3 else set()
-        assert sorted(a) == sorted(b), (sorted(a), sorted(b))
-        bad = []
-        for k in a:
-            # The config text, and the timeline (when, where, how long), are not results.
-            if k == "config_text" or k in ignored or k in ("task_started", "task_seconds", "task_host", "task_worker", "task_attempt", "task_peak_rss_bytes"): continue
-            x, y = a[k][()], b[k][()]
-            same = x.tobytes() == y.tobytes() if x.dtype.kind in "fiu" else np.array_equal(x, y)
-            if not same or x.shape != y.shape: bad.append(k)
-        print("differ: " + ",".join(bad) if bad else "same")
-        """, a, b] + (ignoring.isEmpty ? [] : [ignoring.joined(separator: ",")]))
+    let r = try CLI.python([CLI.root + "/tools/compare_sweeps.py", a, b, "--ignore", ignoring.joined(separator: ",")])
     XCTAssertEqual(r.stdout, "same\n", r.stderr, file: file, line: line)
 }
 

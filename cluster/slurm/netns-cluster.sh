@@ -21,10 +21,14 @@ xl_ns() { echo "${xl_prefix}-$1"; }
 
 # Only the network namespace is entered (`ip netns exec` would remount /sys and hide the cgroup
 # tree slurmd needs); the host name and /etc/hosts are set in private UTS and mount namespaces.
+# XL_BROKEN_NODE=I and XL_BROKEN_PATH=DIR: on node I, DIR shows as an empty read-only directory
+# (a node whose copy of the data is missing), for it and everything it starts.
 xl_enter() {
     local name=$1 host=$2; shift 2
-    nsenter --net="/run/netns/$(xl_ns "$name")" unshare --uts --mount --propagation private \
-        sh -c 'mount --bind "$0" /etc/hosts && hostname "$1" && shift && exec "$@"' \
+    local mask=""
+    [[ "$name" == "n${XL_BROKEN_NODE:-0}" ]] && mask=${XL_BROKEN_PATH:-}
+    nsenter --net="/run/netns/$(xl_ns "$name")" env XL_MASK="$mask" unshare --uts --mount --propagation private \
+        sh -c 'mount --bind "$0" /etc/hosts && { [ -z "$XL_MASK" ] || mount -t tmpfs -o ro,size=1m xl-broken "$XL_MASK"; } && hostname "$1" && shift && exec "$@"' \
         "/etc/netns/$(xl_ns "$name")/hosts" "$host" "$@"
 }
 on_ctl() { xl_enter ctl xlctl "$@"; }
