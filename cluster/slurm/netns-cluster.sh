@@ -33,6 +33,8 @@ xl_enter() {
 }
 on_ctl() { xl_enter ctl xlctl "$@"; }
 on_node() { local i=$1; shift; xl_enter "n$i" "xln$i" "$@"; }
+# kill_node I: node I dies: every process in its namespace (slurmd, job steps, workers) is killed.
+kill_node() { local p; for p in $(ip netns pids "$(xl_ns "n$1")"); do kill -9 "$p" 2>/dev/null || true; done; }
 
 cluster_down() {
     set +e
@@ -136,6 +138,7 @@ AccountingStorageType=accounting_storage/none
 SlurmctldPort=6817
 SlurmdPort=6818
 KillWait=15
+SlurmdTimeout=10
 MinJobAge=300
 CONF
         for i in $(seq 1 "$xl_nodes"); do
