@@ -331,7 +331,7 @@ extension TrustTests {
         usleep(300_000)
         // `status` lists the worker: host, checkpoint in memory, current task.
         let status = try CLI.run(["status", dir + "/out"])
-        XCTAssertTrue(status.stdout.contains("workers:\n  ") && status.stdout.contains("on \(ProcessInfo.processInfo.hostName): holds step")
+        XCTAssertTrue(status.stdout.contains("workers:\n  ") && status.stdout.contains("on \(ProcessInfo.processInfo.hostName) (") && status.stdout.contains(" GiB): holds step")
                       && status.stdout.contains(", running generate/"), status.stdout)
         kill(coordinator.processIdentifier, SIGKILL)
         coordinator.waitUntilExit()

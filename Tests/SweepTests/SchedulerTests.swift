@@ -59,6 +59,37 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(s.done, before)
     }
 
+    /// A task given back by a stopped worker (preemption, a time limit) is queued again at once and
+    /// its attempt is not spent: given back more often than `maxAttempts`, it still runs and succeeds.
+    func testAbandonedTasksComeBackAtOnceWithoutSpendingAnAttempt() {
+        var s = Scheduler(plan: plan, done: [], maxAttempts: 2, leaseSeconds: 10)
+        let first = s.assign(worker: "w1", holding: nil, now: 0)!
+        for round in 1...5 {
+            XCTAssertFalse(s.abandon(task: first.id, worker: "w9", reason: "forged"), "only the lease holder gives a task back")
+            XCTAssertTrue(s.abandon(task: first.id, worker: "w\(round)", reason: "stopped by SIGTERM"))
+            XCTAssertEqual(s.attempts[first.id], 0)
+            XCTAssertTrue(s.drainEvents().contains { $0.contains("given back unfinished by w\(round) (stopped by SIGTERM)") })
+            let again = s.assign(worker: "w\(round + 1)", holding: nil, now: Double(round))!
+            XCTAssertEqual(again.id, first.id, "queued again at once, first in plan order")
+        }
+        XCTAssertEqual(s.attempts[first.id], 1)
+        XCTAssertTrue(s.complete(task: first.id, worker: "w6"))
+        XCTAssertTrue(s.failed.isEmpty)
+    }
+
+    /// `allowed` keeps tasks from a worker that cannot take them (its memory): it gets the next
+    /// task it can take, or none, and the others stay ready for other workers.
+    func testAssignSkipsWhatAWorkerCannotTake() {
+        var s = Scheduler(plan: plan, done: [], maxAttempts: 2, leaseSeconds: 10)
+        let onlyB = s.assign(worker: "small", holding: nil, now: 0) { $0.checkpoint == "b" }!
+        XCTAssertEqual(onlyB.checkpoint, "b")
+        XCTAssertNil(s.assign(worker: "none", holding: nil, now: 0) { _ in false })
+        XCTAssertEqual(s.assign(worker: "big", holding: "b", now: 0)?.checkpoint, "b", "b's other extraction")
+        XCTAssertNil(s.assign(worker: "small", holding: nil, now: 0) { $0.checkpoint == "b" }, "nothing of b is ready now")
+        XCTAssertEqual(Set(s.readyTasks.map(\.checkpoint)), ["a"], "a's tasks stayed ready for others")
+        XCTAssertEqual(s.assign(worker: "big", holding: "b", now: 0)?.checkpoint, "a")
+    }
+
     /// Only the holder of a task's current lease speaks for it: forged `done`/`failed` reports for
     /// real task ids from peers that never held them (or whose lease expired) change nothing, and
     /// no task becomes ready before everything it needs is done.

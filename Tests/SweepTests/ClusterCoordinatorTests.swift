@@ -1,0 +1,219 @@
+import Foundation
+import XCTest
+@testable import Sweep
+
+/// The coordinator's cluster behaviour over real ZeroMQ sockets, with hand-driven workers (DEALER
+/// sockets speaking the wire protocol): nodes that keep failing are cut off, model tasks go only
+/// to workers whose memory holds the weights, and a stopping coordinator takes tasks back.
+final class ClusterCoordinatorTests: XCTestCase {
+    /// A coordinator serving on its own thread until `finish()` (or until `serve` returns by itself).
+    final class Serving: @unchecked Sendable {
+        let coordinator: Coordinator
+        let lock = NSLock()
+        var stopRequested = false, drain: (reason: String, grace: Double)?
+        var returned = false, error: Error?
+        let done = DispatchSemaphore(value: 0)
+
+        init(_ coordinator: Coordinator) {
+            self.coordinator = coordinator
+            let thread = Thread { [self] in
+                do {
+                    try self.coordinator.serve(idleExit: 0.5) { c in
+                        self.lock.lock()
+                        defer { self.lock.unlock() }
+                        if let d = self.drain, c.stopping == nil { c.stop(reason: d.reason, grace: d.grace) }
+                        if self.stopRequested { throw SweepError("test over") }
+                    }
+                } catch { self.error = error }
+                self.lock.lock()
+                self.returned = true
+                self.lock.unlock()
+                self.done.signal()
+            }
+            thread.start()
+        }
+
+        func stop(reason: String, grace: Double) { lock.lock(); drain = (reason, grace); lock.unlock() }
+
+        /// Ends serving; true when it had already returned by itself.
+        @discardableResult
+        func finish() -> Bool {
+            lock.lock()
+            let already = returned
+            stopRequested = true
+            lock.unlock()
+            _ = done.wait(timeout: .now() + 10)
+            return already
+        }
+    }
+
+    /// A hand-driven worker: sends a message, waits for the answer.
+    struct FakeWorker {
+        let socket: ZMQSocket
+        init(_ identity: String, endpoint: String) throws {
+            socket = try ZMQSocket(.dealer)
+            try socket.setIdentity(identity)
+            try socket.connect(endpoint)
+        }
+
+        @discardableResult
+        func ask(_ kind: Message.Kind, _ body: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> Message {
+            try socket.send([Message(kind, body).encode()])
+            guard let frames = try socket.receive(timeout: 5000), frames.count == 1 else {
+                XCTFail("no answer to \(kind)", file: file, line: line)
+                throw SweepError("no answer")
+            }
+            return try Message.decode(frames[0])
+        }
+
+        func tell(_ kind: Message.Kind, _ body: [String: String] = [:]) throws { try socket.send([Message(kind, body).encode()]) }
+    }
+
+    func sweep(extra: String = "") throws -> ResolvedSweep {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-cluster-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return try ResolvedSweep(try SweepConfig(path: try SweepFixture.make(in: dir, extra: extra)))
+    }
+
+    func status(_ endpoint: String) throws -> [String: String] {
+        try FakeWorker("status-\(UUID().uuidString)", endpoint: endpoint).ask(.status).body
+    }
+
+    func testANodeThatKeepsFailingIsCutOffAndStatusNamesIt() throws {
+        let s = try sweep(extra: "max_node_failures: 2")
+        let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
+        let serving = Serving(coordinator)
+        defer { serving.finish() }
+        let bad = try FakeWorker("badnode:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try bad.ask(.hello, ["host": "badnode", "memory_bytes": "\(1 << 40)", "cpu": "avx2"]).kind, .welcome)
+        for attempt in 1...2 {
+            let task = try bad.ask(.request)
+            XCTAssertEqual(task.kind, .task, "attempt \(attempt)")
+            try bad.tell(.failed, ["task": task.body["task"]!, "error": "step1: cannot map model.safetensors"])
+        }
+        // Cut off: no more work for it, nor for a new worker on the same node, and the reason says why.
+        let refused = try bad.ask(.request)
+        XCTAssertEqual(refused.kind, .shutdown)
+        XCTAssertTrue(refused.body["reason"]?.contains("node badnode failed 2 times in a row (max_node_failures 2)") ?? false, "\(refused.body)")
+        let sibling = try FakeWorker("badnode:2", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try sibling.ask(.hello, ["host": "badnode"]).kind, .shutdown)
+        // Another node still gets work; `status` lists the cut-off node with its last error.
+        let good = try FakeWorker("goodnode:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try good.ask(.hello, ["host": "goodnode", "cpu": "avx512", "memory_bytes": "\(1 << 40)"]).kind, .welcome)
+        XCTAssertEqual(try good.ask(.request).kind, .task)
+        let st = try status(coordinator.endpoint)
+        XCTAssertTrue(st["nodes_cut_off"]?.contains("node badnode failed 2 times") ?? false, "\(st)")
+        XCTAssertTrue(st["nodes_cut_off"]?.contains("cannot map model.safetensors") ?? false, "\(st)")
+        XCTAssertTrue(st["worker_list"]?.contains("goodnode:1 on goodnode (avx512, 1024.00 GiB): holds no checkpoint, running extract/") ?? false, "\(st)")
+        XCTAssertFalse(st["worker_list"]?.contains("badnode") ?? true, "\(st)")
+    }
+
+    func testModelTasksGoOnlyToWorkersWhoseMemoryHoldsTheWeights() throws {
+        let s = try sweep()
+        let placement = Placement(sweep: s)
+        // bloom-tiny's weights, counted from its weight table, in fp32 when dtype auto can fall back to bf16: 2 bytes each.
+        let parameters = try XCTUnwrap(s.modelConfigs["step1"]).vocabSize * s.modelConfigs["step1"]!.dModel
+        XCTAssertGreaterThan(placement.weightBytes["step1"]!, parameters * 2)
+        let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
+        let serving = Serving(coordinator)
+        defer { serving.finish() }
+        let small = try FakeWorker("small:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try small.ask(.hello, ["host": "small", "memory_bytes": "1000"]).kind, .welcome)
+        // Every ready task is an extraction (all else reads them): the small worker waits.
+        XCTAssertEqual(try small.ask(.request).kind, .wait)
+        let st = try status(coordinator.endpoint)
+        XCTAssertTrue(st["worker_list"]?.contains("not given step1: cannot hold step1: its weights need") ?? false, "\(st)")
+        XCTAssertTrue(st["worker_list"]?.contains("the worker may use 0.00 GiB") ?? false, "\(st)")
+        let big = try FakeWorker("big:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try big.ask(.hello, ["host": "big", "memory_bytes": "\(1 << 36)"]).kind, .welcome)
+        let task = try big.ask(.request)
+        XCTAssertEqual(task.kind, .task)
+        XCTAssertTrue(task.body["task"]?.hasPrefix("extract/") ?? false, "\(task.body)")
+        // A worker that says nothing about its memory is taken to have enough.
+        let quiet = try FakeWorker("quiet:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try quiet.ask(.hello, ["host": "quiet"]).kind, .welcome)
+        XCTAssertEqual(try quiet.ask(.request).kind, .task)
+    }
+
+    func testAStoppingCoordinatorLeasesNothingTakesTasksBackAndReturns() throws {
+        let s = try sweep()
+        let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
+        let serving = Serving(coordinator)
+        let worker = try FakeWorker("w:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try worker.ask(.hello, ["host": "w"]).kind, .welcome)
+        let task = try worker.ask(.request)
+        let id = try XCTUnwrap(task.body["task"])
+        XCTAssertEqual(task.body["attempt"], "1")
+        serving.stop(reason: "SIGTERM", grace: 30)
+        // Its heartbeat is answered with `stop` and the grace left; a new request gets shutdown.
+        var answer = try worker.ask(.heartbeat, ["task": id])
+        for _ in 0..<20 where answer.kind == .ack {
+            usleep(50_000)
+            answer = try worker.ask(.heartbeat, ["task": id])
+        }
+        XCTAssertEqual(answer.kind, .stop)
+        XCTAssertEqual(answer.body["reason"], "SIGTERM")
+        let grace = try XCTUnwrap(answer.body["grace_seconds"].flatMap(Double.init))
+        XCTAssertTrue(grace > 25 && grace <= 30, "\(grace)")
+        let other = try FakeWorker("w:2", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try other.ask(.hello, ["host": "w"]).kind, .welcome)
+        let refused = try other.ask(.request)
+        XCTAssertEqual(refused.kind, .shutdown)
+        XCTAssertEqual(refused.body["reason"], "the sweep is stopping (SIGTERM)")
+        // The task given back: queued again at once, the attempt not spent; with no lease left, serve returns.
+        try worker.tell(.abandoned, ["task": id, "reason": "stopped by SIGTERM"])
+        XCTAssertEqual(serving.done.wait(timeout: .now() + 10), .success, "serve did not return once no task was leased")
+        serving.done.signal()
+        XCTAssertTrue(serving.finish(), "serve returned only when told to")
+        XCTAssertNil(serving.error)
+        XCTAssertEqual(coordinator.stopping?.reason, "SIGTERM")
+        XCTAssertTrue(coordinator.scheduler.leases.isEmpty)
+        XCTAssertEqual(coordinator.scheduler.attempts[id], 0)
+        XCTAssertTrue(coordinator.scheduler.readyTasks.map(\.id).contains(id))
+    }
+}
+
+/// The pure parts: node health and placement.
+final class NodeHealthAndPlacementTests: XCTestCase {
+    func testFailuresInARowCutANodeOffAndASuccessResetsTheCount() {
+        var health = NodeHealth(cutoff: 3)
+        XCTAssertFalse(health.failed(host: "a", error: "x"))
+        XCTAssertFalse(health.failed(host: "a", error: "y"))
+        health.succeeded(host: "a")
+        XCTAssertFalse(health.failed(host: "a", error: "x"))
+        XCTAssertFalse(health.failed(host: "a", error: "x"))
+        XCTAssertFalse(health.isCutOff("a"))
+        XCTAssertTrue(health.failed(host: "a", error: "disk gone"))
+        XCTAssertFalse(health.failed(host: "a", error: "again"), "cut off once")
+        XCTAssertTrue(health.isCutOff("a"))
+        XCTAssertFalse(health.isCutOff("b"))
+        XCTAssertEqual(health.cutOffLines.count, 1)
+        XCTAssertTrue(health.reason("a")!.contains("Last error: again"), health.reason("a")!)
+        var never = NodeHealth(cutoff: 0)
+        for _ in 0..<100 { never.failed(host: "a", error: "x") }
+        XCTAssertFalse(never.isCutOff("a"))
+    }
+
+    func testOnlyModelTasksNeedTheWeightsInMemory() {
+        let plan = Plan(checkpoints: ["a"], languages: ["en"], layers: ["a": 1], concepts: ["joy"], generation: true)
+        let placement = Placement(weightBytes: ["a": 1 << 30])
+        for task in plan.tasks {
+            let needs = task.kind == .extract || task.kind == .generate
+            XCTAssertEqual(placement.needs(task), needs ? 1_342_177_280 : 0, task.id)
+            XCTAssertEqual(placement.refusal(task, memory: 1 << 30) != nil, needs, task.id)
+            XCTAssertNil(placement.refusal(task, memory: 2 << 30), task.id)
+            XCTAssertNil(placement.refusal(task, memory: nil), task.id)
+        }
+    }
+
+    func testMemorySizesParse() {
+        XCTAssertEqual(Worker.parseBytes("12345"), 12345)
+        XCTAssertEqual(Worker.parseBytes("512M"), 512 << 20)
+        XCTAssertEqual(Worker.parseBytes("1.5g"), 3 << 29)
+        XCTAssertEqual(Worker.parseBytes(" 2T "), 2 << 40)
+        for bad in ["", "lots", "-1G", "5GB", "5GiB", "nan", "1e30"] { XCTAssertNil(Worker.parseBytes(bad), bad) }
+        XCTAssertEqual(Worker.memoryLimit(environment: ["XLSWEEP_MEMORY": "3G"]), 3 << 30)
+        XCTAssertEqual(Worker.nodeName(environment: ["SLURMD_NODENAME": "gpu17"]), "gpu17")
+    }
+}
