@@ -163,8 +163,11 @@ public final class Coordinator {
     /// seconds pass with no worker at all once finished), or, once `stop` was called, until no task
     /// is leased. `tick` runs after every event; it may throw to stop serving. Throws when no
     /// worker has been connected for `config.noWorkerTimeout` seconds while work remains, or no
-    /// connected worker can take what is left for as long (the fragments stay for a resume).
+    /// connected worker can take what is left (its memory) for that long, at most two minutes
+    /// (the fragments stay for a resume).
     public func serve(idleExit: Double = 5, tick: (Coordinator) throws -> Void = { _ in }) throws {
+        // Workers that cannot hold what is left are told so soon: more memory rarely joins later.
+        let starvedTimeout = min(config.noWorkerTimeout, 120)
         var finishedAt: Double?
         var lastWorker = Self.now(), lastPlaceable = Self.now()
         var rechecks = 0
@@ -209,9 +212,9 @@ public final class Coordinator {
                 throw SweepError("no worker connected for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) with "
                     + "\(plan.tasks.count - scheduler.done.count) of \(plan.tasks.count) tasks left\(last)\(cut); "
                     + "the fragments stay in \(config.output)/fragments for a resume")
-            } else if now - lastPlaceable > config.noWorkerTimeout {
+            } else if now - lastPlaceable > starvedTimeout {
                 let why = Set(working.flatMap { $0.notGiven.values }).sorted().prefix(3).joined(separator: "; ")
-                throw SweepError("for \(Int(config.noWorkerTimeout)) s (no_worker_timeout) no connected worker could take any "
+                throw SweepError("for \(Int(starvedTimeout)) s no connected worker could take any "
                     + "of the \(scheduler.readyTasks.count) ready tasks: \(why); the fragments stay in \(config.output)/fragments for a resume")
             }
         }

@@ -136,6 +136,31 @@ final class ClusterCoordinatorTests: XCTestCase {
         XCTAssertEqual(try quiet.ask(.request).kind, .task)
     }
 
+    /// When no connected worker can hold what is left, the coordinator says so and stops, instead
+    /// of waiting for a worker that will never come.
+    func testACoordinatorWhoseWorkersCannotHoldTheModelsStopsAndSaysWhy() throws {
+        let s = try sweep(extra: "no_worker_timeout: 1")
+        let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
+        let serving = Serving(coordinator)
+        let small = try FakeWorker("small:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try small.ask(.hello, ["host": "small", "memory_bytes": "1000"]).kind, .welcome)
+        // It keeps asking (and is told to wait) until the coordinator gives up.
+        var answered = false
+        for _ in 0..<50 {
+            try small.tell(.request)
+            guard let frames = try small.socket.receive(timeout: 300) else { break }
+            let m = try Message.decode(frames[0])
+            XCTAssertEqual(m.kind, .wait)
+            answered = true
+        }
+        XCTAssertTrue(answered)
+        XCTAssertEqual(serving.done.wait(timeout: .now() + 10), .success)
+        serving.done.signal()
+        serving.finish()
+        let error = String(describing: try XCTUnwrap(serving.error))
+        XCTAssertTrue(error.contains("no connected worker could take any of the 12 ready tasks: cannot hold step"), error)
+    }
+
     func testAStoppingCoordinatorLeasesNothingTakesTasksBackAndReturns() throws {
         let s = try sweep()
         let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
