@@ -294,16 +294,17 @@ public final class Coordinator {
             let task = scheduler.assign(worker: worker, holding: held, now: now) { self.placement.refusal($0, memory: memory) == nil }
             // What it could not be given, and why, for `status` (one line per checkpoint).
             var notGiven: [String: String] = [:]
-            var readyLeft = 0
-            for t in scheduler.readyTasks {
-                readyLeft += 1
-                if notGiven[t.checkpoint] == nil, let why = placement.refusal(t, memory: memory) { notGiven[t.checkpoint] = why }
+            var readyLeft = false
+            for (checkpoint, list) in scheduler.ready where !list.isEmpty {
+                readyLeft = true
+                if let why = placement.refusal(checkpoint: checkpoint, memory: memory),
+                   list.contains(where: { Placement.loadsModel(plan.tasks[$0]) }) { notGiven[checkpoint] = why }
             }
             for (checkpoint, why) in notGiven where workers[worker]!.notGiven[checkpoint] == nil {
                 logger.info("worker \(worker) on \(peer.host) is not given \(checkpoint)'s model tasks: \(why)")
             }
             workers[worker]!.notGiven = notGiven
-            workers[worker]!.starved = task == nil && readyLeft > 0
+            workers[worker]!.starved = task == nil && readyLeft
             if let task {
                 reply(identity, Message(.task, ["task": task.id, "attempt": String(scheduler.attempts[task.id] ?? 1)]))
             } else if scheduler.finished {
@@ -394,21 +395,22 @@ public enum RunRecord {
         let dir = sweep.config.output
         try FileManager.default.createDirectory(atPath: dir + "/fragments", withIntermediateDirectories: true)
         let record: [String: Any] = ["config_path": sweep.config.file, "config_text": sweep.config.text,
-                                     "endpoint": endpoint, "pid": Int(getpid())]
+                                     "endpoint": endpoint, "pid": Int(getpid()), "host": Worker.nodeName()]
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted])
         let staging = dir + "/run.json.partial"
         try data.write(to: URL(fileURLWithPath: staging))
         guard rename(staging, dir + "/run.json") == 0 else { throw SweepError("\(dir)/run.json: cannot write") }
     }
 
-    /// The config a run in `directory` used, and its last coordinator endpoint.
-    public static func read(directory: String) throws -> (config: SweepConfig, endpoint: String?, pid: Int?) {
+    /// The config a run in `directory` used, its last coordinator's endpoint (as bound: a wildcard
+    /// address stays), pid, and the node it ran on.
+    public static func read(directory: String) throws -> (config: SweepConfig, endpoint: String?, pid: Int?, host: String?) {
         let path = directory + "/run.json"
         guard let data = FileManager.default.contents(atPath: path),
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let file = json["config_path"] as? String, let text = json["config_text"] as? String else {
             throw SweepError("\(path): not found or unreadable — is \(directory) a sweep's output directory?")
         }
-        return (try SweepConfig(text: text, file: file), json["endpoint"] as? String, json["pid"] as? Int)
+        return (try SweepConfig(text: text, file: file), json["endpoint"] as? String, json["pid"] as? Int, json["host"] as? String)
     }
 }

@@ -18,18 +18,31 @@ public struct Placement: Sendable, Equatable {
         weightBytes = sweep.modelConfigs.mapValues { WeightTable.of($0).parameterCount * perParameter }
     }
 
+    /// Whether `task` loads its checkpoint's model (extraction, generation).
+    public static func loadsModel(_ task: SweepTask) -> Bool { task.kind == .extract || task.kind == .generate }
+
     /// Bytes a worker needs for `task` (0 when it loads no model).
     public func needs(_ task: SweepTask) -> Int {
-        guard task.kind == .extract || task.kind == .generate, let bytes = weightBytes[task.checkpoint] else { return 0 }
+        Self.loadsModel(task) ? needs(checkpoint: task.checkpoint) : 0
+    }
+
+    /// Bytes a worker needs to hold `checkpoint`'s model (0 when its size is not known).
+    public func needs(checkpoint: String) -> Int {
+        guard let bytes = weightBytes[checkpoint] else { return 0 }
         return Int((Double(bytes) * Self.headroom).rounded(.up))
     }
 
     /// Nil when a worker that may use `memory` bytes (nil: unknown, taken as enough) can take
     /// `task`; else why not, in one line.
     public func refusal(_ task: SweepTask, memory: Int?) -> String? {
-        let need = needs(task)
+        Self.loadsModel(task) ? refusal(checkpoint: task.checkpoint, memory: memory) : nil
+    }
+
+    /// Nil when such a worker can hold `checkpoint`'s model; else why not.
+    public func refusal(checkpoint: String, memory: Int?) -> String? {
+        let need = needs(checkpoint: checkpoint)
         guard need > 0, let memory, memory < need else { return nil }
-        return "cannot hold \(task.checkpoint): its weights need \(Self.gib(need)) with headroom, "
+        return "cannot hold \(checkpoint): its weights need \(Self.gib(need)) with headroom, "
             + "the worker may use \(Self.gib(memory))"
     }
 

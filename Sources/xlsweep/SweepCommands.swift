@@ -253,12 +253,7 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var keys: Worker.Keys?
-            if let key, let serverKey {
-                let mine = try CurveKeys.read(key)
-                guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
-                keys = Worker.Keys(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
-            }
+            let keys = try clientKeys(key: key, serverKey: serverKey)
             // A worker started by a local `run` ends when that process does, however it ends.
             if let parent = ProcessInfo.processInfo.environment["XLSWEEP_PARENT_PID"].flatMap(Int32.init),
                xl_die_with_parent(SIGTERM, parent) != 0 {
@@ -273,6 +268,14 @@ struct WorkerCommand: ParsableCommand {
     }
 }
 
+/// A CURVE client's keys from `--key` (its own key file) and `--server-key` (the coordinator's public key).
+func clientKeys(key: String?, serverKey: String?) throws -> Worker.Keys? {
+    guard let key, let serverKey else { return nil }
+    let mine = try CurveKeys.read(key)
+    guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
+    return Worker.Keys(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
+}
+
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge", abstract: "Merge a sweep's fragments into DIR/sweep.h5 (verifying every checksum).")
@@ -284,7 +287,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (config, _, _) = try RunRecord.read(directory: directory)
+            let config = try RunRecord.read(directory: directory).config
             let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
                                         embedActivations: embedActivations ? true : nil, toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
@@ -307,13 +310,15 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (config, endpoint, pid) = try RunRecord.read(directory: directory)
-            if let endpoint, let pid, kill(pid_t(pid), 0) == 0 {
+            let (config, bound, pid, host) = try RunRecord.read(directory: directory)
+            // On the coordinator's node its pid tells whether it still runs; from another node
+            // (a login node) it is asked at its node's address.
+            let here = host == nil || host == Worker.nodeName()
+            if let bound, let pid, !here || kill(pid_t(pid), 0) == 0 {
+                let endpoint = here ? bound : bound.replacingOccurrences(of: "0.0.0.0", with: host!).replacingOccurrences(of: "[::]", with: host!)
                 let socket = try ZMQSocket(.dealer)
-                if let key, let serverKey {
-                    let mine = try CurveKeys.read(key)
-                    guard let secret = mine.secretKey else { throw UserError("\(key): no 'secret' line (a .pub file?)") }
-                    try socket.makeCurveClient(publicKey: mine.publicKey, secretKey: secret, serverKey: try CurveKeys.read(serverKey).publicKey)
+                if let keys = try clientKeys(key: key, serverKey: serverKey) {
+                    try socket.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: keys.serverKey)
                 }
                 try socket.connect(endpoint)
                 try socket.send([Message(.status).encode()])
@@ -329,6 +334,8 @@ struct StatusCommand: ParsableCommand {
                     if let s = b["stopping"], !s.isEmpty { print(s) }
                     return
                 }
+                stderrLine("status: the coordinator at \(endpoint) did not answer within 2 s" + (key == nil ? " (if it runs with CURVE, pass --key and --server-key)" : "")
+                    + "; reading the fragments on disk")
             }
             // The config as it is now on disk, when it is still there: its edits are what a rerun acts on.
             let current = (try? SweepConfig(path: config.file)).flatMap { $0.output == config.output ? $0 : nil } ?? config

@@ -82,7 +82,8 @@ wait_job() {
     done
     echo "TIMEOUT-WAITING($state)"
 }
-status_of() { on_node 1 "$xlsweep" status "$1/out" --key "$work/keys/worker.key" --server-key "$work/keys/coordinator.pub" 2>&1 || true; }
+# `status` from the controller's node, as from a login node: it asks the coordinator on xln1.
+status_of() { on_ctl "$xlsweep" status "$1/out" --key "$work/keys/worker.key" --server-key "$work/keys/coordinator.pub" 2>&1 || true; }
 fragments() { ls "$1/out/fragments" 2>/dev/null | grep -c '\.h5$' || true; }
 same_as_reference() { python3 "$root/tools/compare_sweeps.py" "$reference" "$1/out/sweep.h5" 2>&1; }
 logs() { cat "$1"/xlsweep_*.log "$work/cluster/logs/"*.log 2>/dev/null | tail -80 >&2 || true; }
