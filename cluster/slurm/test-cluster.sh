@@ -30,7 +30,8 @@ XL_BROKEN_NODE=3 XL_BROKEN_PATH="$work/data" cluster_up "$work/cluster" 3 2
 echo "slurm test: cluster up: controller xlctl, nodes xln1 xln2 xln3 ($xl_subnet.0/24, in their own network namespaces)"
 
 passed=0 failed=0
-pass() { echo "slurm test $1: ok"; passed=$((passed + 1)); }
+case_started=$SECONDS
+pass() { echo "slurm test $1: ok ($((SECONDS - case_started)) s)"; passed=$((passed + 1)); }
 fail() { echo "slurm test $1: FAILED: $2" >&2; failed=$((failed + 1)); }
 
 # The same text in every directory, so sweep.h5 can be compared byte for byte.
@@ -194,6 +195,7 @@ case_dead_node() {
 
 # dead-node kills a node: it comes last.
 for c in ${XL_CASES:-two_nodes requeue time_limit bad_node dead_node}; do
+    case_started=$SECONDS
     "case_$c" || fail "${c//_/-}" "the case itself errored"
 done
 echo "slurm: $passed passed, $failed failed"
