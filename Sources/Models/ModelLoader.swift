@@ -119,23 +119,3 @@ public struct LoadedModel: Sendable {
         }
     }
 }
-
-/// Memory this process may still use: /proc/meminfo's MemAvailable, capped by a cgroup v2 limit.
-public enum MemoryInfo {
-    public static func availableBytes() -> Int? {
-        var best: Int?
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-           let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) {
-            best = kb * 1024
-        }
-        let cgroup = "/sys/fs/cgroup/"
-        if let maxText = try? String(contentsOfFile: cgroup + "memory.max", encoding: .utf8),
-           let limit = Int(maxText.trimmingCharacters(in: .whitespacesAndNewlines)),
-           let usedText = try? String(contentsOfFile: cgroup + "memory.current", encoding: .utf8),
-           let used = Int(usedText.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            best = min(best ?? Int.max, max(0, limit - used))
-        }
-        return best
-    }
-}

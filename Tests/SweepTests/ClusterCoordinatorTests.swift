@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import XCTest
 @testable import Sweep
 
@@ -240,5 +241,40 @@ final class NodeHealthAndPlacementTests: XCTestCase {
         for bad in ["", "lots", "-1G", "5GB", "5GiB", "nan", "1e30"] { XCTAssertNil(Worker.parseBytes(bad), bad) }
         XCTAssertEqual(Worker.memoryLimit(environment: ["XLSWEEP_MEMORY": "3G"]), 3 << 30)
         XCTAssertEqual(Worker.nodeName(environment: ["SLURMD_NODENAME": "gpu17"]), "gpu17")
+    }
+}
+
+/// What a worker says it may use, read from a fake /proc and cgroup tree (v1 and v2).
+final class MemoryInfoTests: XCTestCase {
+    func write(_ text: String, _ path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func testCgroupLimitsOnTheWayToTheRootCapWhatIsAvailable() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-mem-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        let proc = root + "/proc", cgroup = root + "/cgroup"
+        try write("MemTotal: 100000000 kB\nMemAvailable: 50000000 kB\n", proc + "/meminfo")
+        // No cgroup file at all: MemAvailable.
+        XCTAssertEqual(MemoryInfo.availableBytes(proc: proc, cgroup: cgroup), 50_000_000 * 1024)
+        // v2: a Slurm job's step with --mem=8G, under a parent without a limit ("max").
+        try write("0::/system.slice/slurmstepd.scope/job_7/step_0\n", proc + "/self/cgroup")
+        try write("max\n", cgroup + "/system.slice/memory.max")
+        try write("\(8 << 30)\n", cgroup + "/system.slice/slurmstepd.scope/job_7/memory.max")
+        try write("\(1 << 30)\n", cgroup + "/system.slice/slurmstepd.scope/job_7/memory.current")
+        XCTAssertEqual(MemoryInfo.availableBytes(proc: proc, cgroup: cgroup), 7 << 30)
+        // v1: the memory controller's own hierarchy; an unlimited value is no limit.
+        try write("12:memory:/slurm/uid_0/job_9\n11:cpu,cpuacct:/slurm/uid_0/job_9\n", proc + "/self/cgroup")
+        try write("9223372036854771712\n", cgroup + "/memory/slurm/memory.limit_in_bytes")
+        try write("\(4 << 30)\n", cgroup + "/memory/slurm/uid_0/job_9/memory.limit_in_bytes")
+        try write("\(3 << 30)\n", cgroup + "/memory/slurm/uid_0/job_9/memory.usage_in_bytes")
+        XCTAssertEqual(MemoryInfo.availableBytes(proc: proc, cgroup: cgroup), 1 << 30)
+        // A container's own cgroup namespace: the path is "/", the limit at the mount itself.
+        try write("0::/\n", proc + "/self/cgroup")
+        try write("\(2 << 30)\n", cgroup + "/memory.max")
+        try write("\(1 << 29)\n", cgroup + "/memory.current")
+        XCTAssertEqual(MemoryInfo.availableBytes(proc: proc, cgroup: cgroup), 3 << 29)
+        XCTAssertNotNil(MemoryInfo.availableBytes(), "this machine's own /proc")
     }
 }
