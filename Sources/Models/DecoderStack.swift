@@ -205,7 +205,16 @@ func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cou
     for i in 0..<count { y[i] += x[i] }
 }
 
-/// In-place y ⊙= x over `count` floats (the gated MLP's product).
-func multiplyInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] *= x[i] }
+/// The gated MLP of Gemma 3, Llama and OLMo-2: `down(act(gate·x) ⊙ up·x)` into `out`, with the
+/// product recorded (and forced) at `blocks.L.mlp_post`. `gate` and `up` hold `rows × dMLP` floats.
+func gatedMLP(_ x: UnsafePointer<Float>, gateUp: FusedLinear, down: LinearWeights,
+              activation: (UnsafeMutablePointer<Float>, Int) -> Void, gate: UnsafeMutablePointer<Float>,
+              up: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, layer l: Int, dMLP: Int,
+              _ pass: inout ForwardPass) {
+    let t = pass.rows
+    gateUp(x, [gate, up], rows: t)
+    activation(gate, t * dMLP)
+    for i in 0..<(t * dMLP) { gate[i] *= up[i] }
+    pass.visit([.mlpPost(l)], gate, width: dMLP)
+    down(gate, out, rows: t)
 }

@@ -107,11 +107,8 @@ public final class Llama: DecoderStack {
         addInPlace(x, s.attn.pointer, count: t * d)
 
         RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
-        block.gateUp(s.h.pointer, [s.gate.pointer, s.up.pointer], rows: t)
-        Activation.silu(s.gate.pointer, count: t * config.dMLP)
-        multiplyInPlace(s.gate.pointer, s.up.pointer, count: t * config.dMLP)
-        pass.visit([.mlpPost(l)], s.gate.pointer, width: config.dMLP)
-        block.down(s.gate.pointer, s.attn.pointer, rows: t)
+        gatedMLP(s.h.pointer, gateUp: block.gateUp, down: block.down, activation: { Activation.silu($0, count: $1) },
+                 gate: s.gate.pointer, up: s.up.pointer, out: s.attn.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)
     }
