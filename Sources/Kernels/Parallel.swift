@@ -1,11 +1,19 @@
 import Dispatch
 import Foundation
 
-/// Worker threads for row-parallel kernels: `XLSWEEP_THREADS`, else every online core.
-public let kernelThreads: Int = {
-    if let text = ProcessInfo.processInfo.environment["XLSWEEP_THREADS"], let n = Int(text), n > 0 { return n }
-    return max(1, ProcessInfo.processInfo.activeProcessorCount)
-}()
+/// Worker threads for row-parallel kernels: `XLSWEEP_THREADS`, else Slurm's `SLURM_CPUS_PER_TASK`
+/// (a Slurm task's share of its node: two workers on one node must not each take every core),
+/// else every online core.
+public let kernelThreads: Int = threadCount(environment: ProcessInfo.processInfo.environment,
+                                            cores: ProcessInfo.processInfo.activeProcessorCount)
+
+/// `kernelThreads` for a given environment and core count.
+public func threadCount(environment: [String: String], cores: Int) -> Int {
+    for key in ["XLSWEEP_THREADS", "SLURM_CPUS_PER_TASK"] {
+        if let text = environment[key], let n = Int(text), n > 0 { return n }
+    }
+    return max(1, cores)
+}
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread.
 /// Chunk boundaries depend only on `count` and `kernelThreads`, and every element's arithmetic is

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Models
 import XCTest
 @testable import Sweep
@@ -113,9 +114,13 @@ final class ClusterCoordinatorTests: XCTestCase {
     func testModelTasksGoOnlyToWorkersWhoseMemoryHoldsTheWeights() throws {
         let s = try sweep()
         let placement = Placement(sweep: s)
-        // bloom-tiny's weights, counted from its weight table, in fp32 when dtype auto can fall back to bf16: 2 bytes each.
-        let parameters = try XCTUnwrap(s.modelConfigs["step1"]).vocabSize * s.modelConfigs["step1"]!.dModel
-        XCTAssertGreaterThan(placement.weightBytes["step1"]!, parameters * 2)
+        // bloom-tiny's parameters by BLOOM's layout (embeddings and their norm, per block two norms,
+        // fused QKV, the attention's dense, the two MLP projections, the final norm; head tied),
+        // at 2 bytes each: dtype auto can fall back to bf16.
+        let c = try XCTUnwrap(s.modelConfigs["step1"])
+        let d = c.dModel, m = c.dMLP
+        let perBlock = 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 2 * d + (m * d + m) + (d * m + d)
+        XCTAssertEqual(placement.weightBytes["step1"], 2 * (c.vocabSize * d + 2 * d + c.nLayers * perBlock + 2 * d))
         let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
         let serving = Serving(coordinator)
         defer { serving.finish() }
@@ -233,7 +238,7 @@ final class NodeHealthAndPlacementTests: XCTestCase {
         }
     }
 
-    func testMemorySizesParse() {
+    func testMemorySizesNodeNamesAndThreadCounts() {
         XCTAssertEqual(Worker.parseBytes("12345"), 12345)
         XCTAssertEqual(Worker.parseBytes("512M"), 512 << 20)
         XCTAssertEqual(Worker.parseBytes("1.5g"), 3 << 29)
@@ -241,6 +246,11 @@ final class NodeHealthAndPlacementTests: XCTestCase {
         for bad in ["", "lots", "-1G", "5GB", "5GiB", "nan", "1e30"] { XCTAssertNil(Worker.parseBytes(bad), bad) }
         XCTAssertEqual(Worker.memoryLimit(environment: ["XLSWEEP_MEMORY": "3G"]), 3 << 30)
         XCTAssertEqual(Worker.nodeName(environment: ["SLURMD_NODENAME": "gpu17"]), "gpu17")
+        // A Slurm task's threads are its --cpus-per-task, unless XLSWEEP_THREADS says otherwise.
+        XCTAssertEqual(threadCount(environment: ["SLURM_CPUS_PER_TASK": "4"], cores: 64), 4)
+        XCTAssertEqual(threadCount(environment: ["SLURM_CPUS_PER_TASK": "4", "XLSWEEP_THREADS": "2"], cores: 64), 2)
+        XCTAssertEqual(threadCount(environment: ["SLURM_CPUS_PER_TASK": "x"], cores: 64), 64)
+        XCTAssertEqual(threadCount(environment: [:], cores: 0), 1)
     }
 }
 
