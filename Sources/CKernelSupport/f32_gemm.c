@@ -172,11 +172,55 @@ static void finish(const float *sums, const float *prior, int width, float alpha
     for (int n = 0; n < width; n++) out[n] = v[n];
 }
 
+// MARK: - pre-packed weights
+//
+// A weight matrix that every forward multiplies by is packed once, at load, into the panels the
+// driver would otherwise build on every call: for each 64 columns (zero past N), a k-major
+// [K][64] panel, the panels one after the other. Panel (n0 / 64)'s block at k0 is then the very
+// panel[kc][64] that packing would have produced (packing moves data only), so the products are
+// the same bits; a decoding step with 100 rows no longer spends a fifth of its time repacking.
+
+size_t xl_packed_f32_count(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
+
+void xl_pack_f32(int level, const float *B, long ldb, int N, int K, float *packed) {
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            float *panel = packed + (size_t)(n0 / NR) * NR * K + (size_t)k0 * NR;
+            if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
+            else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
+        }
+    }
+}
+
+float xl_packed_f32_at(const float *packed, int K, int n, int k) {
+    return packed[(size_t)(n / NR) * NR * K + (size_t)k * NR + n % NR];
+}
+
 // MARK: - driver
+
+static void gemm(int level, int M, int N, int K, float alpha,
+                 const float *A, long lda, int a_transposed,
+                 const float *B, long ldb, int b_k_contiguous, const float *packed,
+                 float beta, const float *bias, float *C, long ldc);
 
 void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
                  const float *B, long ldb, int b_k_contiguous,
+                 float beta, const float *bias, float *C, long ldc) {
+    gemm(level, M, N, K, alpha, A, lda, a_transposed, B, ldb, b_k_contiguous, NULL, beta, bias, C, ldc);
+}
+
+void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
+                        const float *bias, float *C, long ldc) {
+    gemm(level, M, N, K, 1.0f, A, lda, 0, NULL, 0, 1, packed, 0.0f, bias, C, ldc);
+}
+
+/// `packed`, when given, holds B pre-packed (xl_pack_f32) from its first column on.
+static void gemm(int level, int M, int N, int K, float alpha,
+                 const float *A, long lda, int a_transposed,
+                 const float *B, long ldb, int b_k_contiguous, const float *packed,
                  float beta, const float *bias, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -191,7 +235,7 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
     }
     micro_fn micro = level >= XL_CPU_AVX512 ? micro_avx512 : level >= XL_CPU_AVX2 ? micro_avx2 : micro_generic;
     int kcMax = K < KC ? K : KC;
-    float *panel = aligned_alloc(64, (size_t)kcMax * NR * sizeof(float));
+    float *panel = packed ? NULL : aligned_alloc(64, (size_t)kcMax * NR * sizeof(float));
     // beta · C_old needs C's values after C has held partial chains: kept aside when K is split.
     int split = K > KC;
     float *old = NULL;
@@ -199,7 +243,7 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
         old = malloc((size_t)M * N * sizeof(float));
         if (old) for (int m = 0; m < M; m++) memcpy(old + (long)m * N, C + (long)m * ldc, (size_t)N * sizeof(float));
     }
-    if (!panel || (beta != 0.0f && split && !old)) { fputs("xlsweep: out of memory for an fp32 product panel\n", stderr); abort(); }
+    if ((!packed && !panel) || (beta != 0.0f && split && !old)) { fputs("xlsweep: out of memory for an fp32 product panel\n", stderr); abort(); }
     long rs = a_transposed ? 1 : lda, ks = a_transposed ? lda : 1;
     int epilogue = alpha != 1.0f || beta != 0.0f || bias != NULL;
     float tile[MR][NR] __attribute__((aligned(64)));
@@ -207,7 +251,8 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
         int width = N - n0 < NR ? N - n0 : NR;
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC, first = k0 == 0, last = k0 + kc == K;
-            if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
+            if (packed) panel = (float *)packed + (size_t)(n0 / NR) * NR * K + (size_t)k0 * NR;
+            else if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
             else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
             else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
             for (int m0 = 0; m0 < M; m0 += MR) {
@@ -234,6 +279,6 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
             }
         }
     }
-    free(panel);
+    if (!packed) free(panel);
     free(old);
 }

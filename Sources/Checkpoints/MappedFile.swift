@@ -28,6 +28,18 @@ public final class MappedFile: @unchecked Sendable {
         if size > 0 { munmap(UnsafeMutableRawPointer(mutating: bytes), size) }
     }
 
+    /// Hands the pages wholly inside `count` bytes at `offset` back to the kernel (madvise
+    /// MADV_DONTNEED): a tensor that was copied out (widened, packed) then stops counting toward
+    /// this process's resident memory. The mapping stays valid; a later read faults the pages in
+    /// again from the file.
+    public func release(offset: Int, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: bytes) + offset + page - 1) / page * page
+        let end = (Int(bitPattern: bytes) + offset + count) / page * page
+        guard size > 0, end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_DONTNEED)
+    }
+
     /// Little-endian integer at `offset`, or a `truncated` error naming what was being read.
     func read<T: FixedWidthInteger>(_: T.Type, at offset: Int, what: String) throws -> T {
         guard offset >= 0, offset <= size - MemoryLayout<T>.size else {

@@ -27,7 +27,7 @@ public final class Bloom: DecoderStack {
     static func weightTable(_ c: ModelConfig) -> WeightTable {
         let d = c.dModel
         var t = WeightTable(prefixes: ["transformer.", ""])
-        t.add("word_embeddings.weight", [c.vocabSize, d])
+        t.embedding("word_embeddings.weight", c)
         t.layerNorm("word_embeddings_layernorm", d)
         for l in 0..<c.nLayers {
             let p = "h.\(l)."

@@ -29,7 +29,7 @@ public final class GPTNeoX: DecoderStack {
     static func weightTable(_ c: ModelConfig) -> WeightTable {
         let d = c.dModel
         var t = WeightTable(prefixes: ["gpt_neox.", ""])
-        t.add("embed_in.weight", [c.vocabSize, d])
+        t.embedding("embed_in.weight", c)
         for l in 0..<c.nLayers {
             let p = "layers.\(l)."
             t.layerNorm(p + "input_layernorm", d)

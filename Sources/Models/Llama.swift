@@ -29,7 +29,7 @@ public final class Llama: DecoderStack {
     static func weightTable(_ c: ModelConfig) -> WeightTable {
         let d = c.dModel, q = c.nHeads * c.headDim
         var t = WeightTable(prefixes: ["model.", ""])
-        t.add("embed_tokens.weight", [c.vocabSize, d])
+        t.embedding("embed_tokens.weight", c)
         for l in 0..<c.nLayers {
             let p = "layers.\(l)."
             t.add(p + "input_layernorm.weight", [d])

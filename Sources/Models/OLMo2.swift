@@ -30,7 +30,7 @@ public final class OLMo2: DecoderStack {
     static func weightTable(_ c: ModelConfig) -> WeightTable {
         let d = c.dModel, q = c.nHeads * c.headDim
         var t = WeightTable(prefixes: ["model.", ""])
-        t.add("embed_tokens.weight", [c.vocabSize, d])
+        t.embedding("embed_tokens.weight", c)
         for l in 0..<c.nLayers {
             let p = "layers.\(l)."
             t.linear(p + "self_attn.q_proj", in: d, out: q, bias: c.attentionBias)

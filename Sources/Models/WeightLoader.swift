@@ -25,22 +25,33 @@ struct WeightLoader {
         random = SplitMix64(seed: randomSeed)
     }
 
-    /// A weight matrix `[rows, cols]` in the loader's precision, used in place (memory-mapped) when
-    /// stored in it (fp32 for fp32; bf16 or fp16 for bf16); otherwise widened, or rounded to bf16,
-    /// one tensor at a time.
+    /// A weight matrix `[rows, cols]` in the loader's precision. fp32: packed once into the
+    /// product kernel's panels (read from the memory map when stored as fp32, else widened one
+    /// tensor at a time), and the file's pages of the tensor handed back to the kernel, so the
+    /// process keeps only the packed copy resident. bf16: used in place (memory-mapped) when
+    /// stored as bf16 or fp16, else rounded to bf16.
     mutating func loadMatrix(_ name: String, rows: Int, cols: Int) throws -> MatrixWeights {
         switch precision {
         case .fp32:
-            if let store {
-                // fp32 matrices are used where they lie in the memory map: no copy, no page zeroing.
-                let record = try store.record(prefixes.map { $0 + name })
-                if record.dtype == .f32, record.shape == [rows, cols], (Int(bitPattern: record.file.bytes) + record.byteOffset) % 4 == 0 {
-                    canonical[name] = record.name
-                    let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: Float.self)
-                    return .fp32(FloatBuffer(borrowing: base, count: rows * cols, owner: record.file))
-                }
+            guard let store else {
+                let wide = randomTensor(name, [rows, cols])
+                return .packed(PackedMatrix(packing: wide.pointer, rows: rows, cols: cols))
             }
-            return .fp32(try load(name, [rows, cols]))
+            let record = try store.record(prefixes.map { $0 + name })
+            canonical[name] = record.name
+            guard record.shape == [rows, cols] else {
+                throw CheckpointError.shapeMismatch(path: record.file.path, tensor: record.name, expected: [rows, cols], found: record.shape)
+            }
+            let packed: PackedMatrix
+            if record.dtype == .f32, (Int(bitPattern: record.file.bytes) + record.byteOffset) % 4 == 0 {
+                let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: Float.self)
+                packed = PackedMatrix(packing: base, rows: rows, cols: cols)
+            } else {
+                let wide = try record.floats()
+                packed = wide.withUnsafeBufferPointer { PackedMatrix(packing: $0.baseAddress!, rows: rows, cols: cols) }
+            }
+            record.file.release(offset: record.byteOffset, count: record.byteCount)
+            return .packed(packed)
         case .bf16:
             if let store {
                 let record = try store.record(prefixes.map { $0 + name })
@@ -122,15 +133,16 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp32, bf16
 }
 
-/// A weight matrix `[rows, cols]`: fp32, or 16-bit (bf16/fp16) for bf16 × bf16 products.
+/// A weight matrix `[rows, cols]`: fp32 packed for the fp32 product kernels, or 16-bit
+/// (bf16/fp16) for bf16 × bf16 products.
 enum MatrixWeights: Sendable {
-    case fp32(FloatBuffer)
+    case packed(PackedMatrix)
     case half(HalfMatrix)
 
     /// Row `r` widened to fp32 (embedding lookup).
     func row(_ r: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
         switch self {
-        case .fp32(let m): dst.update(from: m.pointer + r * cols, count: cols)
+        case .packed(let m): m.row(r, into: dst)
         case .half(let m): m.row(r, into: dst)
         }
     }
@@ -167,8 +179,8 @@ struct LinearWeights: Sendable {
     /// y `[rows, out]` = x `[rows, in]` · Wᵀ + b
     func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
         switch weight {
-        case .fp32(let w):
-            Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w.pointer, bias: bias?.pointer,
+        case .packed(let w):
+            Linear.forward(x, rows: rows, inFeatures: inFeatures, packed: w, bias: bias?.pointer,
                            outFeatures: outFeatures, into: y)
         case .half(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias?.pointer,
@@ -177,10 +189,10 @@ struct LinearWeights: Sendable {
     }
 }
 
-/// Products of one input by several bias-free matrices (Gemma's q/k/v, gate/up). fp32 matrices are
-/// concatenated at load and run as one product — one pass over the input instead of several, and
-/// the same bits per element (each keeps its K order) — then split; 16-bit ones stay as stored
-/// (memory-mapped) and run one by one.
+/// Products of one input by several bias-free matrices (Gemma's q/k/v, gate/up). Packed fp32
+/// matrices whose rows fill whole 64-row panels are stacked (their panels simply follow one
+/// another) and run as one product — one pass over the input instead of several, and the same
+/// bits per element (each keeps its K order) — then split; others run one by one.
 struct FusedLinear: Sendable {
     enum Products: Sendable {
         /// One product with the matrices stacked; the output widths to split it into.
@@ -192,23 +204,18 @@ struct FusedLinear: Sendable {
 
     init(_ parts: [LinearWeights]) {
         let inFeatures = parts[0].inFeatures
-        let fp32 = parts.compactMap { part -> FloatBuffer? in
-            if case .fp32(let w) = part.weight, part.bias == nil, part.inFeatures == inFeatures { return w }
+        let packed = parts.compactMap { part -> PackedMatrix? in
+            if case .packed(let w) = part.weight, part.bias == nil, part.inFeatures == inFeatures, part.outFeatures % 64 == 0 { return w }
             return nil
         }
-        guard parts.count > 1, fp32.count == parts.count else {
+        guard parts.count > 1, packed.count == parts.count else {
             products = .separate(parts)
             return
         }
         let widths = parts.map(\.outFeatures)
         let total = widths.reduce(0, +)
-        let matrix = FloatBuffer(count: total * inFeatures, uninitialized: true)
-        var row = 0
-        for (w, width) in zip(fp32, widths) {
-            (matrix.pointer + row * inFeatures).update(from: w.pointer, count: width * inFeatures)
-            row += width
-        }
-        products = .fused(LinearWeights(weight: .fp32(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total),
+        let matrix = PackedMatrix(concatenating: packed)
+        products = .fused(LinearWeights(weight: .packed(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total),
                           widths: widths)
     }
 

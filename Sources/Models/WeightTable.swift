@@ -14,7 +14,12 @@ public struct WeightTable: Sendable {
         public let optional: Bool
         /// Other names it may be stored under (GPT-NeoX's `embed_out` as transformers 5 writes it: `lm_head`).
         public var aliases: [String] = []
+        /// What the forward does with it: looked up (embeddings), multiplied (a product's matrix,
+        /// the head among them), or applied element-wise (norm gains, biases).
+        public var role: Role = .elementwise
     }
+
+    public enum Role: Sendable, Equatable { case embedding, product, head, elementwise }
 
     public let prefixes: [String]
     public private(set) var entries: [Entry] = []
@@ -25,8 +30,15 @@ public struct WeightTable: Sendable {
         entries.append(Entry(name: name, shape: shape, topLevel: topLevel, optional: optional))
     }
 
+    /// The token embeddings `[vocab, dModel]` (looked up; the output head too when tied).
+    mutating func embedding(_ name: String, _ c: ModelConfig) {
+        add(name, [c.vocabSize, c.dModel])
+        entries[entries.count - 1].role = .embedding
+    }
+
     mutating func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
         add(name + ".weight", [outFeatures, inFeatures])
+        entries[entries.count - 1].role = .product
         if bias { add(name + ".bias", [outFeatures]) }
     }
 
@@ -40,10 +52,21 @@ public struct WeightTable: Sendable {
         guard !c.tieWordEmbeddings else { return }
         add(name, [c.vocabSize, c.dModel], topLevel: true, optional: optional)
         entries[entries.count - 1].aliases = aliases
+        entries[entries.count - 1].role = .head
     }
 
     /// Parameters of every entry (optional ones included): what the model holds in memory.
     public var parameterCount: Int { entries.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+
+    /// Multiply-adds per token of the dense products, read from the table: the body (every
+    /// product matrix of the blocks) and the output head (the untied head, else the embeddings
+    /// it is tied to). Embeddings are looked up, not multiplied.
+    public var productsPerToken: (body: Int, head: Int) {
+        let size = { (e: Entry) in e.shape.reduce(1, *) }
+        let body = entries.filter { $0.role == .product }.reduce(0) { $0 + size($1) }
+        let head = entries.first { $0.role == .head } ?? entries.first { $0.role == .embedding }
+        return (body, head.map(size) ?? 0)
+    }
 
     /// The table of `config`'s architecture.
     public static func of(_ config: ModelConfig) -> WeightTable { LoadedModel.architecture(config).weightTable(config) }

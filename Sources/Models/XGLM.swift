@@ -32,7 +32,7 @@ public final class XGLM: DecoderStack {
     static func weightTable(_ c: ModelConfig) -> WeightTable {
         let d = c.dModel
         var t = WeightTable(prefixes: ["model.", ""])
-        t.add("embed_tokens.weight", [c.vocabSize, d])
+        t.embedding("embed_tokens.weight", c)
         for l in 0..<c.nLayers {
             let p = "layers.\(l)."
             t.layerNorm(p + "self_attn_layer_norm", d)

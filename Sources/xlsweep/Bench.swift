@@ -7,7 +7,7 @@ import Models
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against reference runs on the same machine.",
-        subcommands: [BenchForward.self, BenchGEMM.self, BenchProbing.self, BenchSweep.self])
+        subcommands: [BenchPeak.self, BenchForward.self, BenchGenerate.self, BenchGEMM.self, BenchProbing.self, BenchSweep.self])
 }
 
 struct BenchForward: ParsableCommand {

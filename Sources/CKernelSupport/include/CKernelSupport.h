@@ -44,11 +44,33 @@ void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                  const float *B, long ldb, int b_k_contiguous,
                  float beta, const float *bias, float *C, long ldc);
 
+/// Floats of B `[N][K]` (k-contiguous) pre-packed by `xl_pack_f32`: N rounded up to 64, times K.
+size_t xl_packed_f32_count(int N, int K);
+
+/// Packs B `[N][K]` (row stride ldb) once into the panels `xl_gemm_f32_packed` reads: per 64
+/// columns (zero past N) a k-major [K][64] panel. `packed` must be 64-byte aligned.
+void xl_pack_f32(int level, const float *B, long ldb, int N, int K, float *packed);
+
+/// B(n, k) of a packed matrix with K columns of k.
+float xl_packed_f32_at(const float *packed, int K, int n, int k);
+
+/// `xl_gemm_f32` with alpha 1, beta 0, A row-major and B pre-packed, from a column that is a
+/// multiple of 64 on (`packed` points at that column's panel): the same bits as packing per call.
+void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
+                        const float *bias, float *C, long ldc);
+
 /// Whether this CPU has the x86 SHA extensions (and SSE4.1) that `xl_sha256_blocks` can use.
 int xl_sha256_has_extensions(void);
 
 /// SHA-256 compression of `count` whole 64-byte blocks into `state` (FIPS 180-4 §6.2.2), with the SHA
 /// extensions when `extensions` (only where xl_sha256_has_extensions()) or in portable C: the same state.
 void xl_sha256_blocks(int extensions, uint32_t state[8], const uint8_t *data, size_t count);
+
+/// Register-only loops of one product instruction (peak.c): fp32 FMA on 256 or 512 bits,
+/// VDPBF16PS, AMX TDPBF16PS. Returns the FLOPs done (2 per multiply-add) by `iterations` rounds of
+/// 12 independent chains (AMX: 4 tile products); the caller times it. A kind this CPU lacks must
+/// not be asked for (see `xl_cpu_features`).
+enum { XL_PEAK_FP32_AVX2 = 0, XL_PEAK_FP32_AVX512 = 1, XL_PEAK_BF16_AVX512 = 2, XL_PEAK_BF16_AMX = 3 };
+double xl_peak_loop(int kind, long iterations);
 
 #endif
