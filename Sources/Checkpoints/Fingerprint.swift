@@ -13,6 +13,7 @@ extension WeightStore {
             hasher.update(Array(name.utf8) + [0] + Array(t.dtype.rawValue.utf8) + [0])
             hasher.update(t.shape.map(String.init).joined(separator: ",").utf8 + [0])
             hasher.update(t.raw)
+            t.file.release(offset: t.byteOffset, count: t.byteCount)   // read once: not kept resident
         }
         return "sha256:" + SHA256.hex(hasher.finalize())
     }

@@ -26,6 +26,24 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
+    /// Packs a matrix whose rows `fill(first, count, into)` writes as fp32 (row-major), 256 rows
+    /// at a time: a 16-bit checkpoint is widened a slice at a time, never as a whole fp32 copy.
+    public init(rows: Int, cols: Int, fill: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        self.rows = rows
+        self.cols = cols
+        let count = max(1, xl_packed_f32_count(Int32(rows), Int32(cols)))
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        let slice = 256
+        let wide = UnsafeMutableRawPointer.allocate(byteCount: max(1, slice * cols) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(1, slice * cols))
+        defer { wide.deallocate() }
+        for r0 in stride(from: 0, to: rows, by: slice) {
+            let n = min(slice, rows - r0)
+            fill(r0, n, wide)
+            xl_pack_f32(KernelPath.fp32.rawValue, wide, cols, Int32(n), Int32(cols), pointer + r0 * cols)
+        }
+    }
+
     /// Stacks matrices of the same width whose rows are multiples of 64: their panels follow one another.
     public init(concatenating parts: [PackedMatrix]) {
         precondition(parts.allSatisfy { $0.rows % 64 == 0 && $0.cols == parts[0].cols }, "stacked packed matrices")

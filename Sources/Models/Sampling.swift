@@ -51,24 +51,24 @@ public struct SamplingOptions: Sendable, Equatable {
         }
         for i in 0..<n { w.probs[i] /= total }
         let count = w.sortDescending(logits)
-        let probs = w.probs, order = w.order
+        let sorted = w.sorted, order = w.order
         var limit = topK > 0 && topK < count ? topK : count
         if topP < 1 {
             var cumulative = 0.0
             var keep = 0
             for k in 0..<limit {
-                cumulative += probs[Int(order[k])]
+                cumulative += sorted[k]
                 keep += 1
                 if cumulative >= topP { break }
             }
             limit = keep
         }
         var kept = 0.0
-        for k in 0..<limit { kept += probs[Int(order[k])] }
+        for k in 0..<limit { kept += sorted[k] }
         let u = rng.nextUniform() * kept
         var cumulative = 0.0
         for k in 0..<limit {
-            cumulative += probs[Int(order[k])]
+            cumulative += sorted[k]
             if u < cumulative { return Int(order[k]) }
         }
         return Int(order[limit - 1])
@@ -110,75 +110,81 @@ public struct SamplingOptions: Sendable, Equatable {
     }
 }
 
-/// Buffers of one sampling thread: the probabilities, and the token order with the radix sort's
-/// scratch. Reused from token to token, so a step allocates nothing.
+/// Buffers of one sampling thread: the probabilities (by token id and in sorted order), and the
+/// token order with the radix sort's scratch. Reused from token to token, so a step allocates nothing.
 public struct SamplingWorkspace {
     var probs: UnsafeMutablePointer<Double>
+    var sorted: UnsafeMutablePointer<Double>
     var order: UnsafeMutablePointer<Int32>
-    var scratch: UnsafeMutablePointer<Int32>
-    var keys: UnsafeMutablePointer<UInt32>
-    var keyScratch: UnsafeMutablePointer<UInt32>
+    var items: UnsafeMutablePointer<UInt64>
+    var itemScratch: UnsafeMutablePointer<UInt64>
+    var counts: UnsafeMutablePointer<Int>
     var capacity = 0
     /// How often the radix order disagreed with the probabilities (and the comparison sort ran).
     public private(set) var fallbacks = 0
 
     public init() {
-        probs = .allocate(capacity: 0); order = .allocate(capacity: 0); scratch = .allocate(capacity: 0)
-        keys = .allocate(capacity: 0); keyScratch = .allocate(capacity: 0)
+        probs = .allocate(capacity: 0); sorted = .allocate(capacity: 0); order = .allocate(capacity: 0)
+        items = .allocate(capacity: 0); itemScratch = .allocate(capacity: 0)
+        counts = .allocate(capacity: 2048)
     }
 
     /// Frees the buffers (the workspace is a value that does not own them automatically).
     public func release() {
-        probs.deallocate(); order.deallocate(); scratch.deallocate(); keys.deallocate(); keyScratch.deallocate()
+        probs.deallocate(); sorted.deallocate(); order.deallocate(); items.deallocate(); itemScratch.deallocate()
+        counts.deallocate()
     }
 
     mutating func reserve(_ n: Int) {
         guard n > capacity else { return }
-        release()
-        probs = .allocate(capacity: n); order = .allocate(capacity: n); scratch = .allocate(capacity: n)
-        keys = .allocate(capacity: n); keyScratch = .allocate(capacity: n)
+        probs.deallocate(); sorted.deallocate(); order.deallocate(); items.deallocate(); itemScratch.deallocate()
+        probs = .allocate(capacity: n); sorted = .allocate(capacity: n); order = .allocate(capacity: n)
+        items = .allocate(capacity: n); itemScratch = .allocate(capacity: n)
         capacity = n
     }
 
-    /// Fills `order[0..<n]` with the token ids by (probability descending, id ascending), the
-    /// probabilities being in `probs`. A stable LSD radix sort (three 11-bit digits) orders the ids
-    /// by logit descending — ids ascending among equal logits — which softmax preserves; runs of
-    /// equal probabilities (logits that differ but round to one probability, ±0) are then put in
-    /// id order, and if any probability is out of order (a NaN, or an exp that is not monotonic)
-    /// the comparison sort decides instead. Returns n.
+    /// Fills `order[0..<n]` with the token ids by (probability descending, id ascending), and
+    /// `sorted` with their probabilities, the probabilities by id being in `probs`. A stable LSD
+    /// radix sort (three 11-bit digits; a digit every key shares is skipped) of (logit key, id)
+    /// pairs orders the ids by logit descending — ids ascending among equal logits — which
+    /// softmax preserves; runs of equal probabilities (logits that differ but round to one
+    /// probability, ±0) are then put in id order, and if any probability is out of order (a NaN,
+    /// or an exp that is not monotonic) the comparison sort decides instead. Returns n.
     mutating func sortDescending(_ logits: UnsafeBufferPointer<Float>) -> Int {
         let n = logits.count
-        // Descending float order as ascending unsigned keys: flip the bits so larger floats come first.
+        // Descending float order as ascending unsigned keys (larger floats first), the id below.
         for i in 0..<n {
             let bits = logits[i].bitPattern
             let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
-            keys[i] = ~ascending
-            order[i] = Int32(i)
+            items[i] = UInt64(~ascending) << 32 | UInt64(i)
         }
-        var counts = [Int](repeating: 0, count: 2048)
-        for shift in [0, 11, 22] as [UInt32] {
+        for shift in [32, 43, 54] as [UInt64] {
             for i in 0..<2048 { counts[i] = 0 }
-            for i in 0..<n { counts[Int((keys[i] >> shift) & 0x7FF)] += 1 }
+            for i in 0..<n { counts[Int((items[i] >> shift) & 0x7FF)] += 1 }
+            if counts[Int((items[0] >> shift) & 0x7FF)] == n { continue }   // every key has this digit
             var sum = 0
             for i in 0..<2048 { let c = counts[i]; counts[i] = sum; sum += c }
             for i in 0..<n {
-                let digit = Int((keys[i] >> shift) & 0x7FF)
-                let at = counts[digit]
-                counts[digit] = at + 1
-                keyScratch[at] = keys[i]
-                scratch[at] = order[i]
+                let item = items[i]
+                let digit = Int((item >> shift) & 0x7FF)
+                itemScratch[counts[digit]] = item
+                counts[digit] += 1
             }
-            swap(&keys, &keyScratch)
-            swap(&order, &scratch)
+            swap(&items, &itemScratch)
+        }
+        for k in 0..<n {
+            let id = Int32(truncatingIfNeeded: items[k])
+            order[k] = id
+            sorted[k] = probs[Int(id)]
         }
         // Check the order against the probabilities; put tied runs in id order.
         var k = 0
         while k < n - 1 {
-            let p = probs[Int(order[k])], q = probs[Int(order[k + 1])]
+            let p = sorted[k], q = sorted[k + 1]
             if p > q { k += 1; continue }
             guard p == q else { return comparisonSort(n) }
             var end = k + 1
-            while end + 1 < n && probs[Int(order[end + 1])] == p { end += 1 }
+            while end + 1 < n && sorted[end + 1] == p { end += 1 }
             var run = UnsafeMutableBufferPointer(start: order + k, count: end - k + 1)
             run.sort()
             k = end
@@ -186,12 +192,15 @@ public struct SamplingWorkspace {
         return n
     }
 
-    /// The comparison sort of the specification, into `order`.
+    /// The comparison sort of the specification, into `order` and `sorted`.
     mutating func comparisonSort(_ n: Int) -> Int {
         fallbacks += 1
         let p = probs
-        let sorted = (0..<n).sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
-        for (k, id) in sorted.enumerated() { order[k] = Int32(id) }
+        let ids = (0..<n).sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
+        for (k, id) in ids.enumerated() {
+            order[k] = Int32(id)
+            sorted[k] = p[id]
+        }
         return n
     }
 }

@@ -46,6 +46,13 @@ struct WeightLoader {
             if record.dtype == .f32, (Int(bitPattern: record.file.bytes) + record.byteOffset) % 4 == 0 {
                 let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: Float.self)
                 packed = PackedMatrix(packing: base, rows: rows, cols: cols)
+            } else if record.dtype == .f16 || record.dtype == .bf16, record.byteOffset % 2 == 0 {
+                let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
+                let fp16 = record.dtype == .f16
+                packed = PackedMatrix(rows: rows, cols: cols) { first, count, into in
+                    if fp16 { Precision.convertFP16(base + first * cols, into, count: count * cols) }
+                    else { Precision.convertBF16(base + first * cols, into, count: count * cols) }
+                }
             } else {
                 let wide = try record.floats()
                 packed = wide.withUnsafeBufferPointer { PackedMatrix(packing: $0.baseAddress!, rows: rows, cols: cols) }

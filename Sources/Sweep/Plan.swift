@@ -7,6 +7,17 @@ import Models
 /// (DESIGN.md §5): one extraction per (checkpoint, language) yields every layer.
 public enum TaskKind: String, Sendable, CaseIterable {
     case extract, probe, expertise, alignment, lape, generate
+
+    /// Relative cost the scheduler orders work by (BENCHMARKS.md, the paper-scale case: an
+    /// extraction ≈ 100 s of one core, a generation cell ≈ 40 s, the probing tasks a few seconds).
+    public var expectedCost: Double {
+        switch self {
+        case .extract: return 10
+        case .generate: return 4
+        case .expertise, .alignment: return 1
+        case .probe, .lape: return 0.5
+        }
+    }
 }
 
 /// One cell of work, named by its place in the grid.

@@ -19,11 +19,16 @@ public struct Scheduler: Sendable {
     public private(set) var events: [String] = []
 
     /// Readiness, kept incrementally: unfinished dependencies per task, who waits on whom, and
-    /// the ready (unleased, unfailed) tasks per checkpoint as plan positions in ascending order.
+    /// the ready (unleased, unfailed) tasks per checkpoint as plan positions in `rank` order.
     var waiting: [Int]
     let dependents: [[Int]]
     let position: [String: Int]
     var ready: [String: [Int]] = [:]
+    /// Each task's place in the order work is handed out: longest remaining path first (the
+    /// task's own expected cost plus its costliest chain of dependents, `TaskKind.expectedCost`),
+    /// then plan order. Extraction and the generation cells it leads to are the sweep's critical
+    /// path: started early, they do not run alone at the end while other workers idle.
+    let rank: [Int]
 
     public init(plan: Plan, done: Set<String>, maxAttempts: Int = 3, leaseSeconds: Double = 30) {
         self.plan = plan
@@ -41,9 +46,31 @@ public struct Scheduler: Sendable {
         self.position = position
         self.dependents = dependents
         self.waiting = waiting
+        rank = Self.ranks(plan, position: position)
         for (i, t) in plan.tasks.enumerated() where waiting[i] == 0 && !self.done.contains(t.id) {
             ready[t.checkpoint, default: []].append(i)
         }
+        for c in ready.keys { ready[c]!.sort { rank[$0] < rank[$1] } }
+    }
+
+    /// `rank` of every task: by longest expected path to the end of the sweep (the task's cost and
+    /// its costliest dependent's path), descending, then plan position.
+    static func ranks(_ plan: Plan, position: [String: Int]) -> [Int] {
+        let n = plan.tasks.count
+        var after = [[Int]](repeating: [], count: n)
+        for (i, t) in plan.tasks.enumerated() {
+            for d in plan.dependencies[t.id] ?? [] { if let j = position[d] { after[j].append(i) } }
+        }
+        // Plans list every task after what it waits for, so one backward pass sees dependents first;
+        // a task listed before a dependency of its own (not made by `Plan`) keeps its partial value.
+        var path = [Double](repeating: 0, count: n)
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            path[i] = plan.tasks[i].kind.expectedCost + (after[i].map { path[$0] }.max() ?? 0)
+        }
+        let order = (0..<n).sorted { path[$0] != path[$1] ? path[$0] > path[$1] : $0 < $1 }
+        var rank = [Int](repeating: 0, count: n)
+        for (r, i) in order.enumerated() { rank[i] = r }
+        return rank
     }
 
     /// Queues task `i`, but only when every task it needs is done and it is neither done, failed
@@ -54,14 +81,14 @@ public struct Scheduler: Sendable {
         let c = plan.tasks[i].checkpoint
         var list = ready[c] ?? []
         var lo = 0, hi = list.count
-        while lo < hi { let mid = (lo + hi) / 2; if list[mid] < i { lo = mid + 1 } else { hi = mid } }
+        while lo < hi { let mid = (lo + hi) / 2; if rank[list[mid]] < rank[i] { lo = mid + 1 } else { hi = mid } }
         if lo == list.count || list[lo] != i { list.insert(i, at: lo) }
         ready[c] = list
     }
 
     /// A task for `worker`: ready, not leased, not failed, and one the worker can take
     /// (`allowed`: e.g. its memory holds the task's checkpoint); preferring the checkpoint it
-    /// holds, else the earliest in plan order.
+    /// holds, else the first in `rank` order (longest path to the end first).
     public mutating func assign(worker: String, holding checkpoint: String?, now: Double,
                                 allowed: (SweepTask) -> Bool = { _ in true }) -> SweepTask? {
         func first(_ c: String) -> Int? { ready[c]?.first { allowed(plan.tasks[$0]) } }
@@ -71,7 +98,7 @@ public struct Scheduler: Sendable {
         } else {
             for c in ready.keys.sorted() {
                 guard let i = first(c) else { continue }
-                if chosen == nil || i < chosen!.position { chosen = (c, i) }
+                if chosen == nil || rank[i] < rank[chosen!.position] { chosen = (c, i) }
             }
         }
         guard let (c, i) = chosen else { return nil }

@@ -7,7 +7,7 @@ import Models
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against reference runs on the same machine.",
-        subcommands: [BenchPeak.self, BenchForward.self, BenchGenerate.self, BenchGEMM.self, BenchProbing.self, BenchSweep.self])
+        subcommands: [BenchPeak.self, BenchForward.self, BenchGenerate.self, BenchGEMM.self, BenchProbing.self, BenchSweep.self, BenchPaper.self])
 }
 
 struct BenchForward: ParsableCommand {
@@ -95,21 +95,32 @@ struct BenchForward: ParsableCommand {
             }
             let ours = Double(tokens) / best
             let gemm = GEMMRates.measure(bf16: dtype == .bf16)
+            let peak = PeakRates.measure()
+            let isBF16 = dtype == .bf16
 
-            var rows: [(String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "vs PyTorch")]
+            var rows: [(String, String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "% of peak", "vs PyTorch")]
             func ratio(_ r: Double) -> String { torchRate.map { String(format: "%.2f×", r / $0) } ?? "–" }
-            rows.append(("xlsweep", String(format: "%.1f", ours), String(format: "%.1f", ours * flopsPerToken / 1e9), ratio(ours)))
+            func gflops(_ tokensPerSecond: Double) -> Double { tokensPerSecond * flopsPerToken / 1e9 }
+            rows.append(("xlsweep", String(format: "%.1f", ours), String(format: "%.1f", gflops(ours)), peak.share(gflops(ours), bf16: isBF16),
+                         ratio(ours)))
             if let t = torchRate {
-                rows.append(("PyTorch + transformers", String(format: "%.1f", t), String(format: "%.1f", t * flopsPerToken / 1e9),
-                             "1.00×"))
+                rows.append(("PyTorch + transformers", String(format: "%.1f", t), String(format: "%.1f", gflops(t)),
+                             peak.share(gflops(t), bf16: isBF16), "1.00×"))
             }
-            for (label, rate) in gemm.rows { rows.append((label, "", String(format: "%.1f", rate), "")) }
+            for (label, rate) in gemm.rows {
+                rows.append((label, "", String(format: "%.1f", rate), peak.share(rate, bf16: label.contains("bf16")), ""))
+            }
+            for loop in PeakRates.loops {
+                rows.append(("peak: \(loop)", "", String(format: "%.1f", peak.rates[loop] ?? 0), "", ""))
+            }
             for r in rows {
-                print(r.0.padding(toLength: 56, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(12))
+                print(r.0.padding(toLength: 60, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(11)
+                    + r.4.leftPad(12))
             }
-            let (peakName, peak) = gemm.reference
-            print(String(format: "xlsweep's forward at %.0f%% of %@; model built in %.1f s; best of %d batches: %.2f s",
-                         100 * ours * flopsPerToken / 1e9 / peak, peakName, built, iterations * rounds, best))
+            print(String(format: "xlsweep's forward at %@ of the %@ peak (%.1f GFLOP/s, bench peak on %d threads, this run); %.0f%% of %@; "
+                         + "model built in %.1f s; best of %d batches: %.2f s",
+                         peak.share(gflops(ours), bf16: isBF16), dtype.rawValue, peak.peak(bf16: isBF16), peak.threads,
+                         100 * gflops(ours) / gemm.reference.1, gemm.reference.0, built, iterations * rounds, best))
             if let ratio = gemm.ownVersusBestBLAS {
                 print(String(format: "xlsweep's fp32 GEMM at %.0f%% of OpenBLAS's best sgemm on this CPU", 100 * ratio))
             }
@@ -238,7 +249,10 @@ struct BenchGEMM: ParsableCommand {
 
     func run() throws {
         guard let k = GEMMRates.Kind(rawValue: kind) else { throw ValidationError("--kind must be own, openblas or bf16") }
-        print(String(format: "%.1f GFLOP/s", GEMMRates.rate(k)) + (k == .openBLAS ? " (OpenBLAS \(BLASCore.name))" : ""))
+        let rate = GEMMRates.rate(k)
+        let peak = PeakRates.measure()
+        print(String(format: "%.1f GFLOP/s", rate) + (k == .openBLAS ? " (OpenBLAS \(BLASCore.name))" : "")
+            + ", \(peak.share(rate, bf16: k == .bf16)) of peak")
     }
 }
 

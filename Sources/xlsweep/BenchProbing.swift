@@ -87,34 +87,41 @@ struct BenchProbing: ParsableCommand {
                 }
             }
             let ours = rankSeconds + conceptSeconds
-            let row = { (name: String, a: String, b: String, c: String) in
-                print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + a.leftPad(12) + b.leftPad(12) + c.leftPad(10))
+            // The probe fit's multiply-adds: every evaluation of the objective and its gradient is two
+            // products of the standardised rows [n, d] with the weights [d, classes].
+            let peak = PeakRates.measure()
+            let fitFLOPs = Double(model.evaluations) * 4 * Double(train.count * dims * languages)
+            func share(_ seconds: Double) -> String { peak.share(fitFLOPs / seconds / 1e9) }
+            let row = { (name: String, a: String, b: String, c: String, d: String) in
+                print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + a.leftPad(12) + b.leftPad(12) + d.leftPad(11) + c.leftPad(10))
             }
-            row("", "seconds", "accuracy", "speed-up")
+            row("", "seconds", "accuracy", "speed-up", "% of peak")
             if let r = reference, let measured = r["ap_seconds"] as? Double, let m = r["ap_units"] as? Int {
                 let scaled = measured * Double(units) / Double(m)
-                row("AP, one concept (rank + score), xlsweep", String(format: "%.3f", ours), "", String(format: "%.0f×", scaled / ours))
+                row("AP, one concept (rank + score), xlsweep", String(format: "%.3f", ours), "", String(format: "%.0f×", scaled / ours), "–")
                 row("AP, each further concept of the language", String(format: "%.3f", conceptSeconds), "",
-                    String(format: "%.0f×", scaled / conceptSeconds))
-                row("AP, scikit-learn (\(m) units, scaled)", String(format: "%.1f", scaled), "", "1×")
+                    String(format: "%.0f×", scaled / conceptSeconds), "–")
+                row("AP, scikit-learn (\(m) units, scaled)", String(format: "%.1f", scaled), "", "1×", "–")
                 let refAPs = r["ap"] as? [Double] ?? []
                 let maxError = zip(refAPs, aps).map { abs($0 - $1) }.max() ?? .nan
                 print(String(format: "AP max |xlsweep − scikit-learn| over %d units: %.2e", refAPs.count, maxError))
             } else {
-                row("AP, one concept (rank + score), xlsweep", String(format: "%.3f", ours), "", "")
-                row("AP, each further concept of the language", String(format: "%.3f", conceptSeconds), "", "")
+                row("AP, one concept (rank + score), xlsweep", String(format: "%.3f", ours), "", "", "–")
+                row("AP, each further concept of the language", String(format: "%.3f", conceptSeconds), "", "", "–")
             }
             if let r = reference, let s = r["probe_seconds"] as? Double, let acc = r["probe_accuracy"] as? Double {
                 row("probe fit, xlsweep (\(model.iterations) it., \(model.evaluations) evals)", String(format: "%.3f", probeSeconds),
-                    String(format: "%.4f", accuracy), String(format: "%.1f×", s / probeSeconds))
+                    String(format: "%.4f", accuracy), String(format: "%.1f×", s / probeSeconds), share(probeSeconds))
                 row("probe fit, scikit-learn (\(r["probe_iterations"] ?? "?") iterations)", String(format: "%.3f", s),
-                    String(format: "%.4f", acc), "1×")
+                    String(format: "%.4f", acc), "1×", "")
             } else {
                 row("probe fit, xlsweep (\(model.iterations) it., \(model.evaluations) evals)", String(format: "%.3f", probeSeconds),
-                    String(format: "%.4f", accuracy), "")
+                    String(format: "%.4f", accuracy), "", share(probeSeconds))
             }
             print(String(format: "probe fit time includes %.3f s of standardisation; AP time includes %.3f s of ranking",
                          scaleSeconds, rankSeconds))
+            print(String(format: "%% of peak: the fit's multiply-adds (4·n·d·classes per evaluation) against the fp32 peak, %.1f GFLOP/s on %d threads "
+                         + "(bench peak, this run); AP ranks and counts, it does no multiply-adds (–)", peak.fp32, peak.threads))
             if let note { print(note) }
             if checksum {
                 var h = Hasher64()

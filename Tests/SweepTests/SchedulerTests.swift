@@ -125,6 +125,21 @@ final class SchedulerTests: XCTestCase {
         XCTAssertFalse(s.drainEvents().contains { $0.contains("forger") })
     }
 
+    /// Work is handed out longest-path first: every extraction before anything else, then the
+    /// expertise a generation waits for, then generation cells, and the short probing tasks last,
+    /// so no generation runs alone at the end while other workers idle.
+    func testCriticalPathFirst() {
+        let one = Plan(checkpoints: ["a"], languages: ["en", "es", "zh"], layers: ["a": 2], concepts: ["joy", "sea"],
+                       generation: true)
+        var s = Scheduler(plan: one, done: [])
+        let order = drain(&s).map { $0.split(separator: "/")[0] }
+        XCTAssertEqual(Array(order.prefix(3)), ["extract", "extract", "extract"])
+        XCTAssertEqual(Array(order[3..<6]), ["expertise", "expertise", "expertise"])
+        XCTAssertEqual(Array(order[6..<12]), Array(repeating: "generate", count: 6))
+        XCTAssertEqual(Array(order[12...]), ["alignment", "probe", "probe", "probe", "lape"], "the short tasks last, in plan order")
+        XCTAssertTrue(s.finished)
+    }
+
     func testResumesFromTheLedger() {
         let extracts = Set(plan.tasks.filter { $0.kind == .extract }.map(\.id))
         var s = Scheduler(plan: plan, done: extracts)

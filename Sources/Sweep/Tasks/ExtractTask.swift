@@ -97,22 +97,35 @@ extension TaskRunner {
         let lang = task.language!
         let n = m.config.nLayers
         let hidden = (0...n).map { HookSite.hidden($0) }
-        // Probe tokens: every kept token of the probe sentences, then a seeded sample.
-        var tokens: [[Float]] = Array(repeating: [], count: n + 1)
-        var ids: [Int64] = [], sentence: [Int64] = []
-        try activations(data.probe[lang] ?? [], sites: hidden, model: m) { index, rows, kept in
-            for (l, site) in hidden.enumerated() { tokens[l] += rows[site]! }
-            ids += kept.map(Int64.init)
-            sentence += [Int64](repeating: Int64(index), count: kept.count)
-        }
-        let count = ids.count
+        // Probe tokens: a seeded sample of every kept token of the probe sentences. The sample
+        // depends only on how many tokens are kept, so it is drawn before the forward passes and
+        // only the chosen tokens' rows are kept (not every probe token's hidden states at every layer).
+        let probeTexts = data.probe[lang] ?? []
+        let tokenizer = m.tokenizer!
+        let count = probeTexts.reduce(0) { $0 + encode($1, tokenizer).keep.filter { $0 }.count }
         guard count >= 2 else { throw SweepError("language \(lang): fewer than 2 probe tokens") }
         var rng = SplitMix64(seed: seed)
         var order = Array(0..<count)
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         let chosen = order.prefix(min(sweep.config.probe.tokensPerLanguage, count)).sorted()
         let d = m.config.dModel
-        let probeHidden = tokens.map { rows in chosen.flatMap { rows[($0 * d)..<(($0 + 1) * d)] } }
+        var probeHidden: [[Float]] = Array(repeating: [], count: n + 1)
+        for l in 0...n { probeHidden[l].reserveCapacity(chosen.count * d) }
+        var probeIDs: [Int64] = [], probeSentence: [Int64] = []
+        var next = 0, seen = 0   // the next chosen token; kept tokens passed so far
+        try activations(probeTexts, sites: hidden, model: m) { index, rows, kept in
+            for t in kept.indices {
+                defer { seen += 1 }
+                guard next < chosen.count, chosen[next] == seen else { continue }
+                next += 1
+                for (l, site) in hidden.enumerated() { probeHidden[l] += rows[site]![(t * d)..<((t + 1) * d)] }
+                probeIDs.append(Int64(kept[t]))
+                probeSentence.append(Int64(index))
+            }
+        }
+        guard seen == count, next == chosen.count else {
+            throw SweepError("language \(lang): the forward passes kept \(seen) probe tokens, tokenizing kept \(count)")
+        }
         // Concept pool: pooled MLP activations of every layer.
         let mlp = (0..<n).map { HookSite.mlpPost($0) }
         var pooled: [[Float]] = Array(repeating: [], count: n)
@@ -138,8 +151,8 @@ extension TaskRunner {
                 }
             }
         }
-        var fragment = ExtractFragment(probeHidden: probeHidden, probeTokenIDs: chosen.map { ids[$0] },
-                                       probeSentence: chosen.map { sentence[$0] }, pooled: pooled, sentenceIndex: used)
+        var fragment = ExtractFragment(probeHidden: probeHidden, probeTokenIDs: probeIDs,
+                                       probeSentence: probeSentence, pooled: pooled, sentenceIndex: used)
         fragment.activeCount = active
         fragment.activeTokens = poolTokens
         fragment.weightsFingerprint = m.fingerprint

@@ -1,0 +1,26 @@
+import XCTest
+@testable import Models
+
+/// FLOPs per token come from the architecture's weight table: BLOOM's 12·d² per block, a gated
+/// MLP's three matrices (Llama, OLMo-2, Gemma), the head tied or not.
+final class FLOPCountTests: XCTestCase {
+    func testBLOOMAndGatedArchitecturesCountTheirMatrices() throws {
+        let bloom = try ModelConfig(json: ["model_type": "bloom", "vocab_size": 1000, "hidden_size": 64, "n_layer": 3, "n_head": 4],
+                                    path: "<test>")
+        let b = FLOPCount(bloom)
+        XCTAssertEqual(b.bodyMACs, 12 * 64 * 64 * 3)
+        XCTAssertEqual(b.headMACs, 1000 * 64, "tied head: the embeddings")
+        XCTAssertEqual(b.sequence(tokens: 5), 2 * Double(12 * 64 * 64 * 3) * 5 + 2 * Double(64 * 3) * 5 * 6)
+        XCTAssertEqual(b.decodeStep(position: 4), 2 * Double(12 * 64 * 64 * 3 + 64_000) + 4 * Double(64 * 3) * 5)
+        XCTAssertEqual(b.generation(samples: 2, prompt: 1, newTokens: 3),
+                       2 * (b.sequence(tokens: 1, headRows: 1) + b.decodeStep(position: 1) + b.decodeStep(position: 2)))
+
+        let llama = try ModelConfig(json: ["model_type": "llama", "vocab_size": 500, "hidden_size": 64, "num_hidden_layers": 2,
+                                           "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 96,
+                                           "tie_word_embeddings": false], path: "<test>")
+        let l = FLOPCount(llama)
+        let kv = 2 * (64 / 8)
+        XCTAssertEqual(l.bodyMACs, 2 * (64 * (64 + 2 * kv) + 64 * 64 + 3 * 64 * 96), "q, k, v, o and gate, up, down")
+        XCTAssertEqual(l.headMACs, 500 * 64, "untied head")
+    }
+}
