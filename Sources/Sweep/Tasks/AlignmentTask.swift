@@ -48,18 +48,20 @@ extension TaskRunner {
         let units = units(task.checkpoint)
         let L = langs.count, C = concepts.count, layers = units.layers.count
         var out = AlignmentFragment(concepts: C, languages: L, blocks: layers)
-        var pools: [Int: SentencePool] = [:]
         let layerSizes = Dictionary(uniqueKeysWithValues: zip(units.layers, units.layerSizes).map { ($0, $1) })
-        // Null draws per (concept, target language), shared by every source language.
+        // Null draws per (concept, target language), shared by every source language: one target
+        // language's pool in memory at a time (all of them at once cost more than the model).
+        let hasExperts = (0..<C).map { c in (0..<L).map { !expertise[$0].experts(concept: c, k: k).isEmpty } }
         var draws: [Int: [[Double]]] = [:]
-        func null(_ c: Int, _ b: Int) throws -> [[Double]] {
-            let key = c * L + b
-            if let d = draws[key] { return d }
-            if pools[b] == nil { pools[b] = try readExtract(task.checkpoint, langs[b], probe: false).pool() }
-            let d = try Alignment.permutedAveragePrecision(pool: pools[b]!, positives: Int(expertise[b].positives[c]),
-                                                           permutations: sweep.config.permutations, seed: seed &+ UInt64(key))
-            draws[key] = d
-            return d
+        for b in 0..<L {
+            let concepts = (0..<C).filter { hasExperts[$0][b] && hasExperts[$0].contains(true) }
+            if concepts.isEmpty { continue }
+            let pool = try readExtract(task.checkpoint, langs[b], probe: false).pool()
+            for c in concepts {
+                let key = c * L + b
+                draws[key] = try Alignment.permutedAveragePrecision(pool: pool, positives: Int(expertise[b].positives[c]),
+                                                                    permutations: sweep.config.permutations, seed: seed &+ UInt64(key))
+            }
         }
         for c in 0..<C {
             for a in 0..<L {
@@ -79,7 +81,7 @@ extension TaskRunner {
                     }
                     let apB = expertise[b].averagePrecision[(c * units.count)..<((c + 1) * units.count)]
                     out.crossAP[i] = Float(ea.map { Double(apB[apB.startIndex + units.flat($0)!]) }.reduce(0, +) / Double(ea.count))
-                    out.crossAPBaseline[i] = Float(Alignment.permutationBaseline(experts: ea, draws: try null(c, b),
+                    out.crossAPBaseline[i] = Float(Alignment.permutationBaseline(experts: ea, draws: draws[c * L + b]!,
                                                                                  layerSizes: units.layerSizes, layers: units.layers))
                 }
             }

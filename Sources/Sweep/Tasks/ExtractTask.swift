@@ -132,6 +132,8 @@ extension TaskRunner {
         let pooling: Pooling = sweep.config.expertise.pooling == .mean ? .mean : .max
         var used: [Int64] = []
         let width = m.config.dMLP
+        // Room for every sentence up front: grown by doubling, the pool would briefly take twice its size.
+        for l in 0..<n { pooled[l].reserveCapacity((data.pool[lang] ?? []).count * width) }
         var active = [Int64](repeating: 0, count: n * width), poolTokens: Int64 = 0
         try activations((data.pool[lang] ?? []).map(\.text), sites: mlp, model: m) { index, rows, kept in
             guard !kept.isEmpty else { return }
