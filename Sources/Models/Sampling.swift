@@ -49,22 +49,22 @@ public struct SamplingOptions: Sendable, Equatable {
             w.probs[i] = p
             total += p
         }
-        for i in 0..<n { w.probs[i] /= total }
-        let count = w.sortDescending(logits)
+        let count = w.sortDescending(logits, dividedBy: total)
         let sorted = w.sorted, order = w.order
         var limit = topK > 0 && topK < count ? topK : count
+        // The kept tokens' sum, added in the same order as the walk below (so the same bits).
+        var kept = 0.0
         if topP < 1 {
-            var cumulative = 0.0
             var keep = 0
             for k in 0..<limit {
-                cumulative += sorted[k]
+                kept += sorted[k]
                 keep += 1
-                if cumulative >= topP { break }
+                if kept >= topP { break }
             }
             limit = keep
+        } else {
+            for k in 0..<limit { kept += sorted[k] }
         }
-        var kept = 0.0
-        for k in 0..<limit { kept += sorted[k] }
         let u = rng.nextUniform() * kept
         var cumulative = 0.0
         for k in 0..<limit {
@@ -144,13 +144,13 @@ public struct SamplingWorkspace {
     }
 
     /// Fills `order[0..<n]` with the token ids by (probability descending, id ascending), and
-    /// `sorted` with their probabilities, the probabilities by id being in `probs`. A stable LSD
+    /// `sorted` with their probabilities, `probs[id] / total` (`probs` holds the unnormalised ones). A stable LSD
     /// radix sort (three 11-bit digits; a digit every key shares is skipped) of (logit key, id)
     /// pairs orders the ids by logit descending — ids ascending among equal logits — which
     /// softmax preserves; runs of equal probabilities (logits that differ but round to one
     /// probability, ±0) are then put in id order, and if any probability is out of order (a NaN,
     /// or an exp that is not monotonic) the comparison sort decides instead. Returns n.
-    mutating func sortDescending(_ logits: UnsafeBufferPointer<Float>) -> Int {
+    mutating func sortDescending(_ logits: UnsafeBufferPointer<Float>, dividedBy total: Double) -> Int {
         let n = logits.count
         // Descending float order as ascending unsigned keys (larger floats first), the id below.
         for i in 0..<n {
@@ -175,14 +175,14 @@ public struct SamplingWorkspace {
         for k in 0..<n {
             let id = Int32(truncatingIfNeeded: items[k])
             order[k] = id
-            sorted[k] = probs[Int(id)]
+            sorted[k] = probs[Int(id)] / total
         }
         // Check the order against the probabilities; put tied runs in id order.
         var k = 0
         while k < n - 1 {
             let p = sorted[k], q = sorted[k + 1]
             if p > q { k += 1; continue }
-            guard p == q else { return comparisonSort(n) }
+            guard p == q else { return comparisonSort(n, total: total) }
             var end = k + 1
             while end + 1 < n && sorted[end + 1] == p { end += 1 }
             var run = UnsafeMutableBufferPointer(start: order + k, count: end - k + 1)
@@ -193,9 +193,10 @@ public struct SamplingWorkspace {
     }
 
     /// The comparison sort of the specification, into `order` and `sorted`.
-    mutating func comparisonSort(_ n: Int) -> Int {
+    mutating func comparisonSort(_ n: Int, total: Double) -> Int {
         fallbacks += 1
         let p = probs
+        for i in 0..<n { p[i] /= total }
         let ids = (0..<n).sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
         for (k, id) in ids.enumerated() {
             order[k] = Int32(id)

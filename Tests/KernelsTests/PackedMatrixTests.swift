@@ -61,8 +61,13 @@ final class PackedMatrixTests: XCTestCase {
     func testPeakLoopsRunAtEveryLevelThisCPUHas() {
         XCTAssertEqual(PeakRates.loops.isEmpty, KernelPath.detected < .avx2)
         for loop in PeakRates.loops {
-            let perIteration: Double = loop == .bf16AMX ? 2 * 4 * 16 * 16 * 32 : loop == .fp32AVX2 ? 2 * 8 * 12
-                : loop == .fp32AVX512 ? 2 * 16 * 12 : 2 * 32 * 12
+            let perIteration: Double
+            switch loop {
+            case .fp32AVX2: perIteration = 2 * 8 * 12          // 12 chains of 8 lanes
+            case .fp32AVX512: perIteration = 2 * 16 * 12       // 12 chains of 16 lanes
+            case .bf16AVX512: perIteration = 2 * 32 * 12       // 12 chains of 16 lanes × 2 pairs
+            case .bf16AMX: perIteration = 2 * 4 * 16 * 16 * 32 // 4 tile products of 16 × 16 × 32
+            }
             XCTAssertEqual(xl_peak_loop(loop.rawValue, 1000), 1000 * perIteration, "\(loop)")
         }
         let rates = PeakRates.measure(threads: 1, rounds: 1, seconds: 0.01)
