@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store", "Kernels"]),
+        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store", "Kernels", "Checkpoints"]),
         .testTarget(name: "CLITests", dependencies: ["Store", "Sweep", "Kernels"]),
     ]
 )

@@ -6,6 +6,10 @@ import Kernels
 public struct HDF5Error: Error, CustomStringConvertible {
     public let path: String
     public let detail: String
+    public init(path: String, detail: String) {
+        self.path = path
+        self.detail = detail
+    }
     public var description: String { "\(path): \(detail)" }
 }
 

@@ -87,6 +87,11 @@ public final class Coordinator {
     public private(set) var busySeconds = 0.0
     /// How each node has fared; a node that keeps failing gets no more work.
     public private(set) var health: NodeHealth
+    /// The last failure of each task that has failed and is not done since, under the code it was
+    /// counted as (a node fault seen on two nodes is the task's: `input`).
+    public private(set) var failures: [String: TaskFailure] = [:]
+    /// The failures of the tasks that failed for good, grouped by code: `input: 2, node: 1`.
+    public var failureCounts: String { TaskFailure.counts(scheduler.failed.keys.compactMap { failures[$0] }) }
     /// Which worker may take a task that loads a model (its memory holds the weights).
     public let placement: Placement
     public private(set) var stopping: Stopping?
@@ -171,6 +176,12 @@ public final class Coordinator {
         var finishedAt: Double?
         var lastWorker = Self.now(), lastPlaceable = Self.now()
         var rechecks = 0
+        // Whose fault each failed task was stays beside the fragments, for `merge` and a rerun.
+        defer {
+            if !(config.output.isEmpty) && FileManager.default.fileExists(atPath: config.output + "/fragments") {
+                try? TaskFailure.write(scheduler.failed.keys.compactMap { failures[$0] }, directory: config.output)
+            }
+        }
         while true {
             if let frames = try socket.receive(timeout: 200) { handle(frames) }
             let now = Self.now()
@@ -331,10 +342,11 @@ public final class Coordinator {
             let host = workers[worker]?.host ?? "?"
             if verify(id) {
                 scheduler.complete(task: id, worker: worker)
-                health.succeeded(host: host)
+                health.succeeded(host: host, task: id)
+                failures[id] = nil
             } else {
-                nodeFailed(worker, host: host, error: "\(id) reported done, but its fragment is missing, corrupt, or made from other inputs")
-                scheduler.fail(task: id, worker: worker, error: "reported done, but its fragment is missing, corrupt, or made from other inputs")
+                taskFailed(worker, TaskFailure(task: id, code: .node, host: host,
+                                               message: "reported done, but its fragment is missing, corrupt, or made from other inputs"))
             }
         case .failed:
             guard let id = message.body["task"] else { return logger.info("failure without a task", metadata: meta) }
@@ -342,8 +354,8 @@ public final class Coordinator {
                 return logger.debug("ignored a failure of \(id) from a worker that does not hold its lease", metadata: meta)
             }
             let error = String((message.body["error"] ?? "unknown error").prefix(4096))
-            nodeFailed(worker, host: workers[worker]?.host ?? "?", error: "\(id): \(error)")
-            scheduler.fail(task: id, worker: worker, error: error)
+            taskFailed(worker, TaskFailure(task: id, code: FailureCode(wire: message.body["code"]), host: workers[worker]?.host ?? "?",
+                                           message: error))
         case .abandoned:
             guard let id = message.body["task"] else { return logger.info("abandoned without a task", metadata: meta) }
             let reason = String((message.body["reason"] ?? "stopped").prefix(300))
@@ -367,7 +379,10 @@ public final class Coordinator {
             reply(identity, Message(.statusReply, [
                 "done": String(p.done), "total": String(p.total), "running": String(p.running),
                 "failed": String(p.failed), "workers": String(p.workers),
-                "failures": scheduler.failed.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n"),
+                "failures": scheduler.failed.sorted { $0.key < $1.key }.map { id, error in
+                    failures[id].map { "\(id) [\($0.code.rawValue)]: \(error)" } ?? "\(id): \(error)"
+                }.joined(separator: "\n"),
+                "failures_by_code": failureCounts,
                 "worker_errors": workerErrors.suffix(20).map { "\($0.worker) on \($0.host): \($0.error)" }.joined(separator: "\n"),
                 "worker_list": workerList(now: now),
                 "nodes_cut_off": health.cutOffLines.joined(separator: "\n"),
@@ -380,11 +395,21 @@ public final class Coordinator {
 }
 
 extension Coordinator {
-    /// A failure on `host` (a worker could not start, a task errored): kept as the worker's last
-    /// error, and counted against the node, which is cut off when it keeps failing.
+    /// A failure on `host` that is not a task's (a worker could not start): kept as the worker's
+    /// last error, and counted against the node, which is cut off when it keeps failing.
     func nodeFailed(_ worker: String, host: String, error: String) {
         workers[worker]?.lastError = error
         if health.failed(host: host, error: error), let reason = health.reason(host) { logger.error("\(reason)") }
+    }
+
+    /// A task's failure: counted against the node only when it is the node's (or its resources')
+    /// fault, recorded under the code it was counted as, and the task retried or failed for good.
+    func taskFailed(_ worker: String, _ failure: TaskFailure) {
+        workers[worker]?.lastError = "\(failure.task): \(failure.message)"
+        let (code, cutOff) = health.failed(failure)
+        if cutOff, let reason = health.reason(failure.host) { logger.error("\(reason)") }
+        failures[failure.task] = TaskFailure(task: failure.task, code: code, host: failure.host, message: failure.message)
+        scheduler.fail(task: failure.task, worker: worker, error: "[\(code.rawValue)] \(failure.message)")
     }
 }
 

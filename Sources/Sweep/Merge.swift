@@ -266,6 +266,12 @@ public enum Merge {
         // Its own dimension scale (like a netCDF coordinate variable), so readers see a named axis.
         try w.write("missing_task", strings: missing)
         try w.makeScale("missing_task", dimension: "missing_task")
+        // Whose fault each missing task was, when it failed in the last run ("" when it never ran).
+        let failures = TaskFailure.read(directory: c.output)
+        try w.write("missing_task_failure", strings: missing.map { failures[$0]?.code.rawValue ?? "" }, dimensions: ["missing_task"])
+        try w.setAttribute("meaning", "input (the task's checkpoint, data or config), node (the machine), resource (memory or disk), "
+            + "bug, or empty when the task did not fail in the last run", on: "missing_task_failure")
+        try w.write("missing_task_error", strings: missing.map { failures[$0]?.line ?? "" }, dimensions: ["missing_task"])
         try w.setAttribute("sweep", c.name)
         try w.setAttribute("tool_version", toolVersion)
         try w.setAttribute("pooling", c.expertise.pooling.rawValue)

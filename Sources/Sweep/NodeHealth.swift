@@ -1,6 +1,9 @@
 /// How each node (host) of a sweep has fared, as a pure state machine over reports: a node whose
-/// workers fail `cutoff` times in a row (cannot start, cannot load a checkpoint, a task errors)
-/// with no success between is cut off and gets no more work; a success resets its count.
+/// workers fail `cutoff` times in a row with a node or resource fault (cannot start, cannot load a
+/// checkpoint, a disk fills) with no success between is cut off and gets no more work; a success
+/// resets its count. A task's `input` or `bug` failure never counts against the node that ran it,
+/// and a node-coded failure that another node already had for the same task, word for word, is the
+/// task's (its inputs'), not the nodes': it is recoded `input` and the first node is forgiven.
 /// `cutoff` 0 never cuts a node off (a local run, whose one node is the whole sweep).
 public struct NodeHealth: Sendable, Equatable {
     public struct Node: Sendable, Equatable {
@@ -11,10 +14,15 @@ public struct NodeHealth: Sendable, Equatable {
 
     public let cutoff: Int
     public private(set) var nodes: [String: Node] = [:]
+    /// The last node-coded failure of each task not yet done: which host, and what it said.
+    private var lastNodeFailure: [String: (host: String, message: String)] = [:]
+
+    public static func == (a: NodeHealth, b: NodeHealth) -> Bool { a.cutoff == b.cutoff && a.nodes == b.nodes }
 
     public init(cutoff: Int) { self.cutoff = cutoff }
 
-    /// Records a failure on `host`; true when it is this failure that cuts the node off.
+    /// Records a failure on `host` that is not a task's (a worker could not start); true when it is
+    /// this failure that cuts the node off.
     @discardableResult
     public mutating func failed(host: String, error: String) -> Bool {
         var node = nodes[host] ?? Node()
@@ -26,7 +34,29 @@ public struct NodeHealth: Sendable, Equatable {
         return newly
     }
 
-    public mutating func succeeded(host: String) {
+    /// Records a task's failure; returns the code it is counted under (a node fault seen on two
+    /// nodes becomes `input`) and whether it is this failure that cuts the node off.
+    public mutating func failed(_ failure: TaskFailure) -> (code: FailureCode, cutOff: Bool) {
+        let error = "\(failure.task): \(failure.message)"
+        guard failure.code.countsAgainstNode else {
+            nodes[failure.host, default: Node()].lastError = error
+            return (failure.code, false)
+        }
+        if let earlier = lastNodeFailure[failure.task], earlier.host != failure.host, earlier.message == failure.message {
+            lastNodeFailure[failure.task] = nil
+            if var first = nodes[earlier.host], !first.cutOff, first.failuresInARow > 0 {
+                first.failuresInARow -= 1
+                nodes[earlier.host] = first
+            }
+            nodes[failure.host, default: Node()].lastError = error
+            return (.input, false)
+        }
+        lastNodeFailure[failure.task] = (failure.host, failure.message)
+        return (failure.code, failed(host: failure.host, error: error))
+    }
+
+    public mutating func succeeded(host: String, task: String? = nil) {
+        if let task { lastNodeFailure[task] = nil }
         guard nodes[host] != nil else { return }
         nodes[host]!.failuresInARow = 0
     }

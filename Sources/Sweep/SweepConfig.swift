@@ -241,6 +241,16 @@ public struct SweepConfig: Sendable, Equatable {
         try root.finish()
     }
 
+    /// The same sweep writing to `directory` (absolute): its text is rewritten too, since workers
+    /// read the text the coordinator sends them, and would otherwise write where it does not look.
+    public func writing(to directory: String) throws -> SweepConfig {
+        guard let node = try Yams.compose(yaml: text), var mapping = node.mapping else {
+            throw ConfigError(file: file, line: nil, key: "", message: "not a mapping")
+        }
+        mapping["output"] = Node(directory)
+        return try SweepConfig(text: try Yams.serialize(node: .mapping(mapping)), file: file)
+    }
+
     /// `tokenizer: {repo, revision}` or `{path}` in `reader`'s mapping; nil when absent.
     static func tokenizerSource(_ reader: inout ConfigReader, absolute: (String) -> String) throws -> TokenizerSource? {
         guard var t = try reader.section("tokenizer") else { return nil }

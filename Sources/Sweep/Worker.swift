@@ -93,7 +93,7 @@ public final class Worker {
     /// How a task ended on this worker.
     enum Outcome {
         case done
-        case failed(String)
+        case failed(String, FailureCode)
         /// Given back unfinished because the worker was stopped.
         case abandoned
     }
@@ -155,9 +155,9 @@ public final class Worker {
                 let (outcome, stopped) = try execute(task, runner: runner)
                 let seconds = String(format: "%.6f", Date().timeIntervalSince(started))
                 switch outcome {
-                case .failed(let error):
-                    logger.info("task \(id) failed: \(error)", metadata: ["task": "\(id)"])
-                    try send(Message(.failed, ["task": id, "error": String(error.prefix(4000))]))
+                case .failed(let error, let code):
+                    logger.warning("task \(id) failed (\(code.rawValue)): \(error)", metadata: ["task": "\(id)"])
+                    try send(Message(.failed, ["task": id, "error": String(error.prefix(4000)), "code": code.rawValue]))
                 case .done:
                     try send(Message(.done, ["task": id, "seconds": seconds]))
                     count += 1
@@ -184,15 +184,15 @@ public final class Worker {
     /// stopped if it did.
     func execute(_ task: SweepTask, runner: TaskRunner) throws -> (Outcome, stopped: String?) {
         final class Box: @unchecked Sendable {
-            var error: String?
+            var error: (String, FailureCode)?
             var finished = false
             let lock = NSLock()
         }
         let box = Box()
         nonisolated(unsafe) let unsafeRunner = runner
         let thread = Thread {
-            var failure: String?
-            do { try unsafeRunner.run(task) } catch { failure = String(describing: error) }
+            var failure: (String, FailureCode)?
+            do { try unsafeRunner.run(task) } catch { failure = (String(describing: error), FailureCode.of(error)) }
             box.lock.lock()
             box.error = failure
             box.finished = true
@@ -214,7 +214,7 @@ public final class Worker {
             box.lock.lock()
             let finished = box.finished, error = box.error
             box.lock.unlock()
-            if finished { return (error.map(Outcome.failed) ?? .done, stop?.reason) }
+            if finished { return (error.map { Outcome.failed($0.0, $0.1) } ?? .done, stop?.reason) }
             if stop == nil, let s = stopSignal() { stopping("stopped by \(StopSignals.name(s))", within: grace) }
             if let stop, Date() >= stop.deadline { return (.abandoned, stop.reason) }
             // The coordinator answers every heartbeat; silence for `patience` seconds means it is

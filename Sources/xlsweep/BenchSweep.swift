@@ -77,13 +77,18 @@ struct BenchSweep: ParsableCommand {
                 guard let tools = toolsDirectory() else { throw UserError("tools/ not found (set XLSWEEP_ROOT) and no --config given") }
                 sweepConfig = try SweepConfig(path: URL(fileURLWithPath: tools).deletingLastPathComponent().path + "/configs/tiny.yaml")
             }
-            sweepConfig.output = scratch + "/sweep"   // never touch the config's own output
+            sweepConfig = try sweepConfig.writing(to: scratch + "/sweep")   // never touch the config's own output
             let sweep = try ResolvedSweep(sweepConfig)
             let t1 = DispatchTime.now()
             let run = try runLocally(sweep, workers: workers, quiet: true)
             let wall = Double(DispatchTime.now().uptimeNanoseconds - t1.uptimeNanoseconds) / 1e9
-            print(String(format: "real sweep: %d tasks, %d workers, %.2f s wall, %.2f s of task work: utilisation %.0f%%",
-                         sweep.plan.tasks.count, workers, wall, run.busySeconds, 100 * run.busySeconds / (Double(workers) * wall)))
+            let failed = run.scheduler.failed.count
+            print(String(format: "real sweep: %d tasks (%d failed), %d workers, %.2f s wall, %.2f s of task work: utilisation %.0f%%",
+                         sweep.plan.tasks.count, failed, workers, wall, run.busySeconds, 100 * run.busySeconds / (Double(workers) * wall)))
+            if failed > 0 {
+                throw UserError("the real sweep had \(failed) failed tasks (its utilisation means nothing): "
+                    + run.scheduler.failed.sorted { $0.key < $1.key }.prefix(3).map { "\($0.key): \($0.value)" }.joined(separator: "; "))
+            }
         }
     }
 }

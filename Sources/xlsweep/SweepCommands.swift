@@ -57,6 +57,8 @@ struct Run: ParsableCommand {
             let failed = coordinator.scheduler.failed
             if !failed.isEmpty {
                 for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+                stderrLine("failures by cause: \(coordinator.failureCounts) (input: the task's checkpoint, data or config; "
+                    + "node: the machine; resource: memory or disk; bug: report it)")
                 stderrLine("\(coordinator.scheduler.blocked.count) tasks could not run because of these failures")
                 guard allowPartial else {
                     throw UserError("\(failed.count) tasks failed; fragments kept in \(sweep.config.output)/fragments "
@@ -222,6 +224,7 @@ struct CoordinatorCommand: ParsableCommand {
             }
             let failed = coordinator.scheduler.failed
             for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+            if !failed.isEmpty { stderrLine("failures by cause: \(coordinator.failureCounts)") }
             if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
             let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
                                         toolVersion: "xlsweep \(XLSweep.version)")
@@ -329,6 +332,7 @@ struct StatusCommand: ParsableCommand {
                         + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
                     if let w = b["worker_list"], !w.isEmpty { print("workers:\n" + w.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
                     if let f = b["failures"], !f.isEmpty { print(f) }
+                    if let f = b["failures_by_code"], !f.isEmpty { print("failures by cause: \(f)") }
                     if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
                     if let n = b["nodes_cut_off"], !n.isEmpty { print("nodes cut off:\n" + n) }
                     if let s = b["stopping"], !s.isEmpty { print(s) }
@@ -348,6 +352,11 @@ struct StatusCommand: ParsableCommand {
             let records = TaskRecord.read(sweep.fragments, tasks: sweep.plan.tasks.filter { ledger.done.contains($0.id) })
             TaskRecord.summary(records, plan: sweep.plan, done: ledger.done).forEach { print($0) }
             for reason in ledger.rerunReasons(plan: sweep.plan) { print("rerun: \(reason)") }
+            let failures = TaskFailure.read(directory: config.output).values.filter { !ledger.done.contains($0.task) }
+            if !failures.isEmpty {
+                print("failed in the last run (\(TaskFailure.counts(failures))):")
+                failures.sorted { $0.task < $1.task }.prefix(50).forEach { print("  " + $0.line) }
+            }
             if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
             if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
         }

@@ -94,6 +94,16 @@ final class SweepRunTests: XCTestCase {
     /// fp32 products are the same bits at every CPU level: a sweep whose workers run the AVX2
     /// kernels writes the sweep.h5 of one at the level this CPU detects (but for the dataset
     /// naming the level).
+    /// `bench sweep`'s real sweep writes where its coordinator looks (the config's text is what
+    /// workers read) and finishes with no failed task; a failure would make it exit non-zero.
+    func testBenchSweepRunsARealSweepWithNoFailures() throws {
+        let r = try CLI.run(["bench", "sweep", "--tasks", "100", "--clients", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("(0 failed)"), r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("dispatch: "), r.stdout)
+        XCTAssertFalse(r.stderr.contains("reported done, but"), r.stderr)
+    }
+
     func testCPULevelDoesNotChangeTheSweep() throws {
         let dir = try CLI.scratch(self)
         let detected = try CLI.run(["run", try sweepConfig(dir, output: "detected"), "--workers", "2"])
@@ -256,6 +266,7 @@ final class DiskFullTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("failed: "), r.stderr)
         XCTAssertTrue(r.stderr.contains("disk full") || r.stderr.contains("No space left"), r.stderr)
         XCTAssertTrue(r.stderr.contains("tasks failed"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("failures by cause: resource: "), r.stderr)
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("xlsweep: error:") }
         XCTAssertEqual(lines.count, 1, r.stderr)
     }

@@ -1,6 +1,8 @@
+import Checkpoints
 import Foundation
 import Kernels
 import Models
+import Store
 import XCTest
 @testable import Sweep
 
@@ -92,7 +94,7 @@ final class ClusterCoordinatorTests: XCTestCase {
         for attempt in 1...2 {
             let task = try bad.ask(.request)
             XCTAssertEqual(task.kind, .task, "attempt \(attempt)")
-            try bad.tell(.failed, ["task": task.body["task"]!, "error": "step1: cannot map model.safetensors"])
+            try bad.tell(.failed, ["task": task.body["task"]!, "error": "step1: cannot map model.safetensors", "code": "node"])
         }
         // Cut off: no more work for it, nor for a new worker on the same node, and the reason says why.
         let refused = try bad.ask(.request)
@@ -109,6 +111,45 @@ final class ClusterCoordinatorTests: XCTestCase {
         XCTAssertTrue(st["nodes_cut_off"]?.contains("cannot map model.safetensors") ?? false, "\(st)")
         XCTAssertTrue(st["worker_list"]?.contains("goodnode:1 on goodnode (avx512, 1024.00 GiB): holds no checkpoint, running extract/") ?? false, "\(st)")
         XCTAssertFalse(st["worker_list"]?.contains("badnode") ?? true, "\(st)")
+    }
+
+    func testDeterministicTaskFailuresDoNotCutANodeOffButFailedStartsDo() throws {
+        let s = try sweep(extra: "max_node_failures: 3\nmax_attempts: 1")
+        let coordinator = try Coordinator(sweep: s, bind: "tcp://127.0.0.1:*")
+        let serving = Serving(coordinator)
+        defer { serving.finish() }
+        // Three tasks in a row fail on one node because of their inputs: the node keeps getting work.
+        let steady = try FakeWorker("steady:1", endpoint: coordinator.endpoint)
+        XCTAssertEqual(try steady.ask(.hello, ["host": "steady", "memory_bytes": "\(1 << 40)"]).kind, .welcome)
+        var failedIDs: [String] = []
+        for attempt in 1...3 {
+            let task = try steady.ask(.request)
+            XCTAssertEqual(task.kind, .task, "attempt \(attempt)")
+            failedIDs.append(task.body["task"]!)
+            try steady.tell(.failed, ["task": task.body["task"]!, "code": "input",
+                                      "error": "models/x: the tokenizer adds no start token and config.json has no bos_token_id"])
+        }
+        XCTAssertEqual(try steady.ask(.request).kind, .task, "a node whose tasks' inputs are at fault is not cut off")
+        var st = try status(coordinator.endpoint)
+        XCTAssertEqual(st["failures_by_code"], "input: 3", "\(st)")
+        XCTAssertEqual(st["nodes_cut_off"], "", "\(st)")
+        for id in failedIDs { XCTAssertTrue(st["failures"]?.contains("\(id) [input]: [input] models/x: the tokenizer") ?? false, "\(st)") }
+        // A node whose workers cannot start (its data are missing) is cut off after three.
+        for i in 1...3 {
+            let w = try FakeWorker("nodata:\(i)", endpoint: coordinator.endpoint)
+            XCTAssertEqual(try w.ask(.hello, ["host": "nodata"]).kind, .welcome)
+            try w.tell(.refused, ["host": "nodata", "error": "/data/demo/manifest.json: no such file (the data set)"])
+        }
+        let late = try FakeWorker("nodata:4", endpoint: coordinator.endpoint)
+        var answer = Message.Kind.welcome
+        for _ in 0..<50 where answer != .shutdown {
+            answer = try late.ask(.hello, ["host": "nodata"]).kind
+            if answer != .shutdown { usleep(100_000) }
+        }
+        XCTAssertEqual(answer, .shutdown)
+        st = try status(coordinator.endpoint)
+        XCTAssertTrue(st["nodes_cut_off"]?.contains("node nodata failed 3 times in a row") ?? false, "\(st)")
+        XCTAssertFalse(st["nodes_cut_off"]?.contains("steady") ?? true, "\(st)")
     }
 
     func testModelTasksGoOnlyToWorkersWhoseMemoryHoldsTheWeights() throws {
@@ -224,6 +265,52 @@ final class NodeHealthAndPlacementTests: XCTestCase {
         var never = NodeHealth(cutoff: 0)
         for _ in 0..<100 { never.failed(host: "a", error: "x") }
         XCTAssertFalse(never.isCutOff("a"))
+    }
+
+    func testOnlyNodeAndResourceFaultsCountAndAFaultSeenOnTwoNodesIsTheTasks() {
+        var health = NodeHealth(cutoff: 2)
+        func fail(_ task: String, _ code: FailureCode, on host: String, _ message: String = "boom") -> FailureCode {
+            health.failed(TaskFailure(task: task, code: code, host: host, message: message)).code
+        }
+        for i in 0..<10 {
+            XCTAssertEqual(fail("t\(i)", .input, on: "a"), .input)
+            XCTAssertEqual(fail("u\(i)", .bug, on: "a"), .bug)
+        }
+        XCTAssertFalse(health.isCutOff("a"))
+        XCTAssertEqual(health.nodes["a"]?.failuresInARow, 0)
+        // A node fault on one node counts; the same words for the same task on another node make it the task's.
+        XCTAssertEqual(fail("x", .node, on: "a", "cannot map model.safetensors"), .node)
+        XCTAssertEqual(health.nodes["a"]?.failuresInARow, 1)
+        XCTAssertEqual(fail("x", .node, on: "b", "cannot map model.safetensors"), .input)
+        XCTAssertEqual(health.nodes["a"]?.failuresInARow, 0, "the first node is forgiven")
+        XCTAssertEqual(health.nodes["b"]?.failuresInARow ?? 0, 0)
+        // Other words, or the same node again, still count; resource faults count.
+        XCTAssertEqual(fail("y", .node, on: "a", "bus error"), .node)
+        XCTAssertEqual(fail("y", .node, on: "b", "other words"), .node)
+        XCTAssertEqual(fail("z", .resource, on: "a", "No space left on device"), .resource)
+        XCTAssertTrue(health.isCutOff("a"))
+        XCTAssertFalse(health.isCutOff("b"))
+    }
+
+    func testErrorsAreCodedByWhoseFaultTheyAre() throws {
+        XCTAssertEqual(FailureCode.of(SweepError("language en: fewer than 2 probe tokens")), .input)
+        XCTAssertEqual(FailureCode.of(SweepError("x: no such file (the checkpoint's tokenizer)", code: .node)), .node)
+        // A real truncated checkpoint: its inputs' fault.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-codes-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        XCTAssertThrowsError(try Safetensors.read(path: dir + "/model.safetensors")) { XCTAssertEqual(FailureCode.of($0), .input, "\($0)") }
+        // A file this node cannot read: the node's; a full disk: a resource.
+        XCTAssertThrowsError(try Data(contentsOf: URL(fileURLWithPath: dir + "/absent"))) { XCTAssertEqual(FailureCode.of($0), .node, "\($0)") }
+        XCTAssertEqual(FailureCode.of(NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))), .resource)
+        XCTAssertEqual(FailureCode.of(HDF5Error(path: "f.h5", detail: "write failed: No space left on device")), .resource)
+        struct Unexpected: Error {}
+        XCTAssertEqual(FailureCode.of(Unexpected()), .bug)
+        // On the wire: absent or unknown codes count against the node, as before codes existed.
+        XCTAssertEqual(FailureCode(wire: nil), .node)
+        XCTAssertEqual(FailureCode(wire: "⚠️"), .node)
+        XCTAssertEqual(FailureCode(wire: "input"), .input)
     }
 
     func testOnlyModelTasksNeedTheWeightsInMemory() {

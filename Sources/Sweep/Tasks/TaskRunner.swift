@@ -32,7 +32,7 @@ public final class TaskRunner {
         loaded = nil
         guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
         let tokenizer = sweep.tokenizers[checkpoint] ?? dir + "/tokenizer.json"
-        guard FileManager.default.fileExists(atPath: tokenizer) else { throw SweepError("\(tokenizer): no such file (the checkpoint's tokenizer)") }
+        guard FileManager.default.fileExists(atPath: tokenizer) else { throw SweepError("\(tokenizer): no such file (the checkpoint's tokenizer)", code: .node) }
         let m = try LoadedModel.load(dir, tokenizerPath: tokenizer, dtype: sweep.config.dtype)
         logger.info("\(checkpoint): \(m.precisionNote)", metadata: ["checkpoint": "\(checkpoint)"])
         loaded = (checkpoint, m, try Fragment.sha256(ofFile: tokenizer))
@@ -123,5 +123,10 @@ public final class TaskRunner {
 
 public struct SweepError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// Whose fault it is when a task throws it (most of a task's own checks are about its inputs).
+    public let code: FailureCode
+    public init(_ description: String, code: FailureCode = .input) {
+        self.description = description
+        self.code = code
+    }
 }
