@@ -179,11 +179,14 @@ public final class HDF5Writer {
 
     /// An HDF5 virtual dataset (no copy): `blocks` map regions of other files' datasets into it;
     /// elements no block covers read as the fill value (NaN for floats, −1 for integers).
-    /// With `embed`, the same dataset holds a copy of the blocks instead (gzip + shuffle, chunked per
-    /// leading index), so the file stands alone.
+    /// With `embed`, the same dataset holds a copy of the blocks instead, so the file stands alone:
+    /// chunked by `chunk` (default: one chunk per leading index, the last two axes whole), gzip +
+    /// shuffle when `compress` (activations are not: they hardly shrink, and slabs read at memory speed).
     public func writeVirtual(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String] = [],
-                             embed: Bool = false) throws {
-        if embed { return try writeEmbedded(name, type: kind, shape: shape, blocks: blocks, dimensions: dimensions) }
+                             embed: Bool = false, chunk: [Int]? = nil, compress: Bool = true) throws {
+        if embed {
+            return try writeEmbedded(name, type: kind, shape: shape, blocks: blocks, dimensions: dimensions, chunk: chunk, compress: compress)
+        }
         let (space, dcpl, type) = try padded(name, kind, shape)
         defer { H5Sclose(space); H5Pclose(dcpl) }
         for b in blocks {
@@ -224,15 +227,19 @@ public final class HDF5Writer {
     }
 
     /// `writeVirtual(embed: true)`: a real dataset, filled block by block from the source files.
-    func writeEmbedded(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String]) throws {
+    func writeEmbedded(_ name: String, type kind: VirtualType, shape: [Int], blocks: [VirtualBlock], dimensions: [String],
+                       chunk chosen: [Int]?, compress: Bool) throws {
         let (space, dcpl, type) = try padded(name, kind, shape)
         defer { H5Sclose(space); H5Pclose(dcpl) }
         try check(H5Pset_obj_track_times(dcpl, false), "creation properties of \(name)")
         if shape.allSatisfy({ $0 > 0 }) {
-            var chunk = shape.enumerated().map { hsize_t($0.offset < shape.count - 2 ? 1 : $0.element) }
+            var chunk = (chosen ?? shape.enumerated().map { $0.offset < shape.count - 2 ? 1 : $0.element })
+                .enumerated().map { hsize_t(max(1, min($0.element, shape[$0.offset]))) }
             try check(H5Pset_chunk(dcpl, Int32(chunk.count), &chunk), "chunking \(name)")
-            try check(H5Pset_shuffle(dcpl), "shuffle filter on \(name)")
-            try check(H5Pset_deflate(dcpl, 4), "gzip filter on \(name)")
+            if compress {
+                try check(H5Pset_shuffle(dcpl), "shuffle filter on \(name)")
+                try check(H5Pset_deflate(dcpl, 4), "gzip filter on \(name)")
+            }
         }
         let ds = H5Dcreate2(file, name, type, space, xl_H5P_DEFAULT(), dcpl, xl_H5P_DEFAULT())
         guard ds >= 0 else { throw HDF5Error(path: path, detail: "cannot create dataset \(name)") }
@@ -264,6 +271,9 @@ public final class HDF5Writer {
         try finish(ds, name, dimensions)
     }
 
+    /// Every dataset written so far, in order.
+    public private(set) var datasetNames: [String] = []
+
     /// Open dimension-scale datasets by dataset name.
     var scales: [String: hid_t] = [:]
 
@@ -278,6 +288,7 @@ public final class HDF5Writer {
     /// `dimensions[i]` names the scale dataset of axis i (attached) or, without one, its label.
     func finish(_ ds: hid_t, _ name: String, _ dimensions: [String]) throws {
         defer { H5Dclose(ds) }
+        datasetNames.append(name)
         for (i, dimension) in dimensions.enumerated() {
             if let scale = scales[dimension] {
                 try check(H5DSattach_scale(ds, scale, UInt32(i)), "attaching scale \(dimension) to \(name)")

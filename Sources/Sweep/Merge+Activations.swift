@@ -2,15 +2,20 @@ import Foundation
 import Store
 
 extension Merge {
-    /// The activations the extractions stored, as HDF5 virtual datasets over the extract fragments
-    /// (no copy; they read through to `fragments/`, so keep it beside sweep.h5):
+    /// The directory of the file `w` writes (where the virtual datasets' relative paths start).
+    static func directory(of w: HDF5Writer) -> String { (w.path as NSString).deletingLastPathComponent }
+
+    /// The activations the extractions stored, copied in (the default: the file stands alone; one
+    /// uncompressed chunk per checkpoint × language × layer slab, so such a slab reads at memory
+    /// speed), or, with `embed` false, as HDF5 virtual datasets over the extract fragments (no copy;
+    /// they read through to `fragments/`, whose files and checksums are listed in `virtual_source`
+    /// and `virtual_source_sha256` for `xlsweep verify`):
     /// `probe_hidden [checkpoint, language, layer, probe_token, hidden]` with `probe_token_id` and
     /// `probe_token_sentence [checkpoint, language, probe_token]`, and `pooled_mlp [checkpoint,
     /// language, sentence, unit]` with rows at their pool sentence; ragged lengths are padded (NaN,
     /// −1) and counted (`probe_token_count`, `pooled_sentence_count`). Beside them, copied from the
     /// data set: `concept_labels [language, sentence, concept]`, `sentence_text [language, sentence]`
     /// and `probe_text [language, probe_sentence]`.
-    /// With `embed`, they are copied in instead, so the file stands alone.
     static func writeActivations(_ sweep: ResolvedSweep, to w: HDF5Writer, done: Set<String>, store: FragmentStore, embed: Bool) throws {
         let c = sweep.config, ck = c.checkpoints.map(\.name), langs = c.languages, concepts = sweep.concepts
         let model = sweep.modelConfigs[ck[0]]!
@@ -67,8 +72,9 @@ extension Merge {
             }
         }
         try w.writeVirtual("probe_hidden", type: .float32, shape: [C, L, layers + 1, tokens, d], blocks: hidden,
-                           dimensions: ["checkpoint", "language", "layer", "probe_token", "hidden"], embed: embed)
-        try w.setAttribute("hook_site", "hidden.L at the sampled probe tokens (virtual: reads the extract fragments)", on: "probe_hidden")
+                           dimensions: ["checkpoint", "language", "layer", "probe_token", "hidden"], embed: embed,
+                           chunk: [1, 1, 1, tokens, d], compress: false)
+        try w.setAttribute("hook_site", "hidden.L at the sampled probe tokens", on: "probe_hidden")
         try w.writeVirtual("probe_token_id", type: .int64, shape: [C, L, tokens], blocks: ids,
                            dimensions: ["checkpoint", "language", "probe_token"], embed: embed)
         try w.writeVirtual("probe_token_sentence", type: .int64, shape: [C, L, tokens], blocks: sources,
@@ -76,17 +82,32 @@ extension Merge {
         try w.setAttribute("meaning", "index into probe_text of the token's sentence; -1 padding", on: "probe_token_sentence")
         try w.write("probe_token_count", int64s: tokenCount, shape: [C, L], dimensions: ["checkpoint", "language"])
         try w.writeVirtual("pooled_mlp", type: .float32, shape: [C, L, poolSize, layers * width], blocks: pooled,
-                           dimensions: ["checkpoint", "language", "sentence", "unit"], embed: embed)
+                           dimensions: ["checkpoint", "language", "sentence", "unit"], embed: embed,
+                           chunk: [1, 1, poolSize, width], compress: false)
         try w.setAttribute("hook_site", "blocks.L.mlp_post pooled (\(c.expertise.pooling.rawValue)) over each sentence's kept tokens, "
                            + "units layer-major; NaN: sentence without kept tokens or not extracted", on: "pooled_mlp")
         try w.writeVirtual("pooled_sentence_index", type: .int64, shape: [C, L, poolSize], blocks: rows,
                            dimensions: ["checkpoint", "language", "sentence"], embed: embed)
         try w.write("pooled_sentence_count", int64s: sentenceCount, shape: [C, L], dimensions: ["checkpoint", "language"])
-        // A virtual dataset whose fragments are not beside the file reads as fill values, silently: say so on it.
+        // A virtual dataset whose fragments are not beside the file reads as fill values, silently: say
+        // so on it, and list what it reads with the checksums recorded when each fragment was written.
         for name in ["probe_hidden", "probe_token_id", "probe_token_sentence", "pooled_mlp", "pooled_sentence_index"] {
-            try w.setAttribute("storage", embed ? "copied in (merge --embed-activations)"
-                               : "virtual: reads fragments/extract+*.h5 beside this file; without them it reads NaN / -1 fill values "
-                               + "(keep fragments/ with sweep.h5, or merge --embed-activations for a file that stands alone)", on: name)
+            try w.setAttribute("storage", embed ? "copied in: the file stands alone"
+                               : "virtual: reads fragments/extract+*.h5 beside this file; without them HDF5 reads NaN / -1 fill values "
+                               + "(keep fragments/ with sweep.h5 and check with `xlsweep verify`, or merge --embed-activations "
+                               + "for a file that stands alone)", on: name)
+        }
+        if !embed {
+            var files: [String] = []
+            for i in 0..<C { for j in 0..<L where extracts[i][j] != nil { files.append(file(i, j)) } }
+            let digests = try files.map { f -> String in
+                let sum = directory(of: w) + "/" + f + ".sha256"
+                guard let text = try? String(contentsOfFile: sum, encoding: .utf8) else { throw SweepError("\(sum): cannot read the fragment's checksum") }
+                return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            try w.write("virtual_source", strings: files)
+            try w.makeScale("virtual_source", dimension: "virtual_source")
+            try w.write("virtual_source_sha256", strings: digests, dimensions: ["virtual_source"])
         }
         var labels = [Int32](repeating: -1, count: L * poolSize * concepts.count)
         var texts = [String](repeating: "", count: L * poolSize), probeTexts = [String](repeating: "", count: L * probeSize)

@@ -255,7 +255,6 @@ public enum Merge {
         try w.makeScale("task", dimension: "task")
         try w.write("task_kind", strings: records.map(\.kind.rawValue), dimensions: ["task"])
         try w.write("task_started", doubles: records.map(\.started), shape: [records.count], dimensions: ["task"])
-        try w.setAttribute("units", "seconds since 1970-01-01 00:00:00", on: "task_started")   // CF: xarray decodes it to datetime64 (UTC)
         try w.write("task_seconds", doubles: records.map(\.seconds), shape: [records.count], dimensions: ["task"])
         try w.write("task_host", strings: records.map(\.host), dimensions: ["task"])
         try w.write("task_worker", strings: records.map(\.worker), dimensions: ["task"])
@@ -281,6 +280,14 @@ public enum Merge {
         try w.setAttribute("data_fingerprint", sweep.data.fingerprint)
         try w.setAttribute("plan_digest", sweep.inputs.digest)
         try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
+        // CF: a long name and units on every dataset (task_started's units make xarray decode it to datetime64, UTC).
+        for name in w.datasetNames {
+            let e = SweepSchema.entry(name) ?? SweepSchema.Entry(longName: name.replacingOccurrences(of: "_", with: " "), units: "1")
+            try w.setAttribute("long_name", e.longName, on: name)
+            try w.setAttribute("units", e.units, on: name)
+        }
+        try w.setAttribute("Conventions", SweepSchema.conventions)
+        try w.setAttribute("title", "xlsweep sweep \(c.name)")
         try w.close()
         return Summary(path: path, missing: missing, duplicates: duplicates, notes: warnings)
     }

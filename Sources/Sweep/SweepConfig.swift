@@ -78,7 +78,8 @@ public struct SweepConfig: Sendable, Equatable {
     /// Failures in a row (cannot start, cannot load, a task errors) after which a node gets no
     /// more work from a cluster coordinator; 0: never.
     public var maxNodeFailures: Int
-    /// Copy the activations into sweep.h5 (else virtual datasets read through to the fragments).
+    /// Copy the activations into sweep.h5 (the default: the file stands alone), else virtual datasets
+    /// read through to the fragments (no copy, but the file then needs `fragments/` beside it).
     public var embedActivations: Bool
     /// How extract fragments keep activations: float32, or float16 (half the disk; results change slightly).
     public var activationStorage: HDF5Writer.FloatStorage
@@ -131,7 +132,7 @@ public struct SweepConfig: Sendable, Equatable {
         maxAttempts = try root.int("max_attempts", default: 3, range: 1...100)
         noWorkerTimeout = try root.double("no_worker_timeout", default: 600, range: 1...864_000)
         maxNodeFailures = try root.int("max_node_failures", default: 3, range: 0...10_000)
-        embedActivations = try root.bool("embed_activations", default: false)
+        embedActivations = try root.bool("embed_activations", default: true)
         activationStorage = HDF5Writer.FloatStorage(rawValue: try root.choice("activation_storage", default: "float32",
                                                                             allowed: HDF5Writer.FloatStorage.allCases.map(\.rawValue)))!
         batchSize = try root.int("batch_size", default: 8, range: 1...4096)

@@ -285,14 +285,20 @@ struct MergeCommand: ParsableCommand {
 
     @Argument(help: "The sweep's output directory.") var directory: String
     @Flag(help: "Merge an incomplete grid, recording the missing cells in the file.") var allowPartial = false
-    @Flag(help: "Copy the activations into sweep.h5 (default: the config's embed_activations; else virtual datasets over fragments/).")
+    @Flag(help: "Copy the activations into sweep.h5, so the file stands alone (default: the config's embed_activations, true unless set).")
     var embedActivations = false
+    @Flag(help: "Virtual datasets over fragments/ instead of a copy (no extra disk; the file then needs fragments/ beside it: check with `xlsweep verify`).")
+    var virtualActivations = false
+
+    func validate() throws {
+        if embedActivations && virtualActivations { throw ValidationError("give --embed-activations or --virtual-activations, not both") }
+    }
 
     func run() throws {
         try reportingErrors {
             let config = try RunRecord.read(directory: directory).config
             let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
-                                        embedActivations: embedActivations ? true : nil, toolVersion: "xlsweep \(XLSweep.version)")
+                                        embedActivations: embedActivations ? true : virtualActivations ? false : nil, toolVersion: "xlsweep \(XLSweep.version)")
             summary.warnings.forEach(stderrLine)
             print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
         }
@@ -381,6 +387,45 @@ struct Keys: ParsableCommand {
                 throw UserError("\(out): cannot write key files")
             }
             print("wrote \(keyPath) (keep it secret) and \(pubPath)")
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a sweep.h5 reads what it was merged from: every fragment its virtual datasets read exists and matches its checksum.",
+        discussion: """
+            A sweep.h5 whose activations are copied in (the default) stands alone and passes. One merged with
+            --virtual-activations reads fragments/ beside it; HDF5 gives fill values (NaN, -1) for a missing
+            source without an error, so this names each missing or changed fragment. Exit status 1 when any is.
+            """)
+
+    @Argument(help: "A sweep.h5, or a sweep's output directory.") var path: String
+
+    func run() throws {
+        try reportingErrors {
+            var isDirectory: ObjCBool = false
+            let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? path + "/sweep.h5" : path
+            guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
+            guard let sources = try VirtualSources.check(file) else {
+                print("\(file): ok: its activations are stored in the file; it stands alone")
+                return
+            }
+            let bad = sources.filter { $0.state != .intact }
+            for s in bad {
+                switch s.state {
+                case .missing: print("missing: \(s.file)")
+                case .changed(let actual): print("changed: \(s.file) (sha256 \(actual.prefix(16))…, merged from \(s.recorded.prefix(16))…)")
+                case .intact: break
+                }
+            }
+            guard bad.isEmpty else {
+                throw UserError("\(file): \(bad.count) of \(sources.count) fragments its virtual datasets read are missing or changed "
+                    + "(HDF5 would read their cells as NaN / -1 fill values): keep the sweep's fragments/ beside it, or, where they are, "
+                    + "run `xlsweep merge DIR --embed-activations` for a file that stands alone")
+            }
+            print("\(file): ok: all \(sources.count) fragments its virtual datasets read are present and match their checksums")
         }
     }
 }

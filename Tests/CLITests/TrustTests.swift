@@ -378,9 +378,10 @@ extension TrustTests {
 }
 
 extension TrustTests {
-    /// The activations are in sweep.h5 as virtual datasets over the fragments (and copied in with
-    /// `merge --embed-activations`): README's xarray snippet runs on them, and a probe refitted from
-    /// them with scikit-learn on the specified split gives `probe_accuracy` for a (checkpoint, layer).
+    /// The activations are in sweep.h5, copied in (the default) or as virtual datasets over the
+    /// fragments (`merge --virtual-activations`): README's xarray snippet runs on both, and a probe
+    /// refitted from them with scikit-learn on the specified split gives `probe_accuracy` for a
+    /// (checkpoint, layer).
     func testActivationsInSweepFileReadByXarrayRefitTheProbe() throws {
         let dir = try CLI.scratch(self)
         let run = try CLI.run(["run", try sweepConfig(dir, samples: 2)])
@@ -407,15 +408,17 @@ extension TrustTests {
             acc = float((model.predict(scaler.transform(x[test])) == y[test]).mean())
             want = float(ds.probe_accuracy.sel(checkpoint=checkpoint, layer=2).values[0])
             assert abs(acc - want) <= 2 / len(test), (acc, want)
-            assert h5py.File(path)["probe_hidden"].is_virtual == (len(sys.argv) < 4)
+            assert h5py.File(path)["probe_hidden"].is_virtual == (len(sys.argv) == 4)
             print("ok", acc)
             """
-        let virtual = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools"])
+        let virtualMerge = try CLI.run(["merge", dir + "/out", "--virtual-activations"])
+        XCTAssertEqual(virtualMerge.status, 0, virtualMerge.stderr)
+        let virtual = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools", "virtual"])
         XCTAssertTrue(virtual.stdout.contains("ok "), virtual.stdout + virtual.stderr)
         let embed = try CLI.run(["merge", dir + "/out", "--embed-activations"])
         XCTAssertEqual(embed.status, 0, embed.stderr)
         try FileManager.default.moveItem(atPath: dir + "/out/fragments", toPath: dir + "/elsewhere")   // the file stands alone
-        let embedded = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools", "embedded"])
+        let embedded = try CLI.python(["-c", refit, dir + "/out/sweep.h5", CLI.root + "/tools"])
         XCTAssertTrue(embedded.stdout.contains("ok "), embedded.stdout + embedded.stderr)
     }
 }
