@@ -52,6 +52,13 @@ public struct DigestCache {
         }
     }
 
+    /// Remembers `digest` as the SHA-256 of `file` as it is now (a digest just computed by other means).
+    public mutating func remember(_ file: String, digest: String) {
+        guard let stamp = try? Self.stamp(file) else { return }
+        entries[URL(fileURLWithPath: file).standardizedFileURL.path] = ["stamp": stamp, "sha256": digest]
+        changed = true
+    }
+
     public func save() {
         guard changed else { return }
         // Entries other processes saved meanwhile are kept; this process's win where both have one.

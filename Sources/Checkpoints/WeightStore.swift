@@ -36,8 +36,19 @@ public final class WeightStore: @unchecked Sendable {
         self.tensors = tensors
     }
 
+    /// The weight files of the checkpoint in `directory` (what `init` reads), without reading them.
+    public static func files(directory: String) throws -> [String] {
+        let fm = FileManager.default
+        func exists(_ name: String) -> Bool { fm.fileExists(atPath: directory + "/" + name) }
+        if exists("model.safetensors") { return ["model.safetensors"] }
+        if exists("model.safetensors.index.json") { return try shards(index: directory + "/model.safetensors.index.json") }
+        if exists("pytorch_model.bin") { return ["pytorch_model.bin"] }
+        if exists("pytorch_model.bin.index.json") { return try shards(index: directory + "/pytorch_model.bin.index.json") }
+        throw CheckpointError.noWeights(directory: directory)
+    }
+
     /// The distinct shard files named by an index's `weight_map`, in sorted order.
-    static func shards(index: String) throws -> [String] {
+    public static func shards(index: String) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: index) else { throw CheckpointError.fileNotFound(path: index) }
         guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let map = json["weight_map"] as? [String: String] else {

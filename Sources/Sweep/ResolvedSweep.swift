@@ -23,9 +23,13 @@ public struct ResolvedSweep: Sendable {
     /// negatives): scored as NaN, with no experts, and not forced.
     public let skipped: [(language: String, concept: String, positives: Int)]
 
-    /// Every checkpoint that cannot be found is reported at once, one line each. `environment`
-    /// locates the Hugging Face cache (as for `SweepConfig`).
-    public init(_ config: SweepConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    /// Every checkpoint that cannot be found is reported at once, one line each, and so is every
+    /// fault of their files (`CheckpointAudit`: a shard an index names but the disk lacks, a header
+    /// that does not read or a truncated file, a Hugging Face blob whose bytes do not hash to its
+    /// name). `verify` reads every weight file again instead of trusting the digests remembered under
+    /// unchanged stamps. `environment` locates the Hugging Face cache (as for `SweepConfig`).
+    public init(_ config: SweepConfig, verify: Bool = false,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         var directories: [String: String] = [:], configs: [String: ModelConfig] = [:], problems: [String] = []
         var tokenizers: [String: String] = [:]
         for c in config.checkpoints {
@@ -50,6 +54,10 @@ public struct ResolvedSweep: Sendable {
             throw ConfigError(file: config.file, line: nil, key: "checkpoints", message:
                 "\(problems.count) of \(config.checkpoints.count) checkpoints unavailable:\n  " + problems.joined(separator: "\n  "))
         }
+        var cache = DigestCache(path: config.output + "/fingerprints.json")
+        let audit = CheckpointAudit.audit(config.checkpoints.map { ($0.name, directories[$0.name]!) }, cache: &cache, rehash: verify)
+        cache.save()
+        guard audit.faults.isEmpty else { throw Self.faulty(audit.faults, duplicates: audit.duplicates, config: config) }
         let data = try DataSet(directory: config.data, languages: config.languages)
         var concepts = config.expertise.concepts
         if concepts.isEmpty {
@@ -88,6 +96,15 @@ public struct ResolvedSweep: Sendable {
                     generationConcepts: forced)
         fingerprints = try Fingerprinter.compute(config: config, data: data, directories: directories, tokenizers: tokenizers)
         inputs = PlanInputs(plan: plan, config: config, concepts: concepts, fingerprints: fingerprints)
+    }
+
+    /// One error for every fault of the checkpoints' files, one line each; no task runs.
+    static func faulty(_ faults: [CheckpointAudit.Fault], duplicates: [[String]], config: SweepConfig) -> ConfigError {
+        let checkpoints = Set(faults.map(\.checkpoint)).count
+        let same = duplicates.map { "checkpoints \($0.map { "'\($0)'" }.joined(separator: ", ")): byte-identical weights (a duplicated step)" }
+        return ConfigError(file: config.file, line: nil, key: "checkpoints", message:
+            "\(faults.count) faults in \(checkpoints) of \(config.checkpoints.count) checkpoints; no task runs until they are fixed:\n  "
+            + (faults.map(\.description) + same).joined(separator: "\n  "))
     }
 
     /// The fragments directory (the one place that names it).

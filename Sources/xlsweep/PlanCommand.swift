@@ -13,8 +13,21 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "List every task with its seed and dependencies.")
     var tasks = false
 
+    @Flag(help: """
+        Audit every checkpoint before any compute, reading every weight file again: each file an index names         exists, each header reads, and in a Hugging Face cache each weight file's SHA-256 equals its blob's name.         (Without it the same checks use the digests remembered under unchanged file stamps.)
+        """)
+    var verify = false
+
     func run() throws {
-        try reportingErrors { printPlan(try ResolvedSweep(try SweepConfig(path: config)), tasks: tasks) }
+        try reportingErrors {
+            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
+            printPlan(sweep, tasks: tasks)
+            if verify {
+                let blobs = sweep.config.checkpoints.reduce(0) { $0 + CheckpointAudit.blobFiles(directory: sweep.directories[$1.name]!).count }
+                print("verified: \(sweep.config.checkpoints.count) checkpoints sound (every indexed file present, every header read, "
+                    + "\(blobs) weight files hash to their blob names)")
+            }
+        }
     }
 }
 
@@ -28,6 +41,10 @@ func printPlan(_ sweep: ResolvedSweep, tasks: Bool) {
         let m = sweep.modelConfigs[ck.name]!
         out.line("  \(ck.name): \(m.architecture.rawValue), \(m.nLayers) layers, d_model \(m.dModel) — "
             + "\(sweep.directories[ck.name]!)")
+    }
+    for group in CheckpointAudit.duplicates(sweep) {
+        out.line("warning: checkpoints \(group.joined(separator: ", ")) hold byte-identical weights (same files fingerprint): "
+            + "a duplicated step, one point on the curve rather than \(group.count)")
     }
     let counts = TaskKind.allCases.map { "\(sweep.plan.count($0)) \($0.rawValue)" }.joined(separator: ", ")
     out.line("\(sweep.plan.tasks.count) tasks: \(counts)")

@@ -43,10 +43,12 @@ struct Run: ParsableCommand {
     @Option(help: "Worker processes (default: the config's workers).") var workers: Int?
     @Flag(help: "Validate the config, locate every checkpoint, print the plan, and stop.") var dryRun = false
     @Flag(help: "Merge even when tasks failed, recording the missing cells.") var allowPartial = false
+    @Flag(help: "Read every weight file again and check it against its Hugging Face blob name, ignoring remembered digests.")
+    var verify = false
 
     func run() throws {
         try reportingErrors {
-            let sweep = try ResolvedSweep(try SweepConfig(path: config))
+            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
             if dryRun {
                 printPlan(sweep, tasks: false)
                 return
@@ -168,6 +170,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Write the endpoint workers should connect to (wildcards replaced by this host's name) to this file.")
     var endpointFile: String?
     @Flag(help: "Merge even when tasks failed.") var allowPartial = false
+    @Flag(help: "Read every weight file again and check it against its Hugging Face blob name before leasing any task.")
+    var verify = false
     @Option(help: ArgumentHelp("Seconds the running tasks get to finish once the coordinator is stopped (SIGTERM, SIGINT, SIGHUP, SIGUSR1) before they are given back.",
                                discussion: "A stopped coordinator leases nothing more, waits for its workers' word, and exits with status \(CoordinatorCommand.stoppedStatus) (run it again, or requeue the job, to resume from the fragments)."))
     var grace: Double = 60
@@ -196,7 +200,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let sweep = try ResolvedSweep(try SweepConfig(path: config))
+            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
             let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security())
             stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
             if let endpointFile {
