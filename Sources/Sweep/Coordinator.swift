@@ -182,14 +182,27 @@ public final class Coordinator {
                 try? TaskFailure.write(scheduler.failed.keys.compactMap { failures[$0] }, directory: config.output)
             }
         }
+        var lastSweep = 0.0
         while true {
-            if let frames = try socket.receive(timeout: 200) { handle(frames) }
+            if let frames = try socket.receive(timeout: 200) {
+                handle(frames)
+                // What else has arrived is answered before the housekeeping below, which walks every
+                // lease and worker: with a thousand workers, per message it would cost more than the message.
+                var more = 0
+                while more < 10_000, let frames = try socket.receive(timeout: 0) {
+                    handle(frames)
+                    more += 1
+                }
+            }
             let now = Self.now()
-            scheduler.expire(now: now)
-            for (id, w) in workers where now - w.seen > config.leaseSeconds * 2 {
-                logger.info("worker \(id) on \(w.host) silent for \(Int(now - w.seen)) s; forgotten")
-                scheduler.drop(worker: id)
-                workers[id] = nil
+            if now - lastSweep >= 0.05 {
+                lastSweep = now
+                scheduler.expire(now: now)
+                for (id, w) in workers where now - w.seen > config.leaseSeconds * 2 {
+                    logger.info("worker \(id) on \(w.host) silent for \(Int(now - w.seen)) s; forgotten")
+                    scheduler.drop(worker: id)
+                    workers[id] = nil
+                }
             }
             for e in scheduler.drainEvents() { logger.info("\(e)") }
             try tick(self)
@@ -306,10 +319,10 @@ public final class Coordinator {
             // What it could not be given, and why, for `status` (one line per checkpoint).
             var notGiven: [String: String] = [:]
             var readyLeft = false
-            for (checkpoint, list) in scheduler.ready where !list.isEmpty {
+            for (checkpoint, queue) in scheduler.queues where !queue.isEmpty {
                 readyLeft = true
                 if let why = placement.refusal(checkpoint: checkpoint, memory: memory),
-                   list.contains(where: { Placement.loadsModel(plan.tasks[$0]) }) { notGiven[checkpoint] = why }
+                   queue.members.contains(where: { Placement.loadsModel(plan.tasks[$0]) }) { notGiven[checkpoint] = why }
             }
             for (checkpoint, why) in notGiven where workers[worker]!.notGiven[checkpoint] == nil {
                 logger.info("worker \(worker) on \(peer.host) is not given \(checkpoint)'s model tasks: \(why)")

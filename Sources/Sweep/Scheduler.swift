@@ -23,7 +23,13 @@ public struct Scheduler: Sendable {
     var waiting: [Int]
     let dependents: [[Int]]
     let position: [String: Int]
-    var ready: [String: [Int]] = [:]
+    var queues: [String: ReadyQueue] = [:]
+    /// The ready tasks of each checkpoint that has any, as plan positions in `rank` order.
+    public var ready: [String: [Int]] {
+        queues.compactMapValues { q in q.isEmpty ? nil : q.members.sorted { rank[$0] < rank[$1] } }
+    }
+    /// How many tasks are ready, in all.
+    public var readyCount: Int { queues.values.reduce(0) { $0 + $1.count } }
     /// Each task's place in the order work is handed out: longest remaining path first (the
     /// task's own expected cost plus its costliest chain of dependents, `TaskKind.expectedCost`),
     /// then plan order. Extraction and the generation cells it leads to are the sweep's critical
@@ -48,9 +54,8 @@ public struct Scheduler: Sendable {
         self.waiting = waiting
         rank = Self.ranks(plan, position: position)
         for (i, t) in plan.tasks.enumerated() where waiting[i] == 0 && !self.done.contains(t.id) {
-            ready[t.checkpoint, default: []].append(i)
+            queues[t.checkpoint, default: ReadyQueue()].insert(i, rank: rank)
         }
-        for c in ready.keys { ready[c]!.sort { rank[$0] < rank[$1] } }
     }
 
     /// `rank` of every task: by longest expected path to the end of the sweep (the task's cost and
@@ -78,12 +83,7 @@ public struct Scheduler: Sendable {
     mutating func makeReady(_ i: Int) {
         let id = plan.tasks[i].id
         guard waiting[i] == 0, !done.contains(id), failed[id] == nil, leases[id] == nil else { return }
-        let c = plan.tasks[i].checkpoint
-        var list = ready[c] ?? []
-        var lo = 0, hi = list.count
-        while lo < hi { let mid = (lo + hi) / 2; if rank[list[mid]] < rank[i] { lo = mid + 1 } else { hi = mid } }
-        if lo == list.count || list[lo] != i { list.insert(i, at: lo) }
-        ready[c] = list
+        queues[plan.tasks[i].checkpoint, default: ReadyQueue()].insert(i, rank: rank)
     }
 
     /// A task for `worker`: ready, not leased, not failed, and one the worker can take
@@ -91,18 +91,32 @@ public struct Scheduler: Sendable {
     /// holds, else the first in `rank` order (longest path to the end first).
     public mutating func assign(worker: String, holding checkpoint: String?, now: Double,
                                 allowed: (SweepTask) -> Bool = { _ in true }) -> SweepTask? {
-        func first(_ c: String) -> Int? { ready[c]?.first { allowed(plan.tasks[$0]) } }
-        var chosen: (checkpoint: String, position: Int)?
-        if let checkpoint, let i = first(checkpoint) {
-            chosen = (checkpoint, i)
+        let plan = self.plan
+        func take(_ c: String) -> Int? { queues[c]?.take(rank: rank) { allowed(plan.tasks[$0]) } }
+        var chosen: Int?
+        if let checkpoint, let i = take(checkpoint) {
+            chosen = i
         } else {
-            for c in ready.keys.sorted() {
-                guard let i = first(c) else { continue }
-                if chosen == nil || rank[i] < rank[chosen!.position] { chosen = (c, i) }
+            // The best-ranked task any checkpoint offers that the worker can take.
+            var best: (checkpoint: String, position: Int)?
+            for c in queues.keys.sorted() where !queues[c]!.isEmpty {
+                guard let i = queues[c]!.peek(rank: rank) else { continue }
+                let candidate: Int
+                if allowed(plan.tasks[i]) {
+                    candidate = i
+                } else {
+                    guard let j = take(c) else { continue }   // a later one it can take
+                    queues[c]!.insert(j, rank: rank)
+                    candidate = j
+                }
+                if best == nil || rank[candidate] < rank[best!.position] { best = (c, candidate) }
+            }
+            if let best {
+                queues[best.checkpoint]!.remove(best.position)
+                chosen = best.position
             }
         }
-        guard let (c, i) = chosen else { return nil }
-        ready[c]!.removeAll { $0 == i }
+        guard let i = chosen else { return nil }
         let task = plan.tasks[i]
         leases[task.id] = Lease(task: task, worker: worker, deadline: now + leaseSeconds)
         attempts[task.id, default: 0] += 1
@@ -110,10 +124,14 @@ public struct Scheduler: Sendable {
     }
 
     /// Ready tasks that no worker holds a lease on (whether or not anyone can take them).
-    public var readyTasks: [SweepTask] { ready.values.flatMap { $0 }.sorted().map { plan.tasks[$0] } }
+    public var readyTasks: [SweepTask] { queues.values.flatMap(\.members).sorted().map { plan.tasks[$0] } }
 
     public mutating func heartbeat(worker: String, task: String?, now: Double) {
-        for (id, lease) in leases where lease.worker == worker && (task == nil || task == id) {
+        if let task {
+            if leases[task]?.worker == worker { leases[task]!.deadline = now + leaseSeconds }
+            return
+        }
+        for (id, lease) in leases where lease.worker == worker {
             leases[id]?.deadline = now + leaseSeconds
         }
     }
@@ -138,7 +156,7 @@ public struct Scheduler: Sendable {
         done.insert(id)
         failed[id] = nil
         let c = plan.tasks[i].checkpoint
-        ready[c]?.removeAll { $0 == i }   // completed by a late duplicate while queued again
+        queues[c]?.remove(i)   // completed by a late duplicate while queued again
         for j in dependents[i] {
             waiting[j] -= 1
             if waiting[j] == 0 && !done.contains(plan.tasks[j].id) { makeReady(j) }
@@ -197,7 +215,7 @@ public struct Scheduler: Sendable {
     }
 
     /// Nothing leased, and nothing left that could ever become ready.
-    public var finished: Bool { leases.isEmpty && ready.values.allSatisfy(\.isEmpty) }
+    public var finished: Bool { leases.isEmpty && queues.values.allSatisfy(\.isEmpty) }
 
     /// Tasks that can never run because something they need failed.
     public var blocked: [String] {

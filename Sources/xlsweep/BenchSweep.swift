@@ -9,15 +9,19 @@ struct BenchSweep: ParsableCommand {
         commandName: "sweep",
         abstract: "Dispatch overhead (no-op tasks per second through the coordinator) and worker utilisation.",
         discussion: """
-            Dispatch: a coordinator on loopback serves a plan of no-op tasks to --clients threads of this
-            process, each a ZeroMQ DEALER doing request → task → done; tasks/s is the coordinator's rate.
+            Dispatch: a coordinator on loopback serves a plan of no-op tasks to --clients simulated workers
+            (each a ZeroMQ DEALER socket doing request → task → done, served by --client-threads threads);
+            tasks/s is the coordinator's rate, with the request → task round trip's p50 and p99. Then
+            --clients idle workers heartbeat once a second and the coordinator thread's CPU share is measured.
             Utilisation: a small real sweep (configs/tiny.yaml, or --config; written to a scratch directory)
             with --workers worker processes; utilisation = Σ task seconds / (workers × wall time).
             """)
 
     @Option(help: "No-op tasks to dispatch (about twice --tasks: extraction and expertise per language).")
     var tasks = 5_000
-    @Option(help: "Dispatch client threads.") var clients = 2
+    @Option(help: "Simulated workers (each its own DEALER socket) for dispatch.") var clients = 1000
+    @Option(help: "Threads the simulated workers share.") var clientThreads = 4
+    @Option(help: "Seconds of idle heartbeats to measure (0: skip).") var heartbeatSeconds = 5.0
     @Option(help: "Config of the real sweep (default: the tiny fixture sweep).") var config: String?
     @Option(help: "Worker processes for the real sweep.") var workers = 2
 
@@ -39,35 +43,41 @@ struct BenchSweep: ParsableCommand {
             quiet.logLevel = .critical
             let coordinator = try Coordinator(config: noopConfig, plan: plan, inputs: inputs, done: [], components: "{}",
                                               bind: "tcp://127.0.0.1:*", logger: quiet) { _ in true }
-            let endpoint = coordinator.endpoint
-            let group = DispatchGroup()
-            for _ in 0..<clients {
-                Thread {
-                    group.enter()
-                    defer { group.leave() }
-                    guard let socket = try? ZMQSocket(.dealer), (try? socket.connect(endpoint)) != nil else { return }
-                    while true {
-                        guard (try? socket.send([Message(.request).encode()])) != nil,
-                              let frames = try? socket.receive(timeout: 5000), let f = frames.first,
-                              let m = try? Message.decode(f) else { return }
-                        switch m.kind {
-                        case .task: _ = try? socket.send([Message(.done, ["task": m.body["task"] ?? "", "seconds": "0"]).encode()])
-                        case .wait: usleep(100)
-                        default:
-                            _ = try? socket.send([Message(.bye).encode()])
-                            return
-                        }
-                    }
-                }.start()
-            }
+            let simulated = try SimulatedWorkers(count: clients, threads: clientThreads, endpoint: coordinator.endpoint)
             let t0 = DispatchTime.now()
+            let cpu0 = threadCPUSeconds()
+            let group = simulated.dispatch(deadline: simulated.now() + 600)
             try coordinator.serve(idleExit: 1)
             let dispatchSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+            let coordinatorCPU = threadCPUSeconds() - cpu0
             group.wait()
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
             print("xlsweep bench sweep")
-            print(String(format: "dispatch: %d no-op tasks through the coordinator with %d clients in %.2f s: %.0f tasks/s (%.0f µs per task)",
-                         plan.tasks.count, clients, dispatchSeconds, Double(plan.tasks.count) / dispatchSeconds,
-                         dispatchSeconds / Double(plan.tasks.count) * 1e6))
+            print(String(format: "dispatch: %d no-op tasks to %d simulated workers (%d client threads, real loopback sockets) in %.2f s: "
+                         + "%.0f tasks/s (%.0f µs per task; coordinator thread %.2f s CPU)",
+                         plan.tasks.count, clients, clientThreads, dispatchSeconds, Double(plan.tasks.count) / dispatchSeconds,
+                         dispatchSeconds / Double(plan.tasks.count) * 1e6, coordinatorCPU))
+            print(String(format: "  request → task round trip: p50 %.2f ms, p99 %.2f ms (%d leases); peak memory of this process "
+                         + "(coordinator + simulated workers) %.0f MB", simulated.quantile(0.5) * 1e3, simulated.quantile(0.99) * 1e3,
+                         simulated.completed, Double(usage.ru_maxrss) / 1024))
+            if heartbeatSeconds > 0 {
+                // Idle workers: every one heartbeats once a second; what does answering them cost the coordinator?
+                let idlePlan = Plan(checkpoints: ["c"], languages: ["l0"], layers: ["c": 0], concepts: ["x"], generation: false)
+                let idleInputs = PlanInputs(plan: idlePlan, config: noopConfig, concepts: ["x"],
+                                            fingerprints: SweepFingerprints(data: [:], lexicon: "none", checkpoints: [:]))
+                let idle = try Coordinator(config: noopConfig, plan: idlePlan, inputs: idleInputs, done: [], components: "{}",
+                                           bind: "tcp://127.0.0.1:*", logger: quiet) { _ in true }
+                let beaters = try SimulatedWorkers(count: clients, threads: clientThreads, endpoint: idle.endpoint)
+                let beating = beaters.heartbeat(seconds: heartbeatSeconds + 1)
+                usleep(500_000)
+                let start = beaters.now(), cpuStart = threadCPUSeconds()
+                try? idle.serve(idleExit: 1) { _ in if beaters.now() - start > heartbeatSeconds { throw CancellationError() } }
+                let busy = threadCPUSeconds() - cpuStart, wall = beaters.now() - start
+                beating.wait()
+                print(String(format: "  %d idle workers heartbeating once a second: the coordinator used %.1f%% of a core over %.1f s",
+                             clients, 100 * busy / wall, wall))
+            }
 
             // Utilisation on a real sweep.
             var sweepConfig: SweepConfig

@@ -38,7 +38,7 @@ public struct Message: Sendable, Equatable {
     }
 
     public func encode() -> [UInt8] {
-        let json = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let json = FlatJSON.encode(body)
         var out = Self.magic
         out += withUnsafeBytes(of: Self.version.littleEndian, Array.init)
         out.append(kind.rawValue)
@@ -58,17 +58,16 @@ public struct Message: Sendable, Equatable {
             throw SweepError("body length \(length) but \(frame.count - headerSize) bytes follow the header")
         }
         guard length <= maxBodyBytes else { throw SweepError("body of \(length) bytes is above the limit of \(maxBodyBytes)") }
-        // Only an object of strings is parsed: a quick look at the first byte refuses arrays and scalars.
-        guard let first = frame[headerSize...].first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{"),
-              let object = try? JSONSerialization.jsonObject(with: Data(frame[headerSize...])) as? [String: Any] else {
+        // Only an object of strings is parsed (FlatJSON: strict, and no general JSON parser on the wire).
+        let body: [String: String]
+        do {
+            body = try FlatJSON.decode(frame[headerSize...])
+        } catch FlatJSON.Failure.notAString(let field) {
+            throw SweepError("field '\(field)' is not a string")
+        } catch {
             throw SweepError("body is not a JSON object")
         }
-        guard object.count <= 64 else { throw SweepError("body has \(object.count) fields (at most 64)") }
-        var body: [String: String] = [:]
-        for (k, v) in object {
-            guard let s = v as? String else { throw SweepError("field '\(k)' is not a string") }
-            body[k] = s
-        }
+        guard body.count <= 64 else { throw SweepError("body has \(body.count) fields (at most 64)") }
         return Message(kind, body)
     }
 }

@@ -96,6 +96,18 @@ public final class ZMQSocket {
         }
     }
 
+    /// The positions of `sockets` that have a message waiting, after at most `timeout` milliseconds
+    /// (one poll over all of them: how one thread serves many sockets).
+    public static func readable(_ sockets: [ZMQSocket], timeout: Int) throws -> [Int] {
+        var items = sockets.map { zmq_pollitem_t(socket: $0.socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        let rc = zmq_poll(&items, Int32(items.count), timeout)
+        if rc < 0 {
+            if zmq_errno() == EINTR { return [] }
+            throw SweepError("zmq: poll failed: \(lastError)")
+        }
+        return rc == 0 ? [] : items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+
     /// The next multipart message, or nil after `timeout` milliseconds.
     public func receive(timeout: Int) throws -> [[UInt8]]? {
         var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
