@@ -21,6 +21,12 @@ public enum Fragment {
     /// The task id of a fragment file name, or nil when the name is not one `fileName` makes.
     public static func taskID(fileName: String) -> String? {
         guard fileName.hasSuffix(".h5") else { return nil }
+        // Most names hold only characters written as themselves: the id is the name with `/` for `+`.
+        let stem = fileName.utf8.dropLast(3)
+        if stem.allSatisfy({ b in (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                                || b == 0x2E || b == 0x5F || b == 0x2D || b == 0x2B }) {
+            return String(decoding: stem.map { $0 == 0x2B ? 0x2F : $0 }, as: UTF8.self)
+        }
         var components: [String] = []
         for part in fileName.dropLast(3).split(separator: "+", omittingEmptySubsequences: false) {
             var bytes: [UInt8] = []

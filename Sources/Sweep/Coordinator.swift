@@ -101,16 +101,18 @@ public final class Coordinator {
     public convenience init(sweep: ResolvedSweep, bind: String, security: Security? = nil, nodeCutoff: Int? = nil,
                             logger: Logger = Logger(label: "coordinator")) throws {
         let store = sweep.fragments, expected = sweep.inputs
-        let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs)
+        // One cache of verified fragments for the whole run: a fragment is hashed when it is reported
+        // done, and not again when the plan is checked at the end or merged.
+        let cache = LedgerCache(store: store)
+        let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs, cache: cache)
         for id in ledger.broken { logger.info("fragment of \(id) is incomplete or corrupt; the task will run again") }
         for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
         try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
                       components: PlanComponents(sweep).json, bind: bind, security: security,
                       placement: Placement(sweep: sweep), nodeCutoff: nodeCutoff ?? sweep.config.maxNodeFailures, logger: logger,
-                      current: { Ledger(store: store, plan: sweep.plan, inputs: expected) }) { id in
-            guard Fragment.verify(store.path(id)), let r = try? store.reader(id),
-                  let digest = try? r.attribute("inputs_digest") else { return false }
-            return digest == expected.digests[id]
+                      current: { Ledger(store: store, plan: sweep.plan, inputs: expected, cache: cache) }) { id in
+            guard let entry = cache.verify(store.path(id)) else { return false }
+            return entry.inputsDigest == expected.digests[id]
         }
         try RunRecord.write(sweep: sweep, endpoint: endpoint)
     }
@@ -225,8 +227,17 @@ public final class Coordinator {
                     continue
                 }
             }
-            let working = workers.values.filter(\.working)
-            if !scheduler.leases.isEmpty || working.isEmpty || working.contains(where: { !$0.starved }) { lastPlaceable = now }
+            // Whether some working peer can take what is ready (a walk over every peer: at housekeeping pace).
+            if !scheduler.leases.isEmpty {
+                lastPlaceable = now
+            } else if lastSweep == now {
+                var anyWorking = false, anyPlaceable = false
+                for w in workers.values where w.working {
+                    anyWorking = true
+                    if !w.starved { anyPlaceable = true; break }
+                }
+                if !anyWorking || anyPlaceable { lastPlaceable = now }
+            }
             if scheduler.finished {
                 finishedAt = finishedAt ?? now
                 if !workers.values.contains(where: \.working) || now - finishedAt! > idleExit { break }
@@ -237,7 +248,7 @@ public final class Coordinator {
                     + "\(plan.tasks.count - scheduler.done.count) of \(plan.tasks.count) tasks left\(last)\(cut); "
                     + "the fragments stay in \(config.output)/fragments for a resume")
             } else if now - lastPlaceable > starvedTimeout {
-                let why = Set(working.flatMap { $0.notGiven.values }).sorted().prefix(3).joined(separator: "; ")
+                let why = Set(workers.values.filter(\.working).flatMap { $0.notGiven.values }).sorted().prefix(3).joined(separator: "; ")
                 throw SweepError("for \(Int(starvedTimeout)) s no connected worker could take any "
                     + "of the \(scheduler.readyTasks.count) ready tasks: \(why); the fragments stay in \(config.output)/fragments for a resume")
             }

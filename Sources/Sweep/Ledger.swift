@@ -15,32 +15,49 @@ public struct Ledger: Sendable {
     /// Files that are no task of this plan (another config's, or an older fragment layout).
     public let foreign: [String]
 
-    public init(store: FragmentStore, plan: Plan, inputs: PlanInputs) {
+    /// How many fragments this rebuild read (hashed and opened) rather than trusting `cache`.
+    public let read: Int
+
+    /// - Parameter cache: what earlier rebuilds learnt, by stamp (nil: read every fragment).
+    public init(store: FragmentStore, plan: Plan, inputs: PlanInputs, cache: LedgerCache? = nil) {
+        let cache = cache ?? LedgerCache(store: store)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: store.directory)) ?? []
-        var contents: [String: String] = [:], recorded: [String: (inputs: TaskInputs, read: [String: String])] = [:]
+        var contents: [String: String] = [:], recorded: [String: (entry: LedgerCache.Entry, name: String)] = [:]
         var broken: [String] = [], foreign: [String] = [], stale: [String: [TaskInputs.Change]] = [:]
+        var read = 0
         for name in names.sorted() where name.hasSuffix(".h5") {
             guard let id = Fragment.taskID(fileName: name), inputs.inputs[id] != nil else { foreign.append(name); continue }
-            guard Fragment.verify(store.directory + "/" + name) else { broken.append(id); continue }
-            guard let r = try? HDF5Reader(path: store.directory + "/" + name),
-                  let schema = try? r.attribute("fragment_schema"), schema == FragmentStore.schema,
-                  let json = try? r.attribute("inputs"), let made = try? TaskInputs(json: json) else {
-                stale[id] = [TaskInputs.Change(key: "fragment_schema", old: "1", new: FragmentStore.schema)]
+            let file = store.directory + "/" + name
+            let known = LedgerCache.stamp(file).flatMap { cache.entry(name, stamp: $0) }
+            if known == nil { read += 1 }
+            guard let entry = known ?? cache.verify(file) else { broken.append(id); continue }
+            guard entry.schema == FragmentStore.schema else {
+                stale[id] = [TaskInputs.Change(key: "fragment_schema", old: entry.schema, new: FragmentStore.schema)]
                 continue
             }
-            let read = ((try? r.attribute("read")).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }) ?? [:]
-            contents[id] = (try? r.attribute("content_digest")) ?? "none"
-            recorded[id] = (made, read)
+            contents[name] = entry.content
+            recorded[id] = (entry, name)
         }
         var done = Set<String>()
         for (id, r) in recorded {
-            var changes = inputs.inputs[id]!.changes(from: r.inputs)
+            var changes: [TaskInputs.Change] = []
+            if r.entry.inputsDigest != inputs.digests[id] {
+                // Other inputs: the fragment itself says which (read only for such a fragment).
+                if let reader = try? HDF5Reader(path: store.directory + "/" + r.name), let json = try? reader.attribute("inputs"),
+                   let made = try? TaskInputs(json: json) {
+                    changes = inputs.inputs[id]!.changes(from: made)
+                }
+                if changes.isEmpty { changes = [TaskInputs.Change(key: "inputs_digest", old: r.entry.inputsDigest, new: inputs.digests[id])] }
+            }
             // A fragment it read was made again since with other values: what it holds is out of date.
-            for (dependency, sum) in r.read.sorted(by: { $0.key < $1.key }) where contents[dependency] != nil && contents[dependency] != sum {
-                changes.append(TaskInputs.Change(key: "read.\(dependency)", old: sum, new: contents[dependency]))
+            for (dependency, sum) in r.entry.read.sorted(by: { $0.key < $1.key }) where contents[dependency] != nil && contents[dependency] != sum {
+                let name = Fragment.taskID(fileName: dependency) ?? dependency
+                changes.append(TaskInputs.Change(key: "read.\(name)", old: sum, new: contents[dependency]))
             }
             if changes.isEmpty { done.insert(id) } else { stale[id] = changes }
         }
+        cache.save()
+        self.read = read
         self.done = done
         self.broken = broken
         self.stale = stale

@@ -22,6 +22,8 @@ struct BenchSweep: ParsableCommand {
     @Option(help: "Simulated workers (each its own DEALER socket) for dispatch.") var clients = 1000
     @Option(help: "Threads the simulated workers share.") var clientThreads = 4
     @Option(help: "Seconds of idle heartbeats to measure (0: skip).") var heartbeatSeconds = 5.0
+    @Option(help: "Fragments for the ledger rebuild benchmark (0: skip; written to the scratch directory, e.g. under /dev/shm with TMPDIR).")
+    var ledgerFragments = 0
     @Option(help: "Config of the real sweep (default: the tiny fixture sweep).") var config: String?
     @Option(help: "Worker processes for the real sweep.") var workers = 2
 
@@ -50,6 +52,7 @@ struct BenchSweep: ParsableCommand {
             try coordinator.serve(idleExit: 1)
             let dispatchSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
             let coordinatorCPU = threadCPUSeconds() - cpu0
+            simulated.stop()
             group.wait()
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -64,9 +67,11 @@ struct BenchSweep: ParsableCommand {
             if heartbeatSeconds > 0 {
                 // Idle workers: every one heartbeats once a second; what does answering them cost the coordinator?
                 let idlePlan = Plan(checkpoints: ["c"], languages: ["l0"], layers: ["c": 0], concepts: ["x"], generation: false)
-                let idleInputs = PlanInputs(plan: idlePlan, config: noopConfig, concepts: ["x"],
+                let idleConfig = try SweepConfig(text: "output: \(scratch)/idle\ndata: \(scratch)\nlanguages: [l0]\n"
+                    + "checkpoints: [{name: c, path: \(scratch)}]\nexpertise: {concepts: [x]}\n", file: scratch + "/idle.yaml")
+                let idleInputs = PlanInputs(plan: idlePlan, config: idleConfig, concepts: ["x"],
                                             fingerprints: SweepFingerprints(data: [:], lexicon: "none", checkpoints: [:]))
-                let idle = try Coordinator(config: noopConfig, plan: idlePlan, inputs: idleInputs, done: [], components: "{}",
+                let idle = try Coordinator(config: idleConfig, plan: idlePlan, inputs: idleInputs, done: [], components: "{}",
                                            bind: "tcp://127.0.0.1:*", logger: quiet) { _ in true }
                 let beaters = try SimulatedWorkers(count: clients, threads: clientThreads, endpoint: idle.endpoint)
                 let beating = beaters.heartbeat(seconds: heartbeatSeconds + 1)
@@ -78,6 +83,8 @@ struct BenchSweep: ParsableCommand {
                 print(String(format: "  %d idle workers heartbeating once a second: the coordinator used %.1f%% of a core over %.1f s",
                              clients, 100 * busy / wall, wall))
             }
+
+            if ledgerFragments > 0 { try Self.ledger(fragments: ledgerFragments, scratch: scratch) }
 
             // Utilisation on a real sweep.
             var sweepConfig: SweepConfig
@@ -100,5 +107,39 @@ struct BenchSweep: ParsableCommand {
                     + run.scheduler.failed.sorted { $0.key < $1.key }.prefix(3).map { "\($0.key): \($0.value)" }.joined(separator: "; "))
             }
         }
+    }
+}
+
+extension BenchSweep {
+    /// The ledger of `count` fragments (a no-op plan's extract and expertise tasks, each a real
+    /// fragment bound to its inputs) rebuilt from nothing, then from the stamps it remembered.
+    static func ledger(fragments count: Int, scratch: String) throws {
+        let languages = (0..<max(1, count / 2)).map { "l\($0)" }
+        let dir = scratch + "/ledger"
+        let text = "output: \(dir)\ndata: \(scratch)\nlanguages: [\(languages.joined(separator: ", "))]\n"
+            + "checkpoints: [{name: c, path: \(scratch)}]\nexpertise: {concepts: [x]}\n"
+        let config = try SweepConfig(text: text, file: scratch + "/ledger.yaml")
+        let plan = Plan(checkpoints: ["c"], languages: languages, layers: ["c": 0], concepts: ["x"], generation: false)
+        let inputs = PlanInputs(plan: plan, config: config, concepts: ["x"],
+                                fingerprints: SweepFingerprints(data: [:], lexicon: "none", checkpoints: [:]))
+        let store = FragmentStore(directory: dir + "/fragments")
+        let t0 = DispatchTime.now()
+        for task in plan.tasks {
+            try store.write(task.id, inputs: inputs.inputs[task.id]!, read: plan.dependencies[task.id] ?? []) { w in
+                try w.write("value", ints: [1], shape: [1])
+            }
+        }
+        let made = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+        try? FileManager.default.removeItem(atPath: store.directory + "/.ledger")
+        func rebuild() -> (Ledger, Double) {
+            let t = DispatchTime.now()
+            let l = Ledger(store: store, plan: plan, inputs: inputs)
+            return (l, Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9)
+        }
+        let (cold, coldSeconds) = rebuild()
+        let (warm, warmSeconds) = rebuild()
+        print(String(format: "ledger: %d fragments (written in %.1f s); rebuilt reading every one in %.2f s (%d read, %d done), "
+                     + "from their remembered stamps in %.2f s (%d read, %d done)",
+                     plan.tasks.count, made, coldSeconds, cold.read, cold.done.count, warmSeconds, warm.read, warm.done.count))
     }
 }

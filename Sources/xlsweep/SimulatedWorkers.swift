@@ -12,6 +12,11 @@ final class SimulatedWorkers: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var roundTrips: [Double] = []
     private(set) var completed = 0
+    private var stopped = false
+
+    /// Ends the request loops (the coordinator has stopped serving: no answer would come).
+    func stop() { lock.lock(); stopped = true; lock.unlock() }
+    var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
 
     init(count: Int, threads: Int, endpoint: String) throws {
         context = try ZMQContext()
@@ -41,7 +46,7 @@ final class SimulatedWorkers: @unchecked Sendable {
                 var times: [Double] = [], count = 0
                 let request = Message(.request).encode()
                 for (i, s) in sockets.enumerated() { sentAt[i] = now(); _ = try? s.send([request]) }
-                while !live.isEmpty && now() < deadline {
+                while !live.isEmpty && now() < deadline && !isStopped {
                     let ready = (try? ZMQSocket.readable(sockets, timeout: 2)) ?? []
                     for i in ready {
                         while let frames = try? sockets[i].receive(timeout: 0), let f = frames.first, let m = try? Message.decode(f) {

@@ -42,7 +42,32 @@ final class FragmentTests: XCTestCase {
             XCTAssertEqual(try r.attribute("task"), "probe/step1/3")
             XCTAssertEqual(try r.attribute("inputs_digest"), inputs.digests["probe/step1/3"])
         }
-        XCTAssertEqual(Ledger(store: store, plan: plan, inputs: inputs).done, ["probe/step1/3", "extract/step1/en"])
+        let first = Ledger(store: store, plan: plan, inputs: inputs)
+        XCTAssertEqual(first.done, ["probe/step1/3", "extract/step1/en"])
+        XCTAssertEqual(first.read, 2)
+        // Rebuilt from the stamps remembered beside the fragments: nothing is read again…
+        let again = Ledger(store: store, plan: plan, inputs: inputs)
+        XCTAssertEqual(again.done, first.done)
+        XCTAssertEqual(again.read, 0)
+        // …until a fragment is written again (same bytes: it is read, and still done).
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.removeItem(atPath: path)
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let rewritten = Ledger(store: store, plan: plan, inputs: inputs)
+        XCTAssertEqual(rewritten.read, 1)
+        XCTAssertEqual(rewritten.done, first.done)
+        // A byte flipped in place, even keeping size and modification time, is caught (its change time moved).
+        var flipped = bytes
+        flipped[flipped.count - 200] ^= 0x01
+        let mtime = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as! Date
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.write(contentsOf: flipped)
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: mtime], ofItemAtPath: path)
+        let caught = Ledger(store: store, plan: plan, inputs: inputs)
+        XCTAssertEqual(caught.broken, ["probe/step1/3"])
+        try bytes.write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(Ledger(store: store, plan: plan, inputs: inputs).done, first.done)
         // No leftovers from staging.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains("partial") || $0.contains("tmp") }, [])
 
