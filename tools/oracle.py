@@ -274,6 +274,20 @@ def main():
             checks.close(f"chance_overlap_per_layer {ck}/{concept}", chance_layer_h5[ki], want_chance_layer, atol=1e-6)
             checks.close(f"cross_ap {ck}/{concept}", cross_h5[ki], want["cross"], atol=1e-6)
             checks.close(f"cross_ap_baseline {ck}/{concept}", base_h5[ki], want["base"], atol=1e-6)
+        # Shared and exclusive units: the languages above LAPE's activation bar (the activation_bar_ratio
+        # quantile of every activation probability as the reference takes it: torch.kthvalue at
+        # Python's round(count · ratio)), counted per block.
+        if "language_count_histogram" in f:
+            prob = f["activation_probability"][ci]                      # [language, unit]
+            bar_ratio = float((cfg.get("lape", {}) or {}).get("activation_bar_ratio", 0.95))
+            flat = np.sort(prob.reshape(-1))
+            bar = float(flat[min(max(round(len(flat) * bar_ratio), 1), len(flat)) - 1])
+            checks.close(f"activation bar {ck}", f["lape_thresholds"][ci, 1], bar, atol=1e-12)
+            above = (prob > bar).sum(axis=0)                            # per unit
+            width = prob.shape[1] // n_layers
+            want = np.stack([np.bincount(above[b * width:(b + 1) * width], minlength=L + 1) for b in range(n_layers)])
+            checks.true(f"language_count_histogram {ck}", np.array_equal(f["language_count_histogram"][ci], want),
+                        f"sweep.h5 {f['language_count_histogram'][ci][0].tolist()}…, recomputed {want[0].tolist()}…")
         # Forced generation used exactly the experts.
         if "generation_language" in f:
             for ki, concept in enumerate(concepts):

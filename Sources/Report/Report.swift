@@ -121,6 +121,25 @@ public enum Report {
                                        xLabel: "language", yLabel: "checkpoint", format: "%.0f"))
         }
 
+        // Shared and exclusive units per layer across checkpoints (from LAPE's activation probabilities).
+        if r.exists("language_count_histogram") {
+            let h = try r.ints("language_count_histogram")
+            let blocks = h.shape[1], width = h.shape[2]
+            let shared = (L + 1) / 2   // at least half of the languages
+            func units(_ c: Int, _ b: Int, _ counts: ClosedRange<Int>) -> Double {
+                let row = (c * blocks + b) * width
+                guard h.values[row] >= 0 else { return .nan }
+                return Double(counts.clamped(to: 0...(width - 1)).reduce(Int64(0)) { $0 + h.values[row + $1] })
+            }
+            let x = (0..<blocks).map { "\($0)" }
+            figures.append(SVG.lines(title: "Exclusive units per layer (active above LAPE's bar in exactly one language)", x: x,
+                series: (0..<C).map { c in SVG.Series(name: checkpoints[c], values: (0..<blocks).map { units(c, $0, 1...1) }) },
+                yLabel: "units", xLabel: "layer (blocks.L.mlp_post)"))
+            figures.append(SVG.lines(title: "Shared units per layer (above LAPE's bar in at least \(shared) of \(L) languages)", x: x,
+                series: (0..<C).map { c in SVG.Series(name: checkpoints[c], values: (0..<blocks).map { units(c, $0, shared...L) }) },
+                yLabel: "units", xLabel: "layer (blocks.L.mlp_post)"))
+        }
+
         // 9. Timeline: where and when each task ran, and time per task kind.
         var timeTable = ""
         if r.exists("task_seconds") {

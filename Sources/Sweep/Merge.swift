@@ -169,6 +169,27 @@ public enum Merge {
         try w.write("lape_thresholds", doubles: thresholds, shape: [C, 2], dimensions: ["checkpoint", "threshold"])
         try w.setAttribute("meaning", "per checkpoint: the filter_rate and activation_bar_ratio quantiles of all activation probabilities",
                            on: "lape_thresholds")
+        // Shared and exclusive units: per unit, the languages whose activation probability is above
+        // LAPE's activation bar (the comparison LAPE's own selection makes), counted per block.
+        var histogram = [Int32](repeating: -1, count: C * layers * (L + 1))
+        for i in 0..<C where thresholds[i * 2 + 1].isFinite {
+            let bar = thresholds[i * 2 + 1]
+            for b in 0..<layers {
+                var counts = [Int32](repeating: 0, count: L + 1)
+                for u in unitIndex.offsets[b]..<(unitIndex.offsets[b] + width) {
+                    var above = 0
+                    for j in 0..<L where probability[(i * L + j) * units + u] > bar { above += 1 }
+                    counts[above] += 1
+                }
+                histogram.replaceSubrange(((i * layers + b) * (L + 1))..<((i * layers + b + 1) * (L + 1)), with: counts)
+            }
+        }
+        try w.write("count", int64s: (0...L).map(Int64.init), shape: [L + 1])
+        try w.makeScale("count", dimension: "count")
+        try w.write("language_count_histogram", ints: histogram, shape: [C, layers, L + 1], dimensions: ["checkpoint", "block", "count"])
+        try w.setAttribute("meaning", "units of the block whose activation probability is above LAPE's activation bar (lape_thresholds) "
+                           + "in exactly `count` languages: 1 exclusive, at least half of the languages shared; -1: LAPE not run",
+                           on: "language_count_histogram")
 
         // Forced generation [checkpoint, concept, language, sample].
         if c.generation.enabled {

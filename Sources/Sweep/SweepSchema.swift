@@ -83,6 +83,8 @@ public enum SweepSchema {
         "language_specific": ("LAPE language-specific unit (1 selected)", one),
         "language_specific_per_layer": ("LAPE language-specific units per block", one),
         "lape_thresholds": ("LAPE thresholds", one),
+        "count": ("number of languages", one),
+        "language_count_histogram": ("units above LAPE's activation bar in `count` languages", one),
         // Generation.
         "generation_text": ("text generated with the concept's experts forced", one),
         "generation_language": ("language identified in the generated text", one),

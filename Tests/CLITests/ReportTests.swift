@@ -15,7 +15,7 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 13)
+        XCTAssertEqual(figures.count, 15)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
@@ -52,6 +52,23 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(lape.stdout, "ok\n", lape.stderr)
+        // Exclusive and shared units per layer: each point is the file's histogram, summed over its counts.
+        let sharing = try CLI.python(["-c", """
+            import re, sys, h5py, html
+            f = h5py.File(sys.argv[1])
+            h = f["language_count_histogram"][:]
+            ck, L = list(f["checkpoint"].asstr()[:]), len(f["language"])
+            page = open(sys.argv[2], encoding="utf-8").read()
+            for title, counts in [("Exclusive units per layer", range(1, 2)), ("Shared units per layer", range((L + 1) // 2, L + 1))]:
+                part = page.split(title, 1)[1].split("</svg>", 1)[0]
+                points = re.findall(r'data-series="([^"]*)" data-x="([^"]*)" data-value="([^"]*)"', part)
+                assert len(points) == h.shape[0] * h.shape[1], (title, len(points))
+                for s, x, v in points:
+                    c, b = ck.index(html.unescape(s)), int(x)
+                    assert float(v) == sum(int(h[c, b, n]) for n in counts), (title, s, x, v)
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(sharing.stdout, "ok\n", sharing.stderr)
         // Forced generation by source language: each point is that language's experts' share of
         // outputs in their own language, recomputed here from generation_language.
         let bySource = try CLI.python(["-c", """
