@@ -129,6 +129,61 @@ class Checks:
             self.failures.append(f"{name}: {detail}")
 
 
+def control_units(experts, n_layers, width, seed):
+    """Random units matched to the experts layer by layer: per layer in order, every non-expert unit
+    in ascending order keys on the stream's next value; the smallest (key, unit) are taken."""
+    rng, chosen, expert_set = SplitMix64(seed), [], set(int(x) for x in experts)
+    for layer in range(n_layers):
+        lo, hi = layer * width, (layer + 1) * width
+        wanted = sum(1 for x in experts if lo <= x < hi)
+        keyed = [(rng.next(), u) for u in range(lo, hi) if u not in expert_set]
+        chosen += [u for _, u in sorted(keyed)[:wanted]]
+    return sorted(chosen)
+
+
+def bootstrap(series, seed, resamples=1000):
+    """95% percentile bootstrap of each series' mean, one index stream shared by the series."""
+    rng, n = SplitMix64(seed), len(series[0])
+    means = [[] for _ in series]
+    for _ in range(resamples):
+        idx = [min(n - 1, int(((rng.next() >> 11) * 2.0 ** -53) * n)) for _ in range(n)]
+        for m, s in enumerate(series):
+            total = 0.0
+            for i in idx:
+                total += s[i]
+            means[m].append(total / n)
+    return [(np.nan, np.nan) if not np.all(np.isfinite(m)) else tuple(np.percentile(m, [2.5, 97.5])) for m in means]
+
+
+def check_controls(f, checks, sweep_seed, ck, ci, ki, li, concept, lang, experts, n_layers, languages):
+    """The cell's control draws (matched, disjoint from the experts, the specified seeds) and the
+    shares of experts and controls with their bootstrap intervals."""
+    units = f["control_units"][ci, ki, li]
+    width = f["unit"].shape[0] // n_layers
+    name = f"{ck}/{concept}/{lang}"
+    for d in range(units.shape[0]):
+        got = units[d][units[d] >= 0]
+        want = control_units(experts, n_layers, width, task_seed(sweep_seed, f"generate/{name}/control/{d}"))
+        checks.true(f"control_units {name}/{d}", np.array_equal(got, want), f"sweep.h5 {got[:5].tolist()}…, recomputed {want[:5]}…")
+        checks.true(f"control disjoint {name}/{d}", not set(got.tolist()) & set(experts.tolist()), "a control unit is an expert")
+        checks.true(f"control per-layer counts {name}/{d}",
+                    np.array_equal(np.bincount(got // width, minlength=n_layers), np.bincount(experts // width, minlength=n_layers)),
+                    "the control's units per layer differ from the experts'")
+    english = languages.index("en") if "en" in languages else None
+    arms = {"experts": (f["generation_language"][ci, ki, li], f["generation_concept_present"][ci, ki, li]),
+            "controls": (f["control_generation_language"][ci, ki, li].reshape(-1), f["control_generation_concept_present"][ci, ki, li].reshape(-1))}
+    for a, (arm, (out, present)) in enumerate(arms.items()):
+        if len(out) == 0:
+            continue
+        series = [[1.0 if o == li else 0.0 for o in out],
+                  [(1.0 if o == english else 0.0) if english is not None else np.nan for o in out],
+                  [float(p) for p in present]]
+        bounds = bootstrap(series, task_seed(sweep_seed, f"bootstrap/{name}/{arm}"))
+        share = [sum(s) / len(s) for s in series]
+        checks.close(f"generation_share {name}/{arm}", f["generation_share"][ci, ki, li, a], np.array(share), atol=1e-12)
+        checks.close(f"generation_share_interval {name}/{arm}", f["generation_share_interval"][ci, ki, li, a], np.array(bounds), atol=1e-12)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("directory")
@@ -299,6 +354,8 @@ def main():
                     e = experts_h5[ci, li, ki]
                     checks.true(f"forced units {ck}/{concept}/{lang}", np.array_equal(forced, e[e >= 0]),
                                 "generation forced other units than the experts")
+                    if "control_units" in f:
+                        check_controls(f, checks, sweep_seed, ck, ci, ki, li, concept, lang, e[e >= 0], n_layers, languages)
     for line in checks.failures:
         print("MISMATCH " + line)
     print(f"oracle: {checks.count - len(checks.failures)} of {checks.count} checks agree with {path}")

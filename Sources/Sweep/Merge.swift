@@ -191,19 +191,50 @@ public enum Merge {
                            + "in exactly `count` languages: 1 exclusive, at least half of the languages shared; -1: LAPE not run",
                            on: "language_count_histogram")
 
-        // Forced generation [checkpoint, concept, language, sample].
+        // Forced generation [checkpoint, concept, language, sample], its controls [..., control, sample],
+        // and per cell the shares of each arm with their bootstrap intervals.
         if c.generation.enabled {
+            let D = c.generation.controls
             var language = [Int32](repeating: -2, count: C * K * L * G), present = language
             var texts = [String](repeating: "", count: C * K * L * G)
+            var controlLanguage = [Int32](repeating: -2, count: C * K * L * D * G), controlPresent = controlLanguage
+            var controlTexts = [String](repeating: "", count: C * K * L * D * G)
+            var controlUnits = [Int64](repeating: -1, count: C * K * L * D * P)
+            let arms = ["experts", "controls"], measures = ["own_language", "english", "concept_present"]
+            var share = [Double](repeating: .nan, count: C * K * L * arms.count * measures.count)
+            var interval = [Double](repeating: .nan, count: share.count * 2)
+            let english = langs.firstIndex(of: "en")
             for (i, name) in ck.enumerated() {
                 for (k, concept) in concepts.enumerated() {
                     for (j, lang) in langs.enumerated() {
                         guard let r = try reader("generate/\(name)/\(concept)/\(lang)") else { continue }
-                        let g = try GenerationFragment(reading: r, samples: G)
-                        let base = ((i * K + k) * L + j) * G
+                        let g = try GenerationFragment(reading: r, samples: G, controls: D)
+                        let cell = (i * K + k) * L + j
+                        let base = cell * G
                         language.replaceSubrange(base..<(base + G), with: g.language)
                         present.replaceSubrange(base..<(base + G), with: g.conceptPresent)
                         texts.replaceSubrange(base..<(base + G), with: g.text)
+                        controlLanguage.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlLanguage)
+                        controlPresent.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlConceptPresent)
+                        controlTexts.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlText)
+                        for (d, units) in g.controlUnits.enumerated() {
+                            controlUnits.replaceSubrange(((cell * D + d) * P)..<((cell * D + d) * P + units.count), with: units)
+                        }
+                        for (a, arm) in arms.enumerated() {
+                            let (outputs, found) = arm == "experts" ? (g.language, g.conceptPresent) : (g.controlLanguage, g.controlConceptPresent)
+                            guard !outputs.isEmpty else { continue }
+                            let series = [outputs.map { $0 == Int32(j) ? 1.0 : 0.0 },
+                                          outputs.map { out in english.map { out == Int32($0) ? 1.0 : 0.0 } ?? .nan },
+                                          found.map(Double.init)]
+                            let bounds = Bootstrap.intervals(series, seed: SweepTask.seed(sweepSeed: c.seed,
+                                                                                          name: "bootstrap/\(name)/\(concept)/\(lang)/\(arm)"))
+                            for (m, s) in series.enumerated() {
+                                let at = (cell * arms.count + a) * measures.count + m
+                                share[at] = s.reduce(0, +) / Double(s.count)
+                                interval[at * 2] = bounds[m].low
+                                interval[at * 2 + 1] = bounds[m].high
+                            }
+                        }
                     }
                 }
             }
@@ -212,6 +243,35 @@ public enum Merge {
             try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "generation_language")
             try w.write("generation_concept_present", ints: present, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
             try w.write("generation_text", strings: texts, shape: [C, K, L, G], dimensions: dims)
+            if D > 0 {
+                try w.write("control", int64s: (0..<D).map(Int64.init), shape: [D])
+                try w.makeScale("control", dimension: "control")
+                try w.write("control_units", int64s: controlUnits, shape: [C, K, L, D, P], chunk: [1, 1, 1, D, P],
+                            dimensions: ["checkpoint", "concept", "language", "control", "rank"])
+                try w.setAttribute("meaning", "random units matched to the cell's experts layer by layer (flat unit indices, "
+                                   + "ascending; -1 padding or not run)", on: "control_units")
+                let controlDims = ["checkpoint", "concept", "language", "control", "sample"]
+                try w.write("control_generation_language", ints: controlLanguage, shape: [C, K, L, D, G], chunk: [1, 1, L, D, G],
+                            dimensions: controlDims)
+                try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "control_generation_language")
+                try w.write("control_generation_concept_present", ints: controlPresent, shape: [C, K, L, D, G], chunk: [1, 1, L, D, G],
+                            dimensions: controlDims)
+                try w.write("control_generation_text", strings: controlTexts, shape: [C, K, L, D, G], dimensions: controlDims)
+            }
+            try w.write("arm", strings: arms)
+            try w.makeScale("arm", dimension: "arm")
+            try w.write("measure", strings: measures)
+            try w.makeScale("measure", dimension: "measure")
+            try w.write("bound", strings: ["low", "high"])
+            try w.makeScale("bound", dimension: "bound")
+            try w.write("generation_share", doubles: share, shape: [C, K, L, arms.count, measures.count],
+                        dimensions: ["checkpoint", "concept", "language", "arm", "measure"])
+            try w.setAttribute("meaning", "share of the arm's samples in the cell's own language, in English (NaN without en), "
+                               + "and with the concept present; controls: all draws' samples together", on: "generation_share")
+            try w.write("generation_share_interval", doubles: interval, shape: [C, K, L, arms.count, measures.count, 2],
+                        dimensions: ["checkpoint", "concept", "language", "arm", "measure", "bound"])
+            try w.setAttribute("meaning", "95% percentile bootstrap interval of generation_share over the arm's samples (1,000 "
+                               + "resamples, seeded per cell and arm)", on: "generation_share_interval")
         }
 
         try writeActivations(sweep, to: w, done: done, store: store, embed: embedActivations ?? c.embedActivations)

@@ -37,9 +37,12 @@ public struct SweepTask: Hashable, Sendable, CustomStringConvertible {
 
     /// A seed derived from the cell's identity alone (first 8 bytes of SHA-256 of the sweep seed and
     /// the task id), so results do not depend on which worker ran what, or when.
-    public func seed(sweepSeed: UInt64) -> UInt64 {
+    public func seed(sweepSeed: UInt64) -> UInt64 { Self.seed(sweepSeed: sweepSeed, name: id) }
+
+    /// The seed of any named stream of the sweep (`<task id>/control/<draw>`, `bootstrap/…`), the same way.
+    public static func seed(sweepSeed: UInt64, name: String) -> UInt64 {
         var h = SHA256()
-        h.update(Array("xlsweep/\(sweepSeed)/\(id)".utf8))
+        h.update(Array("xlsweep/\(sweepSeed)/\(name)".utf8))
         return h.finalize().prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }

@@ -61,6 +61,8 @@ public struct SweepConfig: Sendable, Equatable {
         public var forcing = Forcing.onP50
         /// Concepts whose experts are forced; empty: every scored concept.
         public var concepts: [String] = []
+        /// Draws of random units matched to each cell's experts (layer by layer), forced the same way.
+        public var controls = 3
     }
 
     public var file: String
@@ -237,6 +239,7 @@ public struct SweepConfig: Sendable, Equatable {
             generation.forcing = Forcing(rawValue: try g.choice("forcing", default: "on_p50",
                                                                 allowed: ["on_p50", "on_p90", "off_mean"]))!
             generation.concepts = try g.strings("concepts", default: [])
+            generation.controls = try g.int("controls", default: generation.controls, range: 0...100)
             try g.finish()
         }
         try root.finish()

@@ -176,6 +176,7 @@ public struct PlanInputs: Sendable, Equatable {
                 t["generation.top_p"] = String(c.generation.topP)
                 t["generation.samples"] = String(c.generation.samples)
                 t["generation.forcing"] = c.generation.forcing.rawValue
+                t["generation.controls"] = String(c.generation.controls)
             }
             for dependency in plan.dependencies[task.id] ?? [] { t["input.\(dependency)"] = digests[dependency] }
             inputs[task.id] = t

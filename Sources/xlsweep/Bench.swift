@@ -132,11 +132,10 @@ struct BenchForward: ParsableCommand {
 
     /// 2 × multiply-adds per token: the dense products of every block, and causal attention over
     /// `keys` positions (on average (T+1)/2 keys, for scores and for the weighted sum).
+    /// Model FLOPs per token of a forward over `keys`-token sequences, all hidden states and no head:
+    /// the architecture's weight table (its real MLP shape: gated or not) and causal attention.
     static func flopsPerToken(_ c: ModelConfig, keys: Int) -> Double {
-        let q = c.nHeads * c.headDim, kv = c.kvWidth
-        let mlpMatrices = c.architecture == .gemma3 ? 3 : 2
-        let dense = c.dModel * (q + 2 * kv) + q * c.dModel + mlpMatrices * c.dModel * c.dMLP
-        return Double(2 * dense * c.nLayers) + Double(2 * q * (keys + 1) * c.nLayers)
+        FLOPCount(c).sequence(tokens: keys, headRows: 0) / Double(max(keys, 1))
     }
 
     static func torchReference(_ b: BenchForward) -> Result<Double, UserError> {

@@ -210,7 +210,8 @@ final class TrustTests: XCTestCase {
 
     /// tools/oracle.py recomputes the merged science with numpy and scikit-learn from the extract
     /// fragments and the data set, and agrees with sweep.h5; a file with one value perturbed (a
-    /// probe accuracy, an expert, a cross-language AP, a count of shared units) fails it, naming the dataset.
+    /// probe accuracy, an expert, a cross-language AP, a count of shared units, a control unit, a
+    /// bootstrap bound) fails it, naming the dataset.
     func testIndependentOracleAgreesAndCatchesPerturbations() throws {
         let dir = try CLI.scratch(self)
         let run = try CLI.run(["run", try sweepConfig(dir, samples: 4)])
@@ -220,7 +221,9 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(oracle.stdout.hasPrefix("oracle: ") && !oracle.stdout.contains("MISMATCH"), oracle.stdout)
         for (dataset, index, edit) in [("probe_accuracy", "1, 2, 0", "- 0.25"), ("cross_ap", "1, 0, 0, 2", "+ 0.01"),
                                        ("experts", "2, 0, 1, 3", "* 0 + f['experts'][2, 0, 1, 7]"),
-                                       ("language_count_histogram", "1, 1, 1", "+ 1")] {
+                                       ("language_count_histogram", "1, 1, 1", "+ 1"),
+                                       ("control_units", "1, 0, 2, 1, 3", "+ 1"),
+                                       ("generation_share_interval", "0, 1, 2, 1, 0, 1", "+ 0.01")] {
             let copy = dir + "/\(dataset).h5"
             try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: copy)
             let perturb = try CLI.python(["-c", "import h5py\nf = h5py.File('\(copy)', 'r+')\nf['\(dataset)'][\(index)] = f['\(dataset)'][\(index)] \(edit)\n"])
