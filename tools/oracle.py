@@ -171,9 +171,11 @@ def check_controls(f, checks, sweep_seed, ck, ci, ki, li, concept, lang, experts
                     "the control's units per layer differ from the experts'")
     english = languages.index("en") if "en" in languages else None
     arms = {"experts": (f["generation_language"][ci, ki, li], f["generation_concept_present"][ci, ki, li]),
-            "controls": (f["control_generation_language"][ci, ki, li].reshape(-1), f["control_generation_concept_present"][ci, ki, li].reshape(-1))}
+            "controls": (f["control_generation_language"][ci, ki, li].reshape(-1), f["control_generation_concept_present"][ci, ki, li].reshape(-1)),
+            "unforced": (f["unforced_generation_language"][ci], f["unforced_generation_concept_present"][ci, ki])}
     for a, (arm, (out, present)) in enumerate(arms.items()):
-        if len(out) == 0:
+        if len(out) == 0 or np.all(out == -2):
+            checks.true(f"generation_share {name}/{arm} not run", np.isnan(f["generation_share"][ci, ki, li, a]).all(), "a share without samples")
             continue
         series = [[1.0 if o == li else 0.0 for o in out],
                   [(1.0 if o == english else 0.0) if english is not None else np.nan for o in out],

@@ -105,6 +105,32 @@ public enum Report {
             generationHTML = bySource.html
         }
 
+        // The intervention against its controls: experts vs matched random units vs nothing forced.
+        if r.exists("generation_share") {
+            let share = try r.doubles("generation_share"), interval = try r.doubles("generation_share_interval")
+            let arms = try r.strings("arm"), measures = try r.strings("measure")
+            let (A, M) = (arms.count, measures.count)
+            /// Mean over the cells (concepts × languages) that have the arm, of the share or of an interval bound.
+            func cellMean(_ c: Int, _ a: Int, _ m: Int, bound: Int?) -> Double {
+                var v: [Double] = []
+                for k in 0..<K { for l in 0..<L {
+                    let at = ((((c * K + k) * L + l) * A + a) * M + m)
+                    v.append(bound.map { interval.values[at * 2 + $0] } ?? share.values[at])
+                } }
+                return mean(v)
+            }
+            for (m, measure) in measures.enumerated() where measure != "concept_present" {
+                let what = measure == "english" ? "in English" : "in the experts' own language"
+                figures.append(SVG.lines(title: "Forced generations \(what): experts, matched random units, nothing forced "
+                                         + "(band: mean of the cells' 95% bootstrap bounds)", x: checkpoints,
+                    series: arms.indices.map { a in
+                        SVG.Series(name: arms[a], values: (0..<C).map { cellMean($0, a, m, bound: nil) },
+                                   low: (0..<C).map { cellMean($0, a, m, bound: 0) }, high: (0..<C).map { cellMean($0, a, m, bound: 1) },
+                                   dashed: arms[a] != "experts")
+                    }, yLabel: "share of samples (mean over cells)", xLabel: checkpointAxis, yRange: (0, 1), xPositions: stepAxis))
+            }
+        }
+
         // 7–8. Language-specific neurons (LAPE) per layer and per language across checkpoints.
         if r.exists("language_specific_per_layer") {
             let per = try r.ints("language_specific_per_layer")
@@ -146,7 +172,7 @@ public enum Report {
             let ids = try r.strings("task"), kinds = try r.strings("task_kind"), workers = try r.strings("task_worker")
             let started = try r.doubles("task_started").values, seconds = try r.doubles("task_seconds").values
             let hosts = try r.strings("task_host"), rss = try r.ints("task_peak_rss_bytes").values
-            let kindOrder = ["extract", "probe", "expertise", "alignment", "lape", "generate"].filter(kinds.contains)
+            let kindOrder = ["extract", "probe", "expertise", "alignment", "lape", "generate", "unforced"].filter(kinds.contains)
             let spans = ids.indices.map { SVG.Span(lane: "\(workers[$0])", task: ids[$0], kind: kinds[$0], start: started[$0], seconds: seconds[$0]) }
             if !spans.isEmpty {
                 figures.append(SVG.timeline(title: "Timeline: tasks per worker (\(Set(hosts).count) host\(Set(hosts).count == 1 ? "" : "s"))",

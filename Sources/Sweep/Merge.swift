@@ -200,7 +200,15 @@ public enum Merge {
             var controlLanguage = [Int32](repeating: -2, count: C * K * L * D * G), controlPresent = controlLanguage
             var controlTexts = [String](repeating: "", count: C * K * L * D * G)
             var controlUnits = [Int64](repeating: -1, count: C * K * L * D * P)
-            let arms = ["experts", "controls"], measures = ["own_language", "english", "concept_present"]
+            let arms = ["experts", "controls", "unforced"], measures = ["own_language", "english", "concept_present"]
+            // The base rate: each checkpoint's unforced generation.
+            let forcedConcepts = sweep.forcedConcepts
+            var unforced: [UnforcedFragment?] = []
+            for name in ck {
+                unforced.append(try reader("unforced/\(name)").map {
+                    try UnforcedFragment(reading: $0, samples: G, concepts: forcedConcepts.count)
+                })
+            }
             var share = [Double](repeating: .nan, count: C * K * L * arms.count * measures.count)
             var interval = [Double](repeating: .nan, count: share.count * 2)
             let english = langs.firstIndex(of: "en")
@@ -208,12 +216,13 @@ public enum Merge {
                 for (k, concept) in concepts.enumerated() {
                     for (j, lang) in langs.enumerated() {
                         guard let r = try reader("generate/\(name)/\(concept)/\(lang)") else { continue }
+                        let base = unforced[i].flatMap { u in forcedConcepts.firstIndex(of: concept).map { f in
+                            (u.language, Array(u.conceptPresent[(f * G)..<((f + 1) * G)])) } }
                         let g = try GenerationFragment(reading: r, samples: G, controls: D)
                         let cell = (i * K + k) * L + j
-                        let base = cell * G
-                        language.replaceSubrange(base..<(base + G), with: g.language)
-                        present.replaceSubrange(base..<(base + G), with: g.conceptPresent)
-                        texts.replaceSubrange(base..<(base + G), with: g.text)
+                        language.replaceSubrange((cell * G)..<((cell + 1) * G), with: g.language)
+                        present.replaceSubrange((cell * G)..<((cell + 1) * G), with: g.conceptPresent)
+                        texts.replaceSubrange((cell * G)..<((cell + 1) * G), with: g.text)
                         controlLanguage.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlLanguage)
                         controlPresent.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlConceptPresent)
                         controlTexts.replaceSubrange((cell * D * G)..<((cell + 1) * D * G), with: g.controlText)
@@ -221,7 +230,14 @@ public enum Merge {
                             controlUnits.replaceSubrange(((cell * D + d) * P)..<((cell * D + d) * P + units.count), with: units)
                         }
                         for (a, arm) in arms.enumerated() {
-                            let (outputs, found) = arm == "experts" ? (g.language, g.conceptPresent) : (g.controlLanguage, g.controlConceptPresent)
+                            let outputs: [Int32], found: [Int32]
+                            switch arm {
+                            case "experts": (outputs, found) = (g.language, g.conceptPresent)
+                            case "controls": (outputs, found) = (g.controlLanguage, g.controlConceptPresent)
+                            default:
+                                guard let base else { continue }
+                                (outputs, found) = base
+                            }
                             guard !outputs.isEmpty else { continue }
                             let series = [outputs.map { $0 == Int32(j) ? 1.0 : 0.0 },
                                           outputs.map { out in english.map { out == Int32($0) ? 1.0 : 0.0 } ?? .nan },
@@ -258,6 +274,23 @@ public enum Merge {
                             dimensions: controlDims)
                 try w.write("control_generation_text", strings: controlTexts, shape: [C, K, L, D, G], dimensions: controlDims)
             }
+            var unforcedLanguage = [Int32](repeating: -2, count: C * G), unforcedPresent = [Int32](repeating: -2, count: C * K * G)
+            var unforcedTexts = [String](repeating: "", count: C * G)
+            for (i, u) in unforced.enumerated() {
+                guard let u else { continue }
+                unforcedLanguage.replaceSubrange((i * G)..<((i + 1) * G), with: u.language)
+                unforcedTexts.replaceSubrange((i * G)..<((i + 1) * G), with: u.text)
+                for (f, concept) in forcedConcepts.enumerated() {
+                    let k = concepts.firstIndex(of: concept)!
+                    unforcedPresent.replaceSubrange(((i * K + k) * G)..<((i * K + k + 1) * G), with: u.conceptPresent[(f * G)..<((f + 1) * G)])
+                }
+            }
+            try w.write("unforced_generation_language", ints: unforcedLanguage, shape: [C, G], dimensions: ["checkpoint", "sample"])
+            try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "unforced_generation_language")
+            try w.write("unforced_generation_text", strings: unforcedTexts, shape: [C, G], dimensions: ["checkpoint", "sample"])
+            try w.write("unforced_generation_concept_present", ints: unforcedPresent, shape: [C, K, G],
+                        dimensions: ["checkpoint", "concept", "sample"])
+            try w.setAttribute("meaning", "the concept's word in the unforced text (1 yes); -2 not run or not forced", on: "unforced_generation_concept_present")
             try w.write("arm", strings: arms)
             try w.makeScale("arm", dimension: "arm")
             try w.write("measure", strings: measures)
@@ -267,7 +300,8 @@ public enum Merge {
             try w.write("generation_share", doubles: share, shape: [C, K, L, arms.count, measures.count],
                         dimensions: ["checkpoint", "concept", "language", "arm", "measure"])
             try w.setAttribute("meaning", "share of the arm's samples in the cell's own language, in English (NaN without en), "
-                               + "and with the concept present; controls: all draws' samples together", on: "generation_share")
+                               + "and with the concept present; controls: all draws' samples together; unforced: the checkpoint's "
+                               + "unforced samples (the base rate)", on: "generation_share")
             try w.write("generation_share_interval", doubles: interval, shape: [C, K, L, arms.count, measures.count, 2],
                         dimensions: ["checkpoint", "concept", "language", "arm", "measure", "bound"])
             try w.setAttribute("meaning", "95% percentile bootstrap interval of generation_share over the arm's samples (1,000 "

@@ -7,13 +7,17 @@ import Models
 /// (DESIGN.md §5): one extraction per (checkpoint, language) yields every layer.
 public enum TaskKind: String, Sendable, CaseIterable {
     case extract, probe, expertise, alignment, lape, generate
+    /// Generation with nothing forced, once per checkpoint: the base rate the forced cells compare to.
+    case unforced
 
     /// Relative cost the scheduler orders work by (BENCHMARKS.md, the paper-scale case: an
-    /// extraction ≈ 100 s of one core, a generation cell ≈ 40 s, the probing tasks a few seconds).
+    /// extraction ≈ 100 s of one core, one generation run ≈ 40 s — a cell is its experts' run and
+    /// three control draws by default, the unforced base rate one run — the probing tasks a few seconds).
     public var expectedCost: Double {
         switch self {
         case .extract: return 10
-        case .generate: return 4
+        case .generate: return 16
+        case .unforced: return 4
         case .expertise, .alignment: return 1
         case .probe, .lape: return 0.5
         }
@@ -82,6 +86,7 @@ public struct Plan: Sendable {
             // Language-specific neurons (LAPE) compare every language's activation probabilities.
             add(SweepTask(kind: .lape, checkpoint: c, layer: nil, language: nil, concept: nil), after: extracts)
             if generation {
+                add(SweepTask(kind: .unforced, checkpoint: c, layer: nil, language: nil, concept: nil), after: [])
                 for concept in generationConcepts ?? concepts {
                     for (i, lang) in languages.enumerated() {
                         add(SweepTask(kind: .generate, checkpoint: c, layer: nil, language: lang, concept: concept),

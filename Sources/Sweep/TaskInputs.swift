@@ -78,6 +78,7 @@ public enum NumericsVersion {
         case .alignment: return "2"
         case .lape: return "1"
         case .generate: return "3"  // 3: own fp32 products
+        case .unforced: return "1"
         }
     }
 }
@@ -164,6 +165,18 @@ public struct PlanInputs: Sendable, Equatable {
                 t["lape.top_rate"] = String(c.lape.topRate)
                 t["lape.filter_rate"] = String(c.lape.filterRate)
                 t["lape.activation_bar_ratio"] = String(c.lape.activationBarRatio)
+            case .unforced:
+                model()
+                t["seed"] = String(c.seed)
+                t["languages"] = languages
+                for lang in c.languages { t["data.\(lang)"] = f.data[lang] ?? "missing" }
+                t["data.lexicon"] = f.lexicon
+                t["concepts"] = concepts.joined(separator: ",")
+                t["generation.concepts"] = c.generation.concepts.joined(separator: ",")
+                t["generation.new_tokens"] = String(c.generation.newTokens)
+                t["generation.temperature"] = String(c.generation.temperature)
+                t["generation.top_p"] = String(c.generation.topP)
+                t["generation.samples"] = String(c.generation.samples)
             case .generate:
                 model()
                 t["seed"] = String(c.seed)

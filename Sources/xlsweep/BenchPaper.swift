@@ -120,7 +120,7 @@ struct PaperReport {
             byKind[kind, default: Kind()].flops += flops[id] ?? 0
             workerPeakRSS[worker[i]] = max(workerPeakRSS[worker[i]] ?? 0, rss[i])
         }
-        let order = ["extract", "probe", "expertise", "alignment", "lape", "generate"]
+        let order = ["extract", "probe", "expertise", "alignment", "lape", "generate", "unforced"]
         kinds = byKind.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
         fragmentBytes = Self.bytes(under: output + "/fragments")
         let configs = Array(sweep.modelConfigs.values)
@@ -146,6 +146,9 @@ struct PaperReport {
                 let texts = (sweep.data.probe[lang] ?? []) + (sweep.data.pool[lang] ?? []).map(\.text)
                 out[task.id] = texts.reduce(0.0) { $0 + count.sequence(tokens: tokenizer.encode($1).count) }
             case .generate:
+                // The experts' run and each control draw's.
+                out[task.id] = Double(1 + g.controls) * count.generation(samples: g.samples, prompt: 1, newTokens: g.newTokens)
+            case .unforced:
                 out[task.id] = count.generation(samples: g.samples, prompt: 1, newTokens: g.newTokens)
             default:
                 continue

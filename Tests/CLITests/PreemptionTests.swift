@@ -79,7 +79,7 @@ final class PreemptionTests: XCTestCase {
     /// coordinator leases the task to another worker then, not when the lease would expire.
     func testAStoppedWorkerGivesItsTaskBackAndAnotherTakesIt() throws {
         let dir = try CLI.scratch(self)
-        let cfg = try sweepConfig(dir, samples: 3000, lease: 600)
+        let cfg = try sweepConfig(dir, samples: 3000, lease: 600, controls: 0)
         let (coordinator, endpoint, log) = try startCoordinator(config: cfg, dir: dir)
         defer { if coordinator.isRunning { coordinator.terminate() } }
         // Stopped mid-generation (a stop that lands between two tasks gives nothing back: try again).

@@ -15,7 +15,7 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 15)
+        XCTAssertEqual(figures.count, 17)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
@@ -27,7 +27,7 @@ final class ReportTests: XCTestCase {
             want = dict(zip(f["task"].asstr()[:], f["task_seconds"][:]))
             page = open(sys.argv[2], encoding="utf-8").read()
             bars = re.findall(r'data-task="([^"]+)" data-start="[0-9.]+" data-seconds="([0-9.]+)"', page)
-            assert len(bars) == len(want) == 66, (len(bars), len(want))
+            assert len(bars) == len(want) == 69, (len(bars), len(want))
             assert all(abs(float(s) - want[html.unescape(t)]) < 1e-3 for t, s in bars)
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
@@ -69,6 +69,24 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(sharing.stdout, "ok\n", sharing.stderr)
+        // The intervention against its controls: each point is the mean over cells of generation_share.
+        let controls = try CLI.python(["-c", """
+            import re, sys, h5py, html, numpy as np
+            f = h5py.File(sys.argv[1])
+            share = f["generation_share"][:]
+            ck, arms = list(f["checkpoint"].asstr()[:]), list(f["arm"].asstr()[:])
+            page = open(sys.argv[2], encoding="utf-8").read()
+            for title, m in [("Forced generations in the experts' own language: experts", 0), ("Forced generations in English: experts", 1)]:
+                part = page.split(html.escape(title, quote=False), 1)[1].split("</svg>", 1)[0]
+                points = re.findall(r'data-series="([^"]*)" data-x="([^"]*)" data-value="([^"]*)"', part)
+                assert len(points) == len(ck) * len(arms), (title, len(points))
+                for s, x, v in points:
+                    a, c = arms.index(html.unescape(s)), ck.index(html.unescape(x))
+                    want = np.nanmean(share[c, :, :, a, m])
+                    assert abs(float(v) - want) < 1e-12, (title, s, x, v, want)
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(controls.stdout, "ok\n", controls.stderr)
         // Forced generation by source language: each point is that language's experts' share of
         // outputs in their own language, recomputed here from generation_language.
         let bySource = try CLI.python(["-c", """

@@ -3,7 +3,7 @@ import XCTest
 import Sweep
 
 /// A config over the tiny fixture models and the synthetic data set, written into `dir`.
-func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, extra: String = "",
+func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, controls: Int = 3, extra: String = "",
                  checkpoints: [(name: String, fixture: String)] = [("step1", "bloom-tiny"), ("step2", "bloom-tiny-fp16"),
                                                                     ("step3", "bloom-tiny-bf16")]) throws -> String {
     let f = CLI.fixtures
@@ -19,7 +19,7 @@ func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease:
         probe: {tokens_per_language: 40, seeds: 2}
         expertise: {k: 20, min_positives: 3}
         alignment: {permutations: 3}
-        generation: {samples: \(samples), new_tokens: 6}
+        generation: {samples: \(samples), new_tokens: 6, controls: \(controls)}
         \(extra)
         """
     let path = dir + "/\(output).yaml"
@@ -88,7 +88,7 @@ final class SweepRunTests: XCTestCase {
             """, dir + "/one/sweep.h5"])
         XCTAssertEqual(xr.stdout, "ok\n", xr.stderr)
         let status = try CLI.run(["status", dir + "/one"])
-        XCTAssertTrue(status.stdout.contains("66/66 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("69/69 tasks done"), status.stdout)
     }
 
     /// fp32 products are the same bits at every CPU level: a sweep whose workers run the AVX2
@@ -145,7 +145,7 @@ final class SweepRunTests: XCTestCase {
         kill(run.processIdentifier, SIGKILL)
         for w in survivors { kill(w, SIGKILL) }
         run.waitUntilExit()
-        XCTAssertLessThan(count(), 66, "the sweep finished before the coordinator was killed; the test proves nothing")
+        XCTAssertLessThan(count(), 69, "the sweep finished before the coordinator was killed; the test proves nothing")
         let resumed = try CLI.run(["run", cfg, "--workers", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("already done"), resumed.stderr)
@@ -163,7 +163,7 @@ final class SweepRunTests: XCTestCase {
         try h.truncate(atOffset: 500)
         try h.close()
         let status = try CLI.run(["status", dir + "/out"])
-        XCTAssertTrue(status.stdout.contains("65/66") && status.stdout.contains("expertise/step2/fr"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("68/69") && status.stdout.contains("expertise/step2/fr"), status.stdout)
         let merge = try CLI.run(["merge", dir + "/out"])
         XCTAssertNotEqual(merge.status, 0)
         XCTAssertTrue(merge.stderr.contains("expertise/step2/fr") && merge.stderr.contains("--allow-partial"), merge.stderr)
@@ -171,7 +171,7 @@ final class SweepRunTests: XCTestCase {
         XCTAssertEqual(partial.status, 0, partial.stderr)
         let again = try CLI.run(["run", cfg])
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("65 already done"), again.stderr)
+        XCTAssertTrue(again.stderr.contains("68 already done"), again.stderr)
         try assertSameDatasets(dir + "/out/first.h5", dir + "/out/sweep.h5")
     }
 
@@ -201,7 +201,7 @@ final class SweepRunTests: XCTestCase {
         // `status` asks the running coordinator.
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.hasPrefix("running (coordinator pid \(coordinator.processIdentifier)"), status.stdout)
-        XCTAssertTrue(status.stdout.contains("0/66 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("0/69 tasks done"), status.stdout)
         let worker = try CLI.run(["worker", "--connect", endpoint])
         XCTAssertEqual(worker.status, 0, worker.stderr)
         coordinator.waitUntilExit()

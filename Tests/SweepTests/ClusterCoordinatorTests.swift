@@ -205,7 +205,7 @@ final class ClusterCoordinatorTests: XCTestCase {
         serving.done.signal()
         serving.finish()
         let error = String(describing: try XCTUnwrap(serving.error))
-        XCTAssertTrue(error.contains("no connected worker could take any of the 12 ready tasks: cannot hold step"), error)
+        XCTAssertTrue(error.contains("no connected worker could take any of the 15 ready tasks: cannot hold step"), error)
     }
 
     func testAStoppingCoordinatorLeasesNothingTakesTasksBackAndReturns() throws {
@@ -317,7 +317,7 @@ final class NodeHealthAndPlacementTests: XCTestCase {
         let plan = Plan(checkpoints: ["a"], languages: ["en"], layers: ["a": 1], concepts: ["joy"], generation: true)
         let placement = Placement(weightBytes: ["a": 1 << 30])
         for task in plan.tasks {
-            let needs = task.kind == .extract || task.kind == .generate
+            let needs = task.kind == .extract || task.kind == .generate || task.kind == .unforced
             XCTAssertEqual(placement.needs(task), needs ? 1_342_177_280 : 0, task.id)
             XCTAssertEqual(placement.refusal(task, memory: 1 << 30) != nil, needs, task.id)
             XCTAssertNil(placement.refusal(task, memory: 2 << 30), task.id)

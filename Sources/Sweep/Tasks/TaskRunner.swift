@@ -68,6 +68,7 @@ public final class TaskRunner {
         case .alignment: try alignment(task, seed: seed)
         case .lape: try lape(task)
         case .generate: try generate(task, seed: seed)
+        case .unforced: try unforced(task, seed: seed)
         }
     }
 
