@@ -128,6 +128,19 @@ public struct PlanInputs: Sendable, Equatable {
             var t = TaskInputs()
             t["numerics.\(task.kind.rawValue)"] = NumericsVersion.of(task.kind)
             let checkpoint = f.checkpoints[task.checkpoint]
+            /// What every generation reads: the model, the sampling settings, and the data its outputs'
+            /// language identifier is trained on (every language's probe sentences) and the lexicon.
+            func sampling() {
+                model()
+                t["seed"] = String(c.seed)
+                t["languages"] = languages
+                for lang in c.languages { t["data.\(lang)"] = f.data[lang] ?? "missing" }
+                t["data.lexicon"] = f.lexicon
+                t["generation.new_tokens"] = String(c.generation.newTokens)
+                t["generation.temperature"] = String(c.generation.temperature)
+                t["generation.top_p"] = String(c.generation.topP)
+                t["generation.samples"] = String(c.generation.samples)
+            }
             func model() {
                 t["checkpoint.files"] = checkpoint?.files ?? "unknown"
                 t["checkpoint.tokenizer"] = checkpoint?.tokenizer ?? "unknown"
@@ -166,28 +179,11 @@ public struct PlanInputs: Sendable, Equatable {
                 t["lape.filter_rate"] = String(c.lape.filterRate)
                 t["lape.activation_bar_ratio"] = String(c.lape.activationBarRatio)
             case .unforced:
-                model()
-                t["seed"] = String(c.seed)
-                t["languages"] = languages
-                for lang in c.languages { t["data.\(lang)"] = f.data[lang] ?? "missing" }
-                t["data.lexicon"] = f.lexicon
+                sampling()
                 t["concepts"] = concepts.joined(separator: ",")
                 t["generation.concepts"] = c.generation.concepts.joined(separator: ",")
-                t["generation.new_tokens"] = String(c.generation.newTokens)
-                t["generation.temperature"] = String(c.generation.temperature)
-                t["generation.top_p"] = String(c.generation.topP)
-                t["generation.samples"] = String(c.generation.samples)
             case .generate:
-                model()
-                t["seed"] = String(c.seed)
-                // The language identifier of the outputs is trained on every language's probe sentences.
-                t["languages"] = languages
-                for lang in c.languages { t["data.\(lang)"] = f.data[lang] ?? "missing" }
-                t["data.lexicon"] = f.lexicon
-                t["generation.new_tokens"] = String(c.generation.newTokens)
-                t["generation.temperature"] = String(c.generation.temperature)
-                t["generation.top_p"] = String(c.generation.topP)
-                t["generation.samples"] = String(c.generation.samples)
+                sampling()
                 t["generation.forcing"] = c.generation.forcing.rawValue
                 t["generation.controls"] = String(c.generation.controls)
             }

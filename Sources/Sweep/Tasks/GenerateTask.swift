@@ -60,7 +60,6 @@ public struct GenerationFragment: Sendable {
 extension TaskRunner {
     func generate(_ task: SweepTask, seed: UInt64) throws {
         let m = try model(task.checkpoint)
-        let tokenizer = m.tokenizer!
         let c = sweep.concepts.firstIndex(of: task.concept!)!
         let expertise = try readExpertise(task.checkpoint, task.language!)
         let experts = expertise.experts(concept: c, k: sweep.config.expertise.k)
@@ -76,27 +75,12 @@ extension TaskRunner {
             return Interventions(forced)
         }
         let g = sweep.config.generation
-        let start = tokenizer.encode("")
-        guard let prompt = start.isEmpty ? m.config.bosTokenId.map({ [$0] }) : start else {
-            throw SweepError("\(sweep.directories[task.checkpoint]!): the tokenizer adds no start token and config.json has no "
-                + "bos_token_id, so there is no prompt to generate from")
-        }
-        let lid = try languageIdentifier()
+        let prompt = try generationPrompt(m, checkpoint: task.checkpoint)
         let lexicon = ConceptLexicon(forms: data.lexicon[task.concept!] ?? [:])
-        // All samples advance together (one forward per token over the batch); sample s uses seed + s.
         func run(_ interventions: Interventions) throws -> (texts: [String], languages: [Int32], present: [Int32]) {
-            var out: (texts: [String], languages: [Int32], present: [Int32]) = ([], [], [])
-            let samples = try Generator(model: m.model).generate(
-                prompt: prompt, maxNewTokens: g.newTokens, sampling: SamplingOptions(temperature: g.temperature, topP: g.topP),
-                seeds: (0..<g.samples).map { seed &+ UInt64($0) }, interventions: interventions)
-            for ids in samples {
-                let text = tokenizer.decode(ids)
-                let id = lid.identify(text)
-                out.texts.append(text)
-                out.languages.append(id.language.flatMap { sweep.config.languages.firstIndex(of: $0) }.map(Int32.init) ?? -1)
-                out.present.append(id.language.map { lexicon.isPresent(in: text, language: $0) ? 1 : 0 } ?? 0)
-            }
-            return out
+            let outputs = try continuations(m, prompt: prompt, seed: seed, interventions: interventions)
+            return (outputs.map(\.text), outputs.map(\.index),
+                    outputs.map { o in o.language.map { lexicon.isPresent(in: o.text, language: $0) ? 1 : 0 } ?? 0 })
         }
         let forced = try run(forcing(experts))
         var fragment = GenerationFragment(text: forced.texts, language: forced.languages, conceptPresent: forced.present, forcedUnits: experts)
@@ -111,6 +95,35 @@ extension TaskRunner {
         }
         try store.write(task.id, inputs: inputs(task), read: ["expertise/\(task.checkpoint)/\(task.language!)"], provenance: provenance()) {
             try fragment.write(to: $0)
+        }
+    }
+}
+
+extension TaskRunner {
+    /// The prompt a sweep's generation starts from: the tokenizer's start token, else config.json's bos_token_id.
+    func generationPrompt(_ m: LoadedModel, checkpoint: String) throws -> [Int] {
+        let start = m.tokenizer!.encode("")
+        guard let prompt = start.isEmpty ? m.config.bosTokenId.map({ [$0] }) : start else {
+            throw SweepError("\(sweep.directories[checkpoint]!): the tokenizer adds no start token and config.json has no "
+                + "bos_token_id, so there is no prompt to generate from")
+        }
+        return prompt
+    }
+
+    /// `generation.samples` continuations of `prompt` under `interventions`, all advancing together
+    /// (one forward per token over the batch; sample s drawn with seed + s), decoded, each with its
+    /// identified language (and that language's index among the sweep's, −1 undetermined).
+    func continuations(_ m: LoadedModel, prompt: [Int], seed: UInt64, interventions: Interventions) throws
+        -> [(text: String, language: String?, index: Int32)] {
+        let g = sweep.config.generation
+        let lid = try languageIdentifier()
+        let samples = try Generator(model: m.model).generate(
+            prompt: prompt, maxNewTokens: g.newTokens, sampling: SamplingOptions(temperature: g.temperature, topP: g.topP),
+            seeds: (0..<g.samples).map { seed &+ UInt64($0) }, interventions: interventions)
+        return samples.map { ids in
+            let text = m.tokenizer!.decode(ids)
+            let language = lid.identify(text).language
+            return (text, language, language.flatMap { sweep.config.languages.firstIndex(of: $0) }.map(Int32.init) ?? -1)
         }
     }
 }

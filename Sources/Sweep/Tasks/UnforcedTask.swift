@@ -35,25 +35,9 @@ public struct UnforcedFragment: Sendable {
 extension TaskRunner {
     func unforced(_ task: SweepTask, seed: UInt64) throws {
         let m = try model(task.checkpoint)
-        let tokenizer = m.tokenizer!
-        let g = sweep.config.generation
-        let start = tokenizer.encode("")
-        guard let prompt = start.isEmpty ? m.config.bosTokenId.map({ [$0] }) : start else {
-            throw SweepError("\(sweep.directories[task.checkpoint]!): the tokenizer adds no start token and config.json has no "
-                + "bos_token_id, so there is no prompt to generate from")
-        }
-        let lid = try languageIdentifier()
-        let samples = try Generator(model: m.model).generate(
-            prompt: prompt, maxNewTokens: g.newTokens, sampling: SamplingOptions(temperature: g.temperature, topP: g.topP),
-            seeds: (0..<g.samples).map { seed &+ UInt64($0) }, interventions: Interventions([:]))
-        var texts: [String] = [], languages: [Int32] = [], identified: [String?] = []
-        for ids in samples {
-            let text = tokenizer.decode(ids)
-            let id = lid.identify(text)
-            texts.append(text)
-            identified.append(id.language)
-            languages.append(id.language.flatMap { sweep.config.languages.firstIndex(of: $0) }.map(Int32.init) ?? -1)
-        }
+        let outputs = try continuations(m, prompt: try generationPrompt(m, checkpoint: task.checkpoint), seed: seed,
+                                        interventions: Interventions())
+        let texts = outputs.map(\.text), identified = outputs.map(\.language), languages = outputs.map(\.index)
         var present: [Int32] = []
         for concept in sweep.forcedConcepts {
             let lexicon = ConceptLexicon(forms: data.lexicon[concept] ?? [:])
