@@ -56,6 +56,7 @@ public struct Ledger: Sendable {
             }
             if changes.isEmpty { done.insert(id) } else { stale[id] = changes }
         }
+        cache.retain(Set(names))
         cache.save()
         self.read = read
         self.done = done

@@ -111,6 +111,15 @@ public final class LedgerCache: @unchecked Sendable {
         return e
     }
 
+    /// Forgets the fragments not among `names` (deleted, or replaced under another name).
+    public func retain(_ names: Set<String>) {
+        lock.lock()
+        defer { lock.unlock() }
+        let before = entries.count
+        entries = entries.filter { names.contains($0.key) }
+        if entries.count != before { changed = true }
+    }
+
     /// Writes the cache (atomically) when something new was learnt.
     public func save() {
         lock.lock()
