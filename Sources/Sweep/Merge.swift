@@ -397,6 +397,8 @@ public enum Merge {
         try w.setAttribute("complete", missing.isEmpty ? "true" : "false")
         // CF: a long name and units on every dataset (task_started's units make xarray decode it to datetime64, UTC).
         for name in w.datasetNames {
+            // A dataset the schema does not describe is a defect of this file: labelled by its name, and said.
+            if SweepSchema.entry(name) == nil { warnings.append("dataset \(name) has no entry in SweepSchema (labelled by its name)") }
             let e = SweepSchema.entry(name) ?? SweepSchema.Entry(longName: name.replacingOccurrences(of: "_", with: " "), units: "1")
             try w.setAttribute("long_name", e.longName, on: name)
             try w.setAttribute("units", e.units, on: name)

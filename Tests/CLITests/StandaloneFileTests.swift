@@ -10,6 +10,7 @@ final class StandaloneFileTests: XCTestCase {
         let dir = try CLI.scratch(self)
         let run = try CLI.run(["run", try sweepConfig(dir, samples: 2)])
         XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertFalse(run.stderr.contains("no entry in SweepSchema"), run.stderr)
         let out = dir + "/out"
         XCTAssertEqual(try CLI.run(["verify", out]).stdout.contains("stands alone"), true)
         try FileManager.default.createDirectory(atPath: dir + "/laptop", withIntermediateDirectories: true)
