@@ -445,10 +445,7 @@ public enum RunRecord {
         try FileManager.default.createDirectory(atPath: dir + "/fragments", withIntermediateDirectories: true)
         let record: [String: Any] = ["config_path": sweep.config.file, "config_text": sweep.config.text,
                                      "endpoint": endpoint, "pid": Int(getpid()), "host": Worker.nodeName()]
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted])
-        let staging = dir + "/run.json.partial"
-        try data.write(to: URL(fileURLWithPath: staging))
-        guard rename(staging, dir + "/run.json") == 0 else { throw SweepError("\(dir)/run.json: cannot write") }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .prettyPrinted]), to: dir + "/run.json")
     }
 
     /// The config a run in `directory` used, its last coordinator's endpoint (as bound: a wildcard

@@ -100,8 +100,10 @@ public final class LedgerCache: @unchecked Sendable {
         let name = (file as NSString).lastPathComponent
         guard let stamp = Self.stamp(file) else { return nil }
         if let e = entry(name, stamp: stamp) { return e }
-        guard Fragment.verify(file), let r = try? HDF5Reader(path: file),
-              let schema = try? r.attribute("fragment_schema"), let digest = try? r.attribute("inputs_digest") else { return nil }
+        guard Fragment.verify(file), let r = try? HDF5Reader(path: file) else { return nil }
+        // A complete fragment of an older layout (no binding attributes) is stale, not broken: the
+        // ledger names the layout change.
+        let schema = (try? r.attribute("fragment_schema")) ?? "1", digest = (try? r.attribute("inputs_digest")) ?? "none"
         let byID = ((try? r.attribute("read")).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }) ?? [:]
         let read = Dictionary(byID.map { (Fragment.fileName(task: $0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
         // The stamps again: a fragment replaced while it was read is not remembered under either.

@@ -19,17 +19,11 @@ public struct Scheduler: Sendable {
     public private(set) var events: [String] = []
 
     /// Readiness, kept incrementally: unfinished dependencies per task, who waits on whom, and
-    /// the ready (unleased, unfailed) tasks per checkpoint as plan positions in `rank` order.
+    /// the ready (unleased, unfailed) tasks per checkpoint, best `rank` first (`ReadyQueue`).
     var waiting: [Int]
     let dependents: [[Int]]
     let position: [String: Int]
     var queues: [String: ReadyQueue] = [:]
-    /// The ready tasks of each checkpoint that has any, as plan positions in `rank` order.
-    public var ready: [String: [Int]] {
-        queues.compactMapValues { q in q.isEmpty ? nil : q.members.sorted { rank[$0] < rank[$1] } }
-    }
-    /// How many tasks are ready, in all.
-    public var readyCount: Int { queues.values.reduce(0) { $0 + $1.count } }
     /// Each task's place in the order work is handed out: longest remaining path first (the
     /// task's own expected cost plus its costliest chain of dependents, `TaskKind.expectedCost`),
     /// then plan order. Extraction and the generation cells it leads to are the sweep's critical

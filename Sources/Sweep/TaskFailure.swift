@@ -30,11 +30,9 @@ public enum FailureCode: String, Sendable, CaseIterable, Codable {
         if error is CheckpointError || error is ConfigError || error is TokenizerError || error is ProbingError
             || error is InterventionError || error is HookSiteError || error is ForwardError { return .input }
         let ns = error as NSError
-        if ns.domain == NSPOSIXErrorDomain {
-            return [ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE].contains(Int32(ns.code)) ? .resource : .node
-        }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return [ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE].contains(Int32(underlying.code)) ? .resource : .node
+        let exhausted: Set<Int32> = [ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE]
+        for e in [ns, ns.userInfo[NSUnderlyingErrorKey] as? NSError].compactMap({ $0 }) where e.domain == NSPOSIXErrorDomain {
+            return exhausted.contains(Int32(e.code)) ? .resource : .node
         }
         if ns.domain == NSCocoaErrorDomain {
             return resourceWords(String(describing: error)) || ns.code == CocoaError.fileWriteOutOfSpace.rawValue ? .resource : .node
