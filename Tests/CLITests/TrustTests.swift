@@ -326,15 +326,14 @@ extension TrustTests {
         worker.standardError = err
         worker.standardOutput = FileHandle.nullDevice
         try worker.run()
-        // Into the long generation tasks, then the coordinator dies.
-        let fragments = dir + "/out/fragments"
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: fragments)) ?? []).contains(where: { $0.hasPrefix("alignment+") }) {
-            usleep(50_000)
+        // Into the long generation tasks (polled through `status`), then the coordinator dies.
+        var status = try CLI.run(["status", dir + "/out"])
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline && !(status.stdout.contains(", running generate/") || status.stdout.contains(", running unforced/")) {
+            usleep(200_000)
+            status = try CLI.run(["status", dir + "/out"])
         }
-        usleep(300_000)
         // `status` lists the worker: host, checkpoint in memory, current task.
-        let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.contains("workers:\n  ") && status.stdout.contains("on \(ProcessInfo.processInfo.hostName) (") && status.stdout.contains(" GiB): holds step")
                       && (status.stdout.contains(", running generate/") || status.stdout.contains(", running unforced/")), status.stdout)
         kill(coordinator.processIdentifier, SIGKILL)
