@@ -58,6 +58,15 @@ extension DecoderStack {
         if layers == config.nLayers { pass.work.commit(pass.lengths) }
         return ForwardResult(lengths: pass.lengths, activations: pass.recorder.captured, logits: logits)
     }
+
+    public func lens(_ hidden: UnsafePointer<Float>, rows: Int, normed: Bool, into logits: UnsafeMutablePointer<Float>) {
+        guard rows > 0 else { return }
+        if normed { return head(hidden, logits, rows: rows) }
+        let x = FloatBuffer(count: rows * config.dModel, uninitialized: true)
+        x.pointer.update(from: hidden, count: rows * config.dModel)
+        applyFinalNorm(x.pointer, rows: rows)
+        head(x.pointer, logits, rows: rows)
+    }
 }
 
 /// One forward's state as blocks see it: the packed batch, each sequence's KV cache, and the site recorder.

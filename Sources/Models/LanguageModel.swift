@@ -71,6 +71,10 @@ public protocol LanguageModel: Sendable {
     /// - Parameters: batch: token ids per sequence (new tokens only when caches hold a prefix);
     ///   caches: one per sequence, or empty for a cache-free forward.
     func forward(_ batch: [[Int]], caches: [KVCache], request: ForwardRequest) throws -> ForwardResult
+    /// The logit lens: `rows` residual-stream states `[rows, dModel]` through the model's own final
+    /// norm (skipped when `normed`: `hidden.n` is already normed, as transformers returns it) and
+    /// head, into `logits` `[rows, vocab]`. For `hidden.n` it gives the model's own logits.
+    func lens(_ hidden: UnsafePointer<Float>, rows: Int, normed: Bool, into logits: UnsafeMutablePointer<Float>)
 }
 
 extension LanguageModel {

@@ -172,7 +172,7 @@ public enum Report {
             let ids = try r.strings("task"), kinds = try r.strings("task_kind"), workers = try r.strings("task_worker")
             let started = try r.doubles("task_started").values, seconds = try r.doubles("task_seconds").values
             let hosts = try r.strings("task_host"), rss = try r.ints("task_peak_rss_bytes").values
-            let kindOrder = ["extract", "probe", "expertise", "alignment", "lape", "generate", "unforced"].filter(kinds.contains)
+            let kindOrder = ["extract", "lens", "probe", "expertise", "alignment", "lape", "generate", "unforced"].filter(kinds.contains)
             let spans = ids.indices.map { SVG.Span(lane: "\(workers[$0])", task: ids[$0], kind: kinds[$0], start: started[$0], seconds: seconds[$0]) }
             if !spans.isEmpty {
                 figures.append(SVG.timeline(title: "Timeline: tasks per worker (\(Set(hosts).count) host\(Set(hosts).count == 1 ? "" : "s"))",

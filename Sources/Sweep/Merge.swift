@@ -308,6 +308,7 @@ public enum Merge {
                                + "resamples, seeded per cell and arm)", on: "generation_share_interval")
         }
 
+        try writeLogitLens(sweep, to: w, done: done, store: store)
         try writeActivations(sweep, to: w, done: done, store: store, embed: embedActivations ?? c.embedActivations)
 
         // Provenance.

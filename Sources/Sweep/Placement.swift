@@ -19,7 +19,7 @@ public struct Placement: Sendable, Equatable {
     }
 
     /// Whether `task` loads its checkpoint's model (extraction, generation).
-    public static func loadsModel(_ task: SweepTask) -> Bool { task.kind == .extract || task.kind == .generate || task.kind == .unforced }
+    public static func loadsModel(_ task: SweepTask) -> Bool { [.extract, .generate, .unforced, .lens].contains(task.kind) }
 
     /// Bytes a worker needs for `task` (0 when it loads no model).
     public func needs(_ task: SweepTask) -> Int {

@@ -9,6 +9,8 @@ public enum TaskKind: String, Sendable, CaseIterable {
     case extract, probe, expertise, alignment, lape, generate
     /// Generation with nothing forced, once per checkpoint: the base rate the forced cells compare to.
     case unforced
+    /// The logit lens per (checkpoint, language), from the extraction's probe tokens.
+    case lens
 
     /// Relative cost the scheduler orders work by (BENCHMARKS.md, the paper-scale case: an
     /// extraction ≈ 100 s of one core, one generation run ≈ 40 s — a cell is its experts' run and
@@ -18,6 +20,7 @@ public enum TaskKind: String, Sendable, CaseIterable {
         case .extract: return 10
         case .generate: return 16
         case .unforced: return 4
+        case .lens: return 1
         case .expertise, .alignment: return 1
         case .probe, .lape: return 0.5
         }
@@ -54,7 +57,7 @@ public struct SweepTask: Hashable, Sendable, CustomStringConvertible {
 /// The sweep as a dependency graph: extraction per (checkpoint, language) feeds probes per
 /// (checkpoint, layer) and expertise per (checkpoint, language); alignment per checkpoint needs
 /// every language's expertise; generation per (checkpoint, concept, language) needs that
-/// language's experts. Tasks are listed checkpoint by checkpoint, in dependency order.
+/// language's experts; the logit lens per (checkpoint, language) needs that language's extraction. Tasks are listed checkpoint by checkpoint, in dependency order.
 public struct Plan: Sendable {
     public let tasks: [SweepTask]
     /// task id → ids it waits for.
@@ -63,7 +66,7 @@ public struct Plan: Sendable {
     /// - Parameters: layers: checkpoint name → number of transformer layers (probes run on
     ///   hidden.0…hidden.n); concepts: the concepts scored and forced.
     public init(checkpoints: [String], languages: [String], layers: [String: Int], concepts: [String],
-                generation: Bool, generationConcepts: [String]? = nil) {
+                generation: Bool, generationConcepts: [String]? = nil, lens: Bool = false) {
         var tasks: [SweepTask] = [], deps: [String: [String]] = [:]
         func add(_ t: SweepTask, after: [SweepTask]) {
             tasks.append(t)
@@ -80,6 +83,11 @@ public struct Plan: Sendable {
                 let e = SweepTask(kind: .expertise, checkpoint: c, layer: nil, language: lang, concept: nil)
                 add(e, after: [extracts[i]])
                 expertise.append(e)
+            }
+            if lens {
+                for (i, lang) in languages.enumerated() {
+                    add(SweepTask(kind: .lens, checkpoint: c, layer: nil, language: lang, concept: nil), after: [extracts[i]])
+                }
             }
             // Alignment's permutation baseline re-reads every language's pool.
             add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise + extracts)

@@ -93,7 +93,7 @@ public struct ResolvedSweep: Sendable {
         self.skipped = skipped
         plan = Plan(checkpoints: config.checkpoints.map(\.name), languages: config.languages,
                     layers: configs.mapValues(\.nLayers), concepts: concepts, generation: config.generation.enabled,
-                    generationConcepts: forced)
+                    generationConcepts: forced, lens: config.logitLens.tokens > 0)
         fingerprints = try Fingerprinter.compute(config: config, data: data, directories: directories, tokenizers: tokenizers)
         inputs = PlanInputs(plan: plan, config: config, concepts: concepts, fingerprints: fingerprints)
     }

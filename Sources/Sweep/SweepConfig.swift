@@ -65,6 +65,18 @@ public struct SweepConfig: Sendable, Equatable {
         public var controls = 3
     }
 
+    /// The logit lens per language (Wendler et al. 2024): every layer's hidden state of a seeded
+    /// sample of each language's probe tokens read through the model's final norm and head.
+    public struct LogitLens: Sendable, Equatable {
+        /// Probe tokens per (checkpoint, language) read through the lens; 0: no lens.
+        public var tokens = 200
+        /// A vocabulary token belongs to a language when at least this share of its occurrences in
+        /// the probe text of all sweep languages are in that language …
+        public var attributionShare = 0.9
+        /// … and it occurs at least this many times.
+        public var minOccurrences = 3
+    }
+
     public var file: String
     public var text: String
     public var name: String
@@ -97,6 +109,7 @@ public struct SweepConfig: Sendable, Equatable {
     public var expertise: Expertise
     public var permutations: Int
     public var generation: Generation
+    public var logitLens = LogitLens()
     /// LAPE's selection of language-specific neurons (the reference's defaults).
     public var lape = LanguageSpecificNeurons.Options()
 
@@ -241,6 +254,12 @@ public struct SweepConfig: Sendable, Equatable {
             generation.concepts = try g.strings("concepts", default: [])
             generation.controls = try g.int("controls", default: generation.controls, range: 0...100)
             try g.finish()
+        }
+        if var l = try root.section("logit_lens") {
+            logitLens.tokens = try l.int("tokens", default: logitLens.tokens, range: 0...1_000_000)
+            logitLens.attributionShare = try l.double("attribution_share", default: logitLens.attributionShare, range: 0.5...1)
+            logitLens.minOccurrences = try l.int("min_occurrences", default: logitLens.minOccurrences, range: 1...1_000_000)
+            try l.finish()
         }
         try root.finish()
     }

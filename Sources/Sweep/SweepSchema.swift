@@ -37,6 +37,9 @@ public enum SweepSchema {
         "probe_token": ("sampled probe token", one),
         "hidden": ("residual-stream feature", one),
         "threshold": ("LAPE threshold", one),
+        "vocab": ("vocabulary token id", one),
+        "lens_token": ("probe token read through the logit lens", one),
+        "target": ("language whose tokens the lens mass is on (then unattributed)", one),
         "task": ("task id", one),
         "missing_task": ("task id without a current fragment", one),
         "virtual_source": ("fragment file a virtual dataset reads, relative to this file", one),
@@ -52,6 +55,11 @@ public enum SweepSchema {
         "checkpoint_tokenizer_source": ("where the checkpoint's tokenizer came from", one),
         "duplicate_of": ("earlier checkpoint with identical weights", one),
         "config_text": ("the sweep's config (YAML)", one),
+        // Logit lens.
+        "token_language": ("language a vocabulary token is attributed to", one),
+        "logit_lens_token": ("probe token read through the logit lens", one),
+        "logit_lens_mass": ("logit-lens probability mass on the target language's tokens", one),
+        "logit_lens_accuracy": ("logit-lens top-1 next-token accuracy", one),
         // Probes.
         "probe_accuracy": ("language-identification probe test accuracy", one),
         "probe_hidden": ("hidden state at the sampled probe tokens", one),

@@ -79,6 +79,7 @@ public enum NumericsVersion {
         case .lape: return "1"
         case .generate: return "3"  // 3: own fp32 products
         case .unforced: return "1"
+        case .lens: return "1"
         }
     }
 }
@@ -182,6 +183,17 @@ public struct PlanInputs: Sendable, Equatable {
                 sampling()
                 t["concepts"] = concepts.joined(separator: ",")
                 t["generation.concepts"] = c.generation.concepts.joined(separator: ",")
+            case .lens:
+                // The extraction's probe tokens (and its seed, which drew them), every language's probe
+                // text (the token attribution), the final norm and head.
+                model()
+                t["seed"] = String(c.seed)
+                t["probe.tokens_per_language"] = String(c.probe.tokensPerLanguage)
+                t["languages"] = languages
+                for lang in c.languages { t["data.\(lang)"] = f.data[lang] ?? "missing" }
+                t["logit_lens.tokens"] = String(c.logitLens.tokens)
+                t["logit_lens.attribution_share"] = String(c.logitLens.attributionShare)
+                t["logit_lens.min_occurrences"] = String(c.logitLens.minOccurrences)
             case .generate:
                 sampling()
                 t["generation.forcing"] = c.generation.forcing.rawValue

@@ -120,7 +120,7 @@ struct PaperReport {
             byKind[kind, default: Kind()].flops += flops[id] ?? 0
             workerPeakRSS[worker[i]] = max(workerPeakRSS[worker[i]] ?? 0, rss[i])
         }
-        let order = ["extract", "probe", "expertise", "alignment", "lape", "generate", "unforced"]
+        let order = ["extract", "lens", "probe", "expertise", "alignment", "lape", "generate", "unforced"]
         kinds = byKind.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
         fragmentBytes = Self.bytes(under: output + "/fragments")
         let configs = Array(sweep.modelConfigs.values)
@@ -129,7 +129,7 @@ struct PaperReport {
         weightBytes = configs.map { WeightTable.of($0).parameterCount * perParameter }.max() ?? 0
     }
 
-    /// Model FLOPs of every extract and generate task of the plan, by task id.
+    /// Model FLOPs of every extract, lens and generate task of the plan, by task id.
     static func modelFLOPs(_ sweep: ResolvedSweep) throws -> [String: Double] {
         var out: [String: Double] = [:]
         var tokenizers: [String: Tokenizer] = [:]
@@ -150,6 +150,10 @@ struct PaperReport {
                 out[task.id] = Double(1 + g.controls) * count.generation(samples: g.samples, prompt: 1, newTokens: g.newTokens)
             case .unforced:
                 out[task.id] = count.generation(samples: g.samples, prompt: 1, newTokens: g.newTokens)
+            case .lens:
+                // Every layer's hidden state of each lens token through the head (the norms are noise).
+                let tokens = min(sweep.config.logitLens.tokens, sweep.config.probe.tokensPerLanguage)
+                out[task.id] = 2 * Double(count.headMACs) * Double(tokens * (model.nLayers + 1))
             default:
                 continue
             }

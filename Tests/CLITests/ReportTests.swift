@@ -27,7 +27,7 @@ final class ReportTests: XCTestCase {
             want = dict(zip(f["task"].asstr()[:], f["task_seconds"][:]))
             page = open(sys.argv[2], encoding="utf-8").read()
             bars = re.findall(r'data-task="([^"]+)" data-start="[0-9.]+" data-seconds="([0-9.]+)"', page)
-            assert len(bars) == len(want) == 69, (len(bars), len(want))
+            assert len(bars) == len(want) == 81, (len(bars), len(want))
             assert all(abs(float(s) - want[html.unescape(t)]) < 1e-3 for t, s in bars)
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])

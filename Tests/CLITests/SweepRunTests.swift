@@ -88,7 +88,7 @@ final class SweepRunTests: XCTestCase {
             """, dir + "/one/sweep.h5"])
         XCTAssertEqual(xr.stdout, "ok\n", xr.stderr)
         let status = try CLI.run(["status", dir + "/one"])
-        XCTAssertTrue(status.stdout.contains("69/69 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("81/81 tasks done"), status.stdout)
     }
 
     /// fp32 products are the same bits at every CPU level: a sweep whose workers run the AVX2
@@ -145,7 +145,7 @@ final class SweepRunTests: XCTestCase {
         kill(run.processIdentifier, SIGKILL)
         for w in survivors { kill(w, SIGKILL) }
         run.waitUntilExit()
-        XCTAssertLessThan(count(), 69, "the sweep finished before the coordinator was killed; the test proves nothing")
+        XCTAssertLessThan(count(), 81, "the sweep finished before the coordinator was killed; the test proves nothing")
         let resumed = try CLI.run(["run", cfg, "--workers", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("already done"), resumed.stderr)
@@ -163,7 +163,7 @@ final class SweepRunTests: XCTestCase {
         try h.truncate(atOffset: 500)
         try h.close()
         let status = try CLI.run(["status", dir + "/out"])
-        XCTAssertTrue(status.stdout.contains("68/69") && status.stdout.contains("expertise/step2/fr"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("80/81") && status.stdout.contains("expertise/step2/fr"), status.stdout)
         let merge = try CLI.run(["merge", dir + "/out"])
         XCTAssertNotEqual(merge.status, 0)
         XCTAssertTrue(merge.stderr.contains("expertise/step2/fr") && merge.stderr.contains("--allow-partial"), merge.stderr)
@@ -201,7 +201,7 @@ final class SweepRunTests: XCTestCase {
         // `status` asks the running coordinator.
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.hasPrefix("running (coordinator pid \(coordinator.processIdentifier)"), status.stdout)
-        XCTAssertTrue(status.stdout.contains("0/69 tasks done"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("0/81 tasks done"), status.stdout)
         let worker = try CLI.run(["worker", "--connect", endpoint])
         XCTAssertEqual(worker.status, 0, worker.stderr)
         coordinator.waitUntilExit()

@@ -29,12 +29,12 @@ final class TrustTests: XCTestCase {
         let reason = "expertise.k 20 → 25: 12 expertise, 3 alignment, 24 generate tasks will run again"
         let plan = try CLI.run(["plan", cfg])
         XCTAssertEqual(plan.status, 0, plan.stderr)
-        XCTAssertTrue(plan.stdout.contains("30 of 69 tasks already done") && plan.stdout.contains("rerun: " + reason), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("42 of 81 tasks already done") && plan.stdout.contains("rerun: " + reason), plan.stdout)
         let status = try CLI.run(["status", dir + "/out"])
         XCTAssertTrue(status.stdout.contains("rerun: " + reason), status.stdout)
         let second = try CLI.run(["run", cfg])
         XCTAssertEqual(second.status, 0, second.stderr)
-        XCTAssertTrue(second.stderr.contains("69 tasks (30 already done)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("81 tasks (42 already done)"), second.stderr)
         XCTAssertTrue(second.stderr.contains("coordinator: " + reason), second.stderr)
         var freshText = try String(contentsOfFile: try sweepConfig(dir, output: "fresh"), encoding: .utf8)
         freshText = freshText.replacingOccurrences(of: "expertise: {k: 20,", with: "expertise: {k: 25,")
@@ -47,20 +47,20 @@ final class TrustTests: XCTestCase {
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         let third = try CLI.run(["run", cfg])
         XCTAssertEqual(third.status, 0, third.stderr)
-        XCTAssertTrue(third.stderr.contains("69 tasks (69 already done)"), third.stderr)
+        XCTAssertTrue(third.stderr.contains("81 tasks (81 already done)"), third.stderr)
         // New data for one language: its extraction and everything downstream of it, named by file.
         let data = dir + "/data"
         try FileManager.default.copyItem(atPath: CLI.fixtures + "/sweep-data", toPath: data)
         text = text.replacingOccurrences(of: CLI.fixtures + "/sweep-data", with: data)
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        XCTAssertTrue(try CLI.run(["plan", cfg]).stdout.contains("69 of 69 tasks already done"), "a copy of the same data is the same data")
+        XCTAssertTrue(try CLI.run(["plan", cfg]).stdout.contains("81 of 81 tasks already done"), "a copy of the same data is the same data")
         let de = try FileHandle(forWritingTo: URL(fileURLWithPath: data + "/de.jsonl"))
         de.seekToEndOfFile()
         de.write(Data(#"{"text": "Und es geschah ein großes Erdbeben.", "split": "concept", "concepts": ["earthquake"]}"#.utf8 + [10]))
         try de.close()
         let edited = try CLI.run(["plan", cfg])
         XCTAssertTrue(edited.stdout.contains("rerun: data.de sha256:"), edited.stdout)
-        XCTAssertTrue(edited.stdout.contains(": 3 extract, 12 probe, 3 expertise, 3 alignment, 3 lape, 24 generate, 3 unforced tasks will run again"), edited.stdout)
+        XCTAssertTrue(edited.stdout.contains(": 3 extract, 12 probe, 3 expertise, 3 alignment, 3 lape, 24 generate, 3 unforced, 12 lens tasks will run again"), edited.stdout)
     }
 
     /// A language without its data file is one line before any worker starts, not a hang.
@@ -86,7 +86,7 @@ final class TrustTests: XCTestCase {
         let r = try CLI.run(["coordinator", cfg, "--bind", "tcp://127.0.0.1:*"])
         XCTAssertEqual(r.status, 1)
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
-        XCTAssertTrue(r.stderr.contains("xlsweep: error: no worker connected for 2 s (no_worker_timeout) with 69 of 69 tasks left"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("xlsweep: error: no worker connected for 2 s (no_worker_timeout) with 81 of 81 tasks left"), r.stderr)
     }
 
     /// Workers that keep dying (killed here as they start) are replaced until the restart budget is
@@ -256,8 +256,8 @@ final class TrustTests: XCTestCase {
             import sys, h5py, socket
             f = h5py.File(sys.argv[1])
             ids = list(f["task"].asstr()[:])
-            assert len(ids) == 69 and len(set(ids)) == 69, ids
-            assert set(f["task_kind"].asstr()[:]) == {"extract", "probe", "expertise", "alignment", "lape", "generate", "unforced"}
+            assert len(ids) == 81 and len(set(ids)) == 81, ids
+            assert set(f["task_kind"].asstr()[:]) == {"extract", "probe", "expertise", "alignment", "lape", "generate", "unforced", "lens"}
             assert (f["task_seconds"][:] >= 0).all() and (f["task_started"][:] > 1.7e9).all()
             assert set(f["task_host"].asstr()[:]) == {socket.gethostname()}, set(f["task_host"].asstr()[:])
             assert len(set(f["task_worker"].asstr()[:])) == 2, set(f["task_worker"].asstr()[:])

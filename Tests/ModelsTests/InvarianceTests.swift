@@ -179,3 +179,37 @@ final class ConfigErrorTests: XCTestCase {
         }
     }
 }
+
+/// The logit lens reads a hidden state through the model's own final norm and head: at the last
+/// layer (already normed, as transformers returns it) it is the model's own output, bit for bit;
+/// at any layer it is the forward's logits had the stack stopped there (the final norm, then the head).
+final class LogitLensTests: XCTestCase {
+    func testLensAtTheLastLayerIsTheModelsOwnOutput() throws {
+        for name in ["bloom-tiny", "xglm-tiny", "llama-tiny", "gpt-neox-tiny", "olmo2-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name))
+            let config = loaded.config, n = config.nLayers, d = config.dModel, vocab = config.vocabSize
+            let ids = [[2, 40, 41, 57, 9], [3, 11, 12]]
+            let out = try loaded.model.forward(ids, request: ForwardRequest(sites: [.hidden(n), .hidden(n - 1)], logits: .allPositions))
+            let rows = out.lengths.reduce(0, +)
+            var lens = [Float](repeating: .nan, count: rows * vocab)
+            out.activations[.hidden(n)]!.withUnsafeBufferPointer { h in
+                lens.withUnsafeMutableBufferPointer { loaded.model.lens(h.baseAddress!, rows: rows, normed: true, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(lens, out.logits, "\(name): the lens at hidden.\(n) is not the model's output")
+            // One row at a time gives the same bits as all rows at once.
+            var single = [Float](repeating: .nan, count: vocab)
+            out.activations[.hidden(n)]!.withUnsafeBufferPointer { h in
+                single.withUnsafeMutableBufferPointer { loaded.model.lens(h.baseAddress! + 3 * d, rows: 1, normed: true, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(single, Array(out.logits[(3 * vocab)..<(4 * vocab)]), name)
+            // An earlier layer goes through the final norm first: not the head of the raw state.
+            var normed = [Float](repeating: 0, count: rows * vocab), raw = normed
+            out.activations[.hidden(n - 1)]!.withUnsafeBufferPointer { h in
+                normed.withUnsafeMutableBufferPointer { loaded.model.lens(h.baseAddress!, rows: rows, normed: false, into: $0.baseAddress!) }
+                raw.withUnsafeMutableBufferPointer { loaded.model.lens(h.baseAddress!, rows: rows, normed: true, into: $0.baseAddress!) }
+            }
+            XCTAssertNotEqual(normed, raw, name)
+            XCTAssertTrue(normed.allSatisfy(\.isFinite), name)
+        }
+    }
+}

@@ -87,6 +87,15 @@ public struct ExtractFragment: Sendable {
 }
 
 extension TaskRunner {
+    /// A seeded sample of `k` of `0..<count`, ascending (a Fisher–Yates shuffle's first `k`): the
+    /// extraction's probe tokens, and the logit lens's share of them.
+    static func sample(_ k: Int, of count: Int, seed: UInt64) -> [Int] {
+        var rng = SplitMix64(seed: seed)
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return order.prefix(k).sorted()
+    }
+
     func readExtract(_ checkpoint: String, _ language: String, probe: Bool = true, pooled: Bool = true) throws -> ExtractFragment {
         try ExtractFragment(reading: try store.reader("extract/\(checkpoint)/\(language)"), model: sweep.modelConfigs[checkpoint]!,
                             probe: probe, pooled: pooled)
@@ -104,10 +113,7 @@ extension TaskRunner {
         let tokenizer = m.tokenizer!
         let count = probeTexts.reduce(0) { $0 + encode($1, tokenizer).keep.filter { $0 }.count }
         guard count >= 2 else { throw SweepError("language \(lang): fewer than 2 probe tokens") }
-        var rng = SplitMix64(seed: seed)
-        var order = Array(0..<count)
-        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        let chosen = order.prefix(min(sweep.config.probe.tokensPerLanguage, count)).sorted()
+        let chosen = Self.sample(min(sweep.config.probe.tokensPerLanguage, count), of: count, seed: seed)
         let d = m.config.dModel
         var probeHidden: [[Float]] = Array(repeating: [], count: n + 1)
         for l in 0...n { probeHidden[l].reserveCapacity(chosen.count * d) }

@@ -16,6 +16,8 @@ public final class TaskRunner {
     /// The checkpoint in memory, with its weights and tokenizer fingerprints (hashed once per load).
     var loaded: (name: String, model: LoadedModel, tokenizer: String)?
     var identifier: LanguageIdentifier?
+    /// The logit lens's token attribution of the checkpoint in memory (by its tokenizer's fingerprint).
+    var attribution: (tokenizer: String, value: TokenAttribution)?
     /// Runtime messages (which precision and kernels each checkpoint got), with task and checkpoint metadata.
     public var logger = Logger(label: "xlsweep.task")
 
@@ -69,6 +71,7 @@ public final class TaskRunner {
         case .lape: try lape(task)
         case .generate: try generate(task, seed: seed)
         case .unforced: try unforced(task, seed: seed)
+        case .lens: try lens(task, seed: seed)
         }
     }
 
