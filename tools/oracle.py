@@ -14,6 +14,9 @@ the config names (config_text inside sweep.h5), this recomputes, without any of 
   off_mean (mean over negatives), and whether `experts` are the top K by AP (ties by unit index);
 - per checkpoint: expert overlap and its hypergeometric chance level (overall and per block),
   cross-language AP and its label-permutation baseline (the specified SplitMix64 draws);
+- the control units, bootstrap intervals and shared/exclusive histogram;
+- the logit lens (tools/oracle_lens.py): token attribution, lens tokens, masses and accuracy from
+  the checkpoint's weights and tokenizer;
 
 and compares each with sweep.h5. Prints one line per check and exits 1 if any disagrees.
 """
@@ -27,6 +30,9 @@ import warnings
 import h5py
 import numpy as np
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_lens  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
@@ -215,10 +221,11 @@ def main():
     permutations = int((cfg.get("alignment", {}) or {}).get("permutations", 20))
     checks = Checks()
 
-    pools = {}
+    pools, probe_texts = {}, {}
     for lang in languages:
         rows = [json.loads(line) for line in open(os.path.join(data_dir, f"{lang}.jsonl"), encoding="utf-8") if line.strip()]
         pools[lang] = [r.get("concepts", []) for r in rows if r["split"] == "concept"]
+        probe_texts[lang] = [r["text"] for r in rows if r["split"] == "probe"]
 
     accuracy = f["probe_accuracy"][:]
     ap_h5, p50_h5, p90_h5, off_h5 = (f[n][:] for n in ("expert_ap", "expert_on_p50", "expert_on_p90", "expert_off_mean"))
@@ -345,6 +352,10 @@ def main():
             want = np.stack([np.bincount(above[b * width:(b + 1) * width], minlength=L + 1) for b in range(n_layers)])
             checks.true(f"language_count_histogram {ck}", np.array_equal(f["language_count_histogram"][ci], want),
                         f"sweep.h5 {f['language_count_histogram'][ci][0].tolist()}…, recomputed {want[0].tolist()}…")
+        # The logit lens from the checkpoint's own weights and tokenizer.
+        if "logit_lens_mass" in f:
+            oracle_lens.check_lens(f, checks, ci, ck, languages, probe_texts, ex, frag, fragment_name, cfg, sweep_seed,
+                                   SplitMix64, task_seed)
         # Forced generation used exactly the experts.
         if "generation_language" in f:
             for ki, concept in enumerate(concepts):

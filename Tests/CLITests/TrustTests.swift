@@ -48,6 +48,19 @@ final class TrustTests: XCTestCase {
         let third = try CLI.run(["run", cfg])
         XCTAssertEqual(third.status, 0, third.stderr)
         XCTAssertTrue(third.stderr.contains("81 tasks (81 already done)"), third.stderr)
+        // The lens's sample size reruns the lens alone; the control draws, the forced cells alone.
+        for (edit, reason) in [("logit_lens: {tokens: 10}", "logit_lens.tokens 200 → 10: 12 lens tasks will run again"),
+                               ("generation: {samples: 3, new_tokens: 6, controls: 2}",
+                                "generation.controls 3 → 2: 24 generate tasks will run again")] {
+            let edited = edit.hasPrefix("generation") ? text.replacingOccurrences(of: "generation: {samples: 3, new_tokens: 6, controls: 3}", with: edit)
+                                                      : text + "\n" + edit + "\n"
+            XCTAssertNotEqual(edited, text)
+            try edited.write(toFile: cfg, atomically: true, encoding: .utf8)
+            let plan = try CLI.run(["plan", cfg])
+            XCTAssertTrue(plan.stdout.contains("rerun: " + reason), plan.stdout)
+            XCTAssertEqual(plan.stdout.components(separatedBy: "rerun: ").count, 2, plan.stdout)
+        }
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         // New data for one language: its extraction and everything downstream of it, named by file.
         let data = dir + "/data"
         try FileManager.default.copyItem(atPath: CLI.fixtures + "/sweep-data", toPath: data)
@@ -211,7 +224,7 @@ final class TrustTests: XCTestCase {
     /// tools/oracle.py recomputes the merged science with numpy and scikit-learn from the extract
     /// fragments and the data set, and agrees with sweep.h5; a file with one value perturbed (a
     /// probe accuracy, an expert, a cross-language AP, a count of shared units, a control unit, a
-    /// bootstrap bound) fails it, naming the dataset.
+    /// bootstrap bound, a logit-lens mass, a token's language, a lens accuracy) fails it, naming the dataset.
     func testIndependentOracleAgreesAndCatchesPerturbations() throws {
         let dir = try CLI.scratch(self)
         let run = try CLI.run(["run", try sweepConfig(dir, samples: 4)])
@@ -223,7 +236,9 @@ final class TrustTests: XCTestCase {
                                        ("experts", "2, 0, 1, 3", "* 0 + f['experts'][2, 0, 1, 7]"),
                                        ("language_count_histogram", "1, 1, 1", "+ 1"),
                                        ("control_units", "1, 0, 2, 1, 3", "+ 1"),
-                                       ("generation_share_interval", "0, 1, 2, 1, 0, 1", "+ 0.01")] {
+                                       ("generation_share_interval", "0, 1, 2, 1, 0, 1", "+ 0.01"),
+                                       ("logit_lens_mass", "1, 2, 3, 0", "+ 0.001"), ("token_language", "0, 40", "* 0 + 3"),
+                                       ("logit_lens_accuracy", "2, 1, 1", "+ 0.025")] {
             let copy = dir + "/\(dataset).h5"
             try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: copy)
             let perturb = try CLI.python(["-c", "import h5py\nf = h5py.File('\(copy)', 'r+')\nf['\(dataset)'][\(index)] = f['\(dataset)'][\(index)] \(edit)\n"])
