@@ -166,6 +166,9 @@ public enum Report {
                 yLabel: "units", xLabel: "layer (blocks.L.mlp_post)"))
         }
 
+        // The latent language: logit-lens mass on English and on the source language, per checkpoint and layer.
+        figures += try logitLensFigures(r, checkpoints: checkpoints, languages: languages)
+
         // 9. Timeline: where and when each task ran, and time per task kind.
         var timeTable = ""
         if r.exists("task_seconds") {

@@ -15,7 +15,7 @@ final class ReportTests: XCTestCase {
         let external = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
         XCTAssertFalse(external.contains("http://") || external.contains("https://"), "no external resources")
         let figures = html.components(separatedBy: "<svg class=\"figure\"").dropFirst()
-        XCTAssertEqual(figures.count, 17)
+        XCTAssertEqual(figures.count, 19)
         for (i, f) in figures.enumerated() {
             let body = f.components(separatedBy: "</svg>")[0]
             XCTAssertTrue(body.contains("class=\"datum\""), "figure \(i) shows no data")
@@ -106,6 +106,27 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(bySource.stdout, "ok\n", bySource.stderr)
+        // The logit-lens heatmaps: each cell is the file's mass, averaged over the source languages other than English.
+        let lens = try CLI.python(["-c", """
+            import re, sys, h5py, html, numpy as np
+            f = h5py.File(sys.argv[1])
+            mass = f["logit_lens_mass"][:]
+            ck, langs = list(f["checkpoint"].asstr()[:]), list(f["language"].asstr()[:])
+            en = langs.index("en")
+            sources = [j for j in range(len(langs)) if j != en]
+            page = open(sys.argv[2], encoding="utf-8").read()
+            for title, target in [("Logit lens: probability on English tokens", lambda j: en),
+                                  ("Logit lens: probability on the source language", lambda j: j)]:
+                part = page.split(html.escape(title, quote=False), 1)[1].split("</svg>", 1)[0]
+                cells = re.findall(r'data-row="([^"]*)" data-column="([^"]*)" data-value="([^"]*)"', part)
+                assert len(cells) == mass.shape[0] * mass.shape[2], (title, len(cells))
+                for row, column, v in cells:
+                    c, layer = ck.index(html.unescape(row)), int(column)
+                    want = np.mean([mass[c, j, layer, target(j)] for j in sources])
+                    assert abs(float(v) - want) < 1e-12, (title, row, column, v, want)
+            print("ok")
+            """, dir + "/out/sweep.h5", dir + "/page.html"])
+        XCTAssertEqual(lens.stdout, "ok\n", lens.stderr)
         for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind",
                        "Forced generation by source language", "Source × output language"] {
             XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)
