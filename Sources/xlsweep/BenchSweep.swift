@@ -64,6 +64,28 @@ struct BenchSweep: ParsableCommand {
             print(String(format: "  request → task round trip: p50 %.2f ms, p99 %.2f ms (%d leases); peak memory of this process "
                          + "(coordinator + simulated workers) %.0f MB", simulated.quantile(0.5) * 1e3, simulated.quantile(0.99) * 1e3,
                          simulated.completed, Double(usage.ru_maxrss) / 1024))
+            // The same plan over the in-memory channel: the coordinator without sockets.
+            do {
+                let channel = InMemoryChannel()
+                let memory = Coordinator(config: noopConfig, plan: plan, inputs: inputs, done: [], components: "{}",
+                                         channel: channel, logger: quiet) { _ in true }
+                let simulated = InMemoryWorkers(count: clients, channel: channel)
+                let t0 = DispatchTime.now()
+                let cpu0 = threadCPUSeconds()
+                let group = simulated.dispatch(deadline: simulated.now() + 600)
+                try memory.serve(idleExit: 1)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+                let cpu = threadCPUSeconds() - cpu0
+                simulated.stop()
+                group.wait()
+                print(String(format: "dispatch in memory (InMemoryChannel, one client thread): %d tasks to %d simulated workers in %.2f s: "
+                             + "%.0f tasks/s (coordinator thread %.2f s CPU); round trip p50 %.3f ms, p99 %.3f ms",
+                             plan.tasks.count, clients, seconds, Double(plan.tasks.count) / seconds, cpu,
+                             simulated.quantile(0.5) * 1e3, simulated.quantile(0.99) * 1e3))
+                if memory.progress.done != plan.tasks.count {
+                    throw UserError("in memory, \(memory.progress.done) of \(plan.tasks.count) no-op tasks were done")
+                }
+            }
             if heartbeatSeconds > 0 {
                 // Idle workers: every one heartbeats once a second; what does answering them cost the coordinator?
                 let idlePlan = Plan(checkpoints: ["c"], languages: ["l0"], layers: ["c": 0], concepts: ["x"], generation: false)

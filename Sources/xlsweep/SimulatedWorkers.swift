@@ -123,6 +123,83 @@ final class SimulatedWorkers: @unchecked Sendable {
     }
 }
 
+/// Many workers simulated in memory by one thread (`InMemoryChannel`'s client queue): the same
+/// request → task → done loop as `SimulatedWorkers`, without sockets, so what is timed is the
+/// coordinator alone.
+final class InMemoryWorkers: @unchecked Sendable {
+    let channel: InMemoryChannel
+    let count: Int
+    private let lock = NSLock()
+    private(set) var roundTrips: [Double] = []
+    private(set) var completed = 0
+    private var stopped = false
+
+    init(count: Int, channel: InMemoryChannel) {
+        self.count = count
+        self.channel = channel
+    }
+
+    func stop() { lock.lock(); stopped = true; lock.unlock() }
+    var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+
+    func dispatch(deadline: Double) -> DispatchGroup {
+        let group = DispatchGroup()
+        group.enter()
+        let replies = channel.clientQueue()
+        let thread = Thread { [self] in
+            defer { group.leave() }
+            let ids = (0..<count).map { Array("mem-\($0)".utf8) }
+            var index: [[UInt8]: Int] = [:]
+            for (i, id) in ids.enumerated() { index[id] = i }
+            var sentAt = [Double](repeating: 0, count: count), retryAt = [Double](repeating: 0, count: count)
+            var live = Set(0..<count), times: [Double] = [], done = 0
+            let request = Message(.request).encode()
+            for i in 0..<count { sentAt[i] = now(); channel.deliver([ids[i], request]) }
+            while !live.isEmpty && now() < deadline && !isStopped {
+                if let frames = replies.receive(timeout: 2), let i = index[frames[0]], let m = try? Message.decode(frames[1]) {
+                    switch m.kind {
+                    case .task:
+                        times.append(now() - sentAt[i])
+                        done += 1
+                        channel.deliver([ids[i], Message(.done, ["task": m.body["task"] ?? "", "seconds": "0"]).encode()])
+                        sentAt[i] = now()
+                        channel.deliver([ids[i], request])
+                    case .wait:
+                        retryAt[i] = now() + 0.001
+                    case .shutdown:
+                        live.remove(i)
+                        channel.deliver([ids[i], Message(.bye).encode()])
+                    default:
+                        break
+                    }
+                }
+                let t = now()
+                for i in live where retryAt[i] > 0 && retryAt[i] <= t {
+                    retryAt[i] = 0
+                    sentAt[i] = t
+                    channel.deliver([ids[i], request])
+                }
+            }
+            lock.lock()
+            roundTrips = times
+            completed = done
+            lock.unlock()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        return group
+    }
+
+    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    func quantile(_ p: Double) -> Double {
+        let sorted = roundTrips.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let k = Int((Double(sorted.count) * p).rounded(.up)) - 1
+        return sorted[max(0, min(sorted.count - 1, k))]
+    }
+}
+
 /// CPU seconds this thread has used.
 func threadCPUSeconds() -> Double {
     var t = timespec()

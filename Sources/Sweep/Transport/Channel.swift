@@ -105,8 +105,52 @@ public final class InMemoryChannel: CoordinatorChannel, @unchecked Sendable {
         guard frames.count == 2 else { return }
         condition.lock()
         let peer = peers[frames[0]]
+        let clients = self.clients
         condition.unlock()
-        peer?.push(frames[1])
+        if let peer { peer.push(frames[1]) } else { clients?.push(frames) }
+    }
+
+    var clients: InMemoryClients?
+
+    /// One queue for the replies to every identity that did not `connect` (many simulated workers
+    /// served by one thread, as `bench sweep` does): they send with `deliver([identity, frame])`.
+    public func clientQueue() -> InMemoryClients {
+        condition.lock()
+        defer { condition.unlock() }
+        if clients == nil { clients = InMemoryClients() }
+        return clients!
+    }
+}
+
+/// Replies to many simulated peers, as `[identity, frame]`, in the order they were sent.
+public final class InMemoryClients: @unchecked Sendable {
+    let condition = NSCondition()
+    var queue: [[[UInt8]]] = []
+    var head = 0
+
+    /// The next reply within `timeout` milliseconds, or nil.
+    public func receive(timeout: Int) -> [[UInt8]]? {
+        condition.lock()
+        defer { condition.unlock() }
+        if head == queue.count && timeout > 0 {
+            let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
+            while head == queue.count && condition.wait(until: deadline) {}
+        }
+        guard head < queue.count else { return nil }
+        let frames = queue[head]
+        head += 1
+        if head > 4096 && head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        return frames
+    }
+
+    func push(_ frames: [[UInt8]]) {
+        condition.lock()
+        queue.append(frames)
+        condition.signal()
+        condition.unlock()
     }
 }
 
