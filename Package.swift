@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // C libraries from Debian (libzmq3-dev, libhdf5-dev, libopenblas-dev).
@@ -50,13 +51,21 @@ let package = Package(
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
         .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
         .target(name: "Report", dependencies: ["Store"]),
-        .target(name: "Sweep", dependencies: ["CZeroMQ", "Checkpoints", "Kernels", "Models", "Probing", "Store", "Tokenization",
-                                               .product(name: "Yams", package: "Yams"),
-                                               .product(name: "Logging", package: "swift-log")]),
+        // The sweep in three layers (swift-nio's NIOCore / NIOPosix / NIOEmbedded split): the pure core
+        // (plan, scheduler, node health, placement, wire messages, the coordinator's state machine),
+        // the transport (ZeroMQ + CURVE, and an in-memory channel), and the runner (tasks, worker and
+        // coordinator loops, fragment store, ledger, merge).
+        .target(name: "SweepCore", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
+                                                  .product(name: "Logging", package: "swift-log")]),
+        .target(name: "SweepTransport", dependencies: ["CZeroMQ", "SweepCore"]),
+        .target(name: "SweepRunner", dependencies: ["SweepCore", "SweepTransport", "Checkpoints", "Kernels", "Models", "Probing", "Store",
+                                                     "Tokenization", .product(name: "Yams", package: "Yams"),
+                                                     .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "Sweep", "Report", "CKernelSupport",
+                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "SweepCore", "SweepTransport", "SweepRunner",
+                "Report", "CKernelSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -67,7 +76,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["Sweep", "Store", "Kernels", "Checkpoints"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "Sweep", "Kernels"]),
+        .testTarget(name: "SweepTests", dependencies: ["SweepCore", "SweepTransport", "SweepRunner", "Store", "Kernels", "Checkpoints"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "SweepCore", "SweepTransport", "SweepRunner", "Kernels"]),
     ]
 )

@@ -4,7 +4,7 @@ import Foundation
 import Kernels
 import Models
 import Store
-import Sweep
+import SweepRunner
 import Tokenization
 
 struct BenchPaper: ParsableCommand {

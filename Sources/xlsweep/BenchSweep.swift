@@ -2,7 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
-import Sweep
+import SweepRunner
 
 struct BenchSweep: ParsableCommand {
     static let configuration = CommandConfiguration(

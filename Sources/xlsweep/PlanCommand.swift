@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Sweep
+import SweepRunner
 
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

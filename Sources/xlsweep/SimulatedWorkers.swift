@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Sweep
+import SweepRunner
 
 /// Many workers simulated over real loopback ZeroMQ sockets by a few threads: each socket is a
 /// worker (its own DEALER identity) that asks for a task, reports it done at once and asks again,

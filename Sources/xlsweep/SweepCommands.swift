@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Report
 import Store
-import Sweep
+import SweepRunner
 
 func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernels
-import Sweep
+import SweepRunner
 
 @main
 struct XLSweep: ParsableCommand {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Sweep
+import SweepRunner
 
 /// What Slurm does to a sweep, with real processes: SIGTERM (preemption, `scontrol requeue`, the
 /// time limit) or SIGUSR1 (the `--signal` warning) to the coordinator and to the workers.

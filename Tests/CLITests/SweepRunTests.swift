@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Sweep
+import SweepRunner
 
 /// A config over the tiny fixture models and the synthetic data set, written into `dir`.
 func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, controls: Int = 3, extra: String = "",

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Sweep
+import SweepRunner
 
 /// What makes a sweep's file trustworthy on a new user's ground: config edits rerun exactly what
 /// they affect, bad data fails before any worker starts, a node with other files refuses to work,

@@ -4,7 +4,8 @@ import Kernels
 import Models
 import Store
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// The coordinator's cluster behaviour over real ZeroMQ sockets, with hand-driven workers (DEALER
 /// sockets speaking the wire protocol): nodes that keep failing are cut off, model tasks go only

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 final class ConfigTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// The coordinator's decisions, tested as a pure state machine with an injected clock: no socket,
 /// no file, no waiting. What arrives is raw frames, as a ROUTER socket hands them over, so forged

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 import Store
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 final class FragmentTests: XCTestCase {
     func scratch() throws -> String {

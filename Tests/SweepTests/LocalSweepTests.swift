@@ -2,7 +2,8 @@ import Foundation
 import Kernels
 import XCTest
 import Store
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 final class LocalSweepTests: XCTestCase {
     func scratch() throws -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// The wire's JSON bodies are read by a small strict parser (FlatJSON); Foundation's general
 /// parser is the independent reference: on valid bodies and on tens of thousands of mutated ones

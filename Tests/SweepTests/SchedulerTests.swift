@@ -1,5 +1,6 @@
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// The coordinator's state machine under injected faults: expiry, failures, duplicates, affinity.
 final class SchedulerTests: XCTestCase {

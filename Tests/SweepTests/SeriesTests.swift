@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// A Hugging Face cache on disk laid out as huggingface_hub writes it
 /// (`hub/models--ORG--NAME/{refs/REF → SHA, snapshots/SHA/…}`), its snapshots made of links to

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Sweep
+@testable import SweepRunner
+@testable import SweepCore
 
 /// A small sweep over the tiny fixture models: 3 same-shape checkpoints × 4 languages × 2 concepts,
 /// with a synthetic data set written to a scratch directory.

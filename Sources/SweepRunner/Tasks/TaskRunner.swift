@@ -1,0 +1,127 @@
+import SweepCore
+import Foundation
+import Kernels
+import Logging
+import Models
+import Probing
+import Store
+import Tokenization
+
+/// Runs one task of a sweep and writes its fragment; one file per task kind beside this one
+/// holds the task and the value type of its fragment. A worker keeps the last checkpoint it
+/// loaded (the coordinator prefers giving it more work on that checkpoint).
+public final class TaskRunner {
+    public let sweep: ResolvedSweep
+    public var data: DataSet { sweep.data }
+    public let store: FragmentStore
+    /// The checkpoint in memory, with its weights and tokenizer fingerprints (hashed once per load).
+    var loaded: (name: String, model: LoadedModel, tokenizer: String)?
+    var identifier: LanguageIdentifier?
+    /// The logit lens's token attribution of the checkpoint in memory (by its tokenizer's fingerprint).
+    var attribution: (tokenizer: String, value: TokenAttribution)?
+    /// Runtime messages (which precision and kernels each checkpoint got), with task and checkpoint metadata.
+    public var logger = Logger(label: "xlsweep.task")
+
+    public init(sweep: ResolvedSweep) throws {
+        self.sweep = sweep
+        store = sweep.fragments
+    }
+
+    /// The checkpoint currently in memory, if any.
+    public var heldCheckpoint: String? { loaded?.name }
+
+    func model(_ checkpoint: String) throws -> LoadedModel {
+        if let l = loaded, l.name == checkpoint { return l.model }
+        loaded = nil
+        guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
+        let tokenizer = sweep.tokenizers[checkpoint] ?? dir + "/tokenizer.json"
+        guard FileManager.default.fileExists(atPath: tokenizer) else { throw SweepError("\(tokenizer): no such file (the checkpoint's tokenizer)", code: .node) }
+        let m = try LoadedModel.load(dir, tokenizerPath: tokenizer, dtype: sweep.config.dtype)
+        logger.info("\(checkpoint): \(m.precisionNote)", metadata: ["checkpoint": "\(checkpoint)"])
+        loaded = (checkpoint, m, try Fragment.sha256(ofFile: tokenizer))
+        return m
+    }
+
+    /// The inputs the plan derives for `task` (what its fragment is bound to).
+    func inputs(_ task: SweepTask) -> TaskInputs { sweep.inputs.inputs[task.id]! }
+
+    /// Who runs the tasks (host, worker id, attempt of the current task), as the worker says.
+    public var placement: (host: String, worker: String, attempt: Int) = (ProcessInfo.processInfo.hostName, "local:\(getpid())", 1)
+    var started = Date()
+
+    /// Where and when the current task ran, and this process's peak memory: attributes of its
+    /// fragment beside what binds it (they change no result).
+    func provenance() -> [String: String] {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return ["task_started": String(format: "%.3f", started.timeIntervalSince1970),
+                "task_seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
+                "task_host": placement.host, "task_worker": placement.worker, "task_attempt": String(placement.attempt),
+                "task_cpu": "\(KernelPath.active)",
+                "task_peak_rss_bytes": String(Int(usage.ru_maxrss) * 1024)]
+    }
+
+    public func run(_ task: SweepTask) throws {
+        started = Date()
+        let seed = task.seed(sweepSeed: sweep.config.seed)
+        switch task.kind {
+        case .extract: try extract(task, seed: seed)
+        case .probe: try probe(task, seed: seed)
+        case .expertise: try expertise(task)
+        case .alignment: try alignment(task, seed: seed)
+        case .lape: try lape(task)
+        case .generate: try generate(task, seed: seed)
+        case .unforced: try unforced(task, seed: seed)
+        case .lens: try lens(task, seed: seed)
+        }
+    }
+
+    /// Token ids without the tokenizer's special tokens (BOS-like tokens are not probed or pooled).
+    func encode(_ text: String, _ tokenizer: Tokenizer) -> (ids: [Int], keep: [Bool]) {
+        let ids = tokenizer.encode(text)
+        let special = tokenizer.specialTokenIDs
+        return (ids, ids.map { !special.contains($0) })
+    }
+
+    /// Forward passes over `texts` in batches: per sequence, per site, the kept tokens' rows, and
+    /// the kept tokens' ids.
+    func activations(_ texts: [String], sites: [HookSite], model m: LoadedModel,
+                     _ body: (Int, [HookSite: [Float]], [Int]) throws -> Void) throws {
+        let tokenizer = m.tokenizer!
+        let encoded = texts.map { encode($0, tokenizer) }
+        let batch = sweep.config.batchSize
+        var start = 0
+        while start < texts.count {
+            let indices = Array(start..<min(texts.count, start + batch)).filter { !encoded[$0].ids.isEmpty }
+            start += batch
+            if indices.isEmpty { continue }
+            let out = try m.model.forward(indices.map { encoded[$0].ids }, request: ForwardRequest(sites: Set(sites)))
+            var row = 0
+            for (b, index) in indices.enumerated() {
+                let (ids, keep) = encoded[index]
+                var rows: [HookSite: [Float]] = [:]
+                for site in sites {
+                    let width = site.width(m.config)
+                    guard let packed = out.activations[site] else { continue }
+                    var kept: [Float] = []
+                    kept.reserveCapacity(keep.count * width)
+                    for (t, k) in keep.enumerated() where k {
+                        kept.append(contentsOf: packed[((row + t) * width)..<((row + t + 1) * width)])
+                    }
+                    rows[site] = kept
+                }
+                row += out.lengths[b]
+                try body(index, rows, zip(ids, keep).filter(\.1).map(\.0))
+            }
+        }
+    }
+
+    func languageIdentifier() throws -> LanguageIdentifier {
+        if let identifier { return identifier }
+        var training = data.probe
+        for lang in sweep.config.languages where training[lang]?.isEmpty ?? true { training[lang] = ["?"] }
+        let lid = try LanguageIdentifier(training: training)
+        identifier = lid
+        return lid
+    }
+}
