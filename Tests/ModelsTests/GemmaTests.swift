@@ -136,3 +136,19 @@ final class GemmaTests: XCTestCase {
 
     func argmax(_ x: [Float]) -> Int { x.indices.max { x[$0] < x[$1] } ?? -1 }
 }
+
+extension GemmaTests {
+    /// Gemma's logit lens at the last layer is its own output (the final (1 + w) RMSNorm is in
+    /// hidden.18, the tied head applied alone), bit for bit.
+    func testLogitLensAtTheLastLayerIsGemmasOutput() throws {
+        let (loaded, meta, _) = try Self.load()
+        let n = loaded.config.nLayers, vocab = loaded.config.vocabSize
+        let out = try loaded.model.forward([meta.ids[0]], request: ForwardRequest(sites: [.hidden(n)], logits: .allPositions))
+        let rows = out.lengths[0]
+        var lens = [Float](repeating: .nan, count: rows * vocab)
+        out.activations[.hidden(n)]!.withUnsafeBufferPointer { h in
+            lens.withUnsafeMutableBufferPointer { loaded.model.lens(h.baseAddress!, rows: rows, normed: true, into: $0.baseAddress!) }
+        }
+        XCTAssertTrue(lens == out.logits, "the lens at hidden.\(n) is not Gemma's output")
+    }
+}
