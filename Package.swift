@@ -44,12 +44,14 @@ let package = Package(
         // The product kernels are optimised in debug builds too (tests run real models through them).
         .target(name: "CKernelSupport", path: "Sources/CKernelSupport", cSettings: [.unsafeFlags(["-O2"])]),
 
+        // SHA-256 (swift-crypto) for fingerprints, checksums and seeds: what Store and Checkpoints hash with.
+        .target(name: "Digests", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernelSupport"], swiftSettings: optimised),
-        .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: optimised),
+        .target(name: "Checkpoints", dependencies: ["Kernels", "Digests"], swiftSettings: optimised),
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Kernels", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Probing", dependencies: ["Kernels"], swiftSettings: optimised),
-        .target(name: "Store", dependencies: ["CHDF5", "Kernels"]),
+        .target(name: "Store", dependencies: ["CHDF5", "Digests"]),
         .target(name: "Report", dependencies: ["Store"]),
         // The sweep in three layers (swift-nio's NIOCore / NIOPosix / NIOEmbedded split): the pure core
         // (plan, scheduler, node health, placement, wire messages, the coordinator's state machine),
@@ -58,13 +60,13 @@ let package = Package(
         .target(name: "SweepCore", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
                                                   .product(name: "Logging", package: "swift-log")]),
         .target(name: "SweepTransport", dependencies: ["CZeroMQ", "SweepCore"]),
-        .target(name: "SweepRunner", dependencies: ["SweepCore", "SweepTransport", "Checkpoints", "Kernels", "Models", "Probing", "Store",
+        .target(name: "SweepRunner", dependencies: ["SweepCore", "SweepTransport", "Digests", "Checkpoints", "Kernels", "Models", "Probing", "Store",
                                                      "Tokenization", .product(name: "Yams", package: "Yams"),
                                                      .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "xlsweep",
             dependencies: [
-                "Kernels", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "SweepCore", "SweepTransport", "SweepRunner",
+                "Kernels", "Digests", "Checkpoints", "Tokenization", "Models", "Probing", "Store", "SweepCore", "SweepTransport", "SweepRunner",
                 "Report", "CKernelSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,11 +74,11 @@ let package = Package(
             swiftSettings: cliSettings),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernelSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels", "Digests"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["SweepCore", "SweepTransport", "SweepRunner", "Store", "Kernels", "Checkpoints"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "SweepCore", "SweepTransport", "SweepRunner", "Kernels"]),
+        .testTarget(name: "SweepTests", dependencies: ["SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Kernels"]),
     ]
 )

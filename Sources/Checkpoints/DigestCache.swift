@@ -1,5 +1,5 @@
+import Digests
 import Foundation
-import Kernels
 
 /// Digests remembered under the stamps of the files they were computed from (size, inode,
 /// modification and change time: any write changes the change time), kept in one JSON file:

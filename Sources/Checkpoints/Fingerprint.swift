@@ -1,5 +1,5 @@
+import Digests
 import Foundation
-import Kernels
 
 extension WeightStore {
     /// SHA-256 over the tensors an architecture consumes, in sorted canonical-name order: for each,

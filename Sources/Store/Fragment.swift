@@ -1,5 +1,5 @@
+import Digests
 import Foundation
-import Kernels
 
 /// A task's results as one HDF5 file, made durable in order: write under a temporary name, flush
 /// and fsync, checksum, rename into place, then write the checksum file (`.sha256`) the same way.

@@ -1,6 +1,6 @@
+import Digests
 import CHDF5
 import Foundation
-import Kernels
 
 /// An HDF5 failure, naming the file and the object or operation at fault.
 public struct HDF5Error: Error, CustomStringConvertible {

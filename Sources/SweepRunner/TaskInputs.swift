@@ -1,3 +1,4 @@
+import Digests
 import SweepCore
 import Foundation
 import Kernels

@@ -59,13 +59,6 @@ float xl_packed_f32_at(const float *packed, int K, int n, int k);
 void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
                         const float *bias, float *C, long ldc);
 
-/// Whether this CPU has the x86 SHA extensions (and SSE4.1) that `xl_sha256_blocks` can use.
-int xl_sha256_has_extensions(void);
-
-/// SHA-256 compression of `count` whole 64-byte blocks into `state` (FIPS 180-4 §6.2.2), with the SHA
-/// extensions when `extensions` (only where xl_sha256_has_extensions()) or in portable C: the same state.
-void xl_sha256_blocks(int extensions, uint32_t state[8], const uint8_t *data, size_t count);
-
 /// Register-only loops of one product instruction (peak.c): fp32 FMA on 256 or 512 bits,
 /// VDPBF16PS, AMX TDPBF16PS. Returns the FLOPs done (2 per multiply-add) by `iterations` rounds of
 /// 12 independent chains (AMX: 4 tile products); the caller times it. A kind this CPU lacks must
