@@ -73,12 +73,14 @@ let package = Package(
             ],
             swiftSettings: cliSettings),
 
+        // What the test suites share: fixture paths, scratch directories, the tiny sweep's config, processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernelSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels", "Digests"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Kernels", "Digests"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Tokenization"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Kernels"]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Checkpoints", "Tokenization"]),
+        .testTarget(name: "ProbingTests", dependencies: ["TestSupport", "Probing", "Checkpoints"]),
+        .testTarget(name: "SweepTests", dependencies: ["TestSupport", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Store", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Kernels"]),
     ]
 )

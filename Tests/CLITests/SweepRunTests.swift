@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 import SweepRunner
 
@@ -6,25 +7,8 @@ import SweepRunner
 func sweepConfig(_ dir: String, output: String = "out", samples: Int = 3, lease: Int = 30, controls: Int = 3, extra: String = "",
                  checkpoints: [(name: String, fixture: String)] = [("step1", "bloom-tiny"), ("step2", "bloom-tiny-fp16"),
                                                                     ("step3", "bloom-tiny-bf16")]) throws -> String {
-    let f = CLI.fixtures
-    let text = """
-        name: tiny
-        output: \(output)
-        workers: 2
-        lease_seconds: \(lease)
-        data: \(f)/sweep-data
-        languages: [en, es, fr, de]
-        checkpoints:
-        \(checkpoints.map { "  - {name: \($0.name), path: \(f)/\($0.fixture)}" }.joined(separator: "\n"))
-        probe: {tokens_per_language: 40, seeds: 2}
-        expertise: {k: 20, min_positives: 3}
-        alignment: {permutations: 3}
-        generation: {samples: \(samples), new_tokens: 6, controls: \(controls)}
-        \(extra)
-        """
-    let path = dir + "/\(output).yaml"
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-    return path
+    try TestSupport.tinySweep(in: dir, file: "\(output).yaml", output: output, samples: samples, lease: lease, controls: controls,
+                              extra: extra, checkpoints: checkpoints)
 }
 
 /// Starts `xlsweep coordinator` on a free loopback port, logging to `dir/coordinator.log`; returns

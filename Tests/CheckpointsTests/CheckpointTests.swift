@@ -1,12 +1,12 @@
 import Digests
 import Foundation
+import TestSupport
 import XCTest
 @testable import Checkpoints
 import Kernels
 
 final class CheckpointTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
+    static let fixtures = TestSupport.fixtures
 
     func store(_ name: String) throws -> WeightStore { try WeightStore(directory: Self.fixtures + "/" + name) }
 
@@ -115,12 +115,7 @@ final class CheckpointTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a pickle payload ran")
     }
 
-    func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
+    func scratch() throws -> String { try TestSupport.scratch(self) }
 
     func testTruncatedAndCorruptFiles() throws {
         let dir = try scratch()

@@ -1,13 +1,13 @@
 import Checkpoints
 import Foundation
+import TestSupport
 import XCTest
 @testable import Models
 
 /// The committed transformers references (tools/make_fixtures.py) and comparison helpers that
 /// report max-abs error, the worst index and values from both sides.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
+    static let root = TestSupport.fixtures
 
     static func path(_ name: String) -> String { root + "/" + name }
 

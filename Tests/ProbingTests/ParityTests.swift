@@ -1,13 +1,13 @@
 import Checkpoints
 import Foundation
+import TestSupport
 import XCTest
 @testable import Probing
 
 /// Average precision, percentiles and the probe against scikit-learn and numpy
 /// (tools/make_probing_fixtures.py).
 final class ProbingParityTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/probing").path
+    static let fixtures = TestSupport.fixtures + "/probing"
 
     func tensors(_ name: String) throws -> [String: TensorRecord] { try Safetensors.read(path: Self.fixtures + "/" + name) }
 

@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import SweepRunner
 @testable import SweepCore
 
 final class ConfigTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
+    static let fixtures = TestSupport.fixtures
 
     let valid = """
         name: tiny

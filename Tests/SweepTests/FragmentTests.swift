@@ -1,16 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 import Store
 @testable import SweepRunner
 @testable import SweepCore
 
 final class FragmentTests: XCTestCase {
-    func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-frag-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
+    func scratch() throws -> String { try TestSupport.scratch(self, prefix: "xlsweep-frag") }
 
     /// A one-checkpoint, one-language plan and its inputs, from config text alone.
     func makePlan(_ extra: String = "") throws -> (Plan, PlanInputs) {

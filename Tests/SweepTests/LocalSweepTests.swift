@@ -1,17 +1,13 @@
 import Foundation
 import Kernels
+import TestSupport
 import XCTest
 import Store
 @testable import SweepRunner
 @testable import SweepCore
 
 final class LocalSweepTests: XCTestCase {
-    func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("xlsweep-sweep-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
+    func scratch() throws -> String { try TestSupport.scratch(self, prefix: "xlsweep-sweep") }
 
     func testInProcessSweepMergesAndResumes() throws {
         let dir = try scratch()
