@@ -14,12 +14,12 @@ extension Report {
     }
 
     /// - Parameter gen: `generation_language [checkpoint, concept, language, sample]` (−1 undetermined, −2 not run).
-    static func shares(_ gen: [Int64], checkpoint c: Int, source l: Int, concepts K: Int, languages L: Int, samples G: Int,
+    static func shares(_ gen: SweepArray<Int64>, checkpoint c: Int, source l: Int, concepts K: Int, languages L: Int, samples G: Int,
                        english: Int?) -> OutputShares {
         var counts = [Double](repeating: 0, count: L + 1)
         for k in 0..<K {
             for s in 0..<G {
-                let v = Int(gen[((c * K + k) * L + l) * G + s])
+                let v = Int(gen[["checkpoint": c, "concept": k, "language": l, "sample": s]])
                 if v >= 0 { counts[v] += 1 } else if v == -1 { counts[L] += 1 }
             }
         }
@@ -33,10 +33,11 @@ extension Report {
     /// Figures and tables of forced generation by source language.
     static func generationBySource(_ r: HDF5Reader, checkpoints: [String], languages: [String], concepts: [String],
                                    stepAxis: [Double]? = nil, axisLabel: String = "checkpoint") throws -> (figures: [String], html: String) {
-        let gen = try r.ints("generation_language"), texts = try r.strings("generation_text")
-        let (C, K, L, G) = (checkpoints.count, concepts.count, languages.count, gen.shape[3])
+        let gen = try r.namedInts("generation_language")
+        let texts = try SweepArray(name: "generation_text", values: try r.strings("generation_text"), shape: gen.shape)
+        let (C, K, L, G) = (checkpoints.count, concepts.count, languages.count, gen.count("sample"))
         let english = languages.firstIndex(of: "en")
-        let table = (0..<C).map { c in (0..<L).map { shares(gen.values, checkpoint: c, source: $0, concepts: K, languages: L, samples: G, english: english) } }
+        let table = (0..<C).map { c in (0..<L).map { shares(gen, checkpoint: c, source: $0, concepts: K, languages: L, samples: G, english: english) } }
         var figures = [SVG.lines(title: "Forced generation in the experts' own language, by source language", x: checkpoints,
                                  series: (0..<L).map { l in SVG.Series(name: languages[l], values: (0..<C).map { table[$0][l].own }) },
                                  yLabel: "share of outputs", xLabel: axisLabel, yRange: (0, 1), xPositions: stepAxis)]
@@ -71,10 +72,10 @@ extension Report {
         for l in 0..<L {
             html += "<tr><td>\(SVG.escape(languages[l]))</td>"
             for c in ends {
-                let i = ((c * K + concept) * L + l) * G
-                let v = Int(gen.values[i])
+                let first = ["checkpoint": c, "concept": concept, "language": l, "sample": 0]
+                let v = Int(gen[first])
                 let tag = v >= 0 ? languages[v] : (v == -1 ? "?" : "not run")
-                html += "<td>[\(SVG.escape(tag))] \(SVG.escape(texts[i]))</td>"
+                html += "<td>[\(SVG.escape(tag))] \(SVG.escape(texts[first]))</td>"
             }
             html += "</tr>"
         }

@@ -8,12 +8,12 @@ extension Report {
     /// `logit_lens_mass [checkpoint, language, layer, target]` averaged over the source languages
     /// other than English (all of them when the sweep has no English): per checkpoint and layer,
     /// the mass on English tokens (nil without English) and on each source's own tokens.
-    static func lensMeans(_ mass: [Double], shape: [Int], languages: [String]) -> (english: [[Double]]?, own: [[Double]]) {
-        let (C, L, layers, targets) = (shape[0], shape[1], shape[2], shape[3])
+    static func lensMeans(_ mass: SweepArray<Double>, languages: [String]) -> (english: [[Double]]?, own: [[Double]]) {
+        let (C, L, layers) = (mass.count("checkpoint"), mass.count("language"), mass.count("layer"))
         let en = languages.firstIndex(of: "en")
         let sources = (0..<L).filter { $0 != en || L == 1 }
         func mean(_ c: Int, _ layer: Int, _ target: (Int) -> Int) -> Double {
-            let values = sources.map { mass[((c * L + $0) * layers + layer) * targets + target($0)] }.filter(\.isFinite)
+            let values = sources.map { mass[["checkpoint": c, "language": $0, "layer": layer, "target": target($0)]] }.filter(\.isFinite)
             return values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count)
         }
         let own = (0..<C).map { c in (0..<layers).map { mean(c, $0) { $0 } } }
@@ -23,9 +23,9 @@ extension Report {
 
     static func logitLensFigures(_ r: HDF5Reader, checkpoints: [String], languages: [String]) throws -> [String] {
         guard r.exists("logit_lens_mass") else { return [] }
-        let m = try r.doubles("logit_lens_mass")
-        let (english, own) = lensMeans(m.values, shape: m.shape, languages: languages)
-        let columns = (0..<m.shape[2]).map { "\($0)" }
+        let m = try r.named("logit_lens_mass")
+        let (english, own) = lensMeans(m, languages: languages)
+        let columns = (0..<m.count("layer")).map { "\($0)" }
         let sources = languages.contains("en") && languages.count > 1 ? "source languages other than English" : "all source languages"
         var figures: [String] = []
         if let english {

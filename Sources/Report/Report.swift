@@ -27,9 +27,9 @@ public enum Report {
         let checkpointAxis = stepAxis == nil ? "checkpoint" : "checkpoint (at its training step, log scale)"
 
         // 1–2. Probe accuracy: checkpoint × layer heatmap, and per-checkpoint layer curves with the seed spread.
-        let acc = try r.doubles("probe_accuracy")
-        let layers = acc.shape[1], seeds = acc.shape[2]
-        func seedValues(_ c: Int, _ l: Int) -> [Double] { (0..<seeds).map { acc.values[(c * layers + l) * seeds + $0] } }
+        let acc = try r.named("probe_accuracy")
+        let layers = acc.count("layer"), seeds = acc.count("seed")
+        func seedValues(_ c: Int, _ l: Int) -> [Double] { acc.along("seed", ["checkpoint": c, "layer": l]) }
         let meanAcc = (0..<C).map { c in (0..<layers).map { mean(seedValues(c, $0)) } }
         figures.append(SVG.heatmap(title: "Language-ID probe accuracy (mean over \(seeds) seeds)", rows: checkpoints,
                                    columns: (0..<layers).map { "\($0)" }, values: meanAcc, lo: 1 / Double(max(L, 1)), hi: 1,
@@ -43,27 +43,29 @@ public enum Report {
             yLabel: "test accuracy", xLabel: "layer", yRange: (0, 1)))
 
         // 3. Expert overlap per layer across checkpoints, with the chance level.
-        let perLayer = try r.floats("overlap_per_layer"), chanceLayer = try r.floats("chance_overlap_per_layer")
-        let blocks = perLayer.shape[2]
-        func pairMean(_ a: [Float], _ c: Int, _ b: Int) -> Double {
+        let perLayer = try r.named("overlap_per_layer"), chanceLayer = try r.named("chance_overlap_per_layer")
+        let blocks = perLayer.count("block")
+        func pairMean(_ a: SweepArray<Double>, _ c: Int, _ b: Int) -> Double {
             var v: [Double] = []
             for k in 0..<K { for x in 0..<L { for y in 0..<L where x != y {
-                v.append(Double(a[(((c * K + k) * blocks + b) * L + x) * L + y]))
+                v.append(a[["checkpoint": c, "concept": k, "block": b, "language": x, "target_language": y]])
             } } }
             return mean(v)
         }
         figures.append(SVG.lines(title: "Expert overlap |E_A ∩ E_B| / K per layer (language pairs A ≠ B, all concepts)",
             x: (0..<blocks).map { "\($0)" },
-            series: (0..<C).map { c in SVG.Series(name: checkpoints[c], values: (0..<blocks).map { pairMean(perLayer.values, c, $0) }) }
-                + [SVG.Series(name: "chance (\(checkpoints[C - 1]))", values: (0..<blocks).map { pairMean(chanceLayer.values, C - 1, $0) },
+            series: (0..<C).map { c in SVG.Series(name: checkpoints[c], values: (0..<blocks).map { pairMean(perLayer, c, $0) }) }
+                + [SVG.Series(name: "chance (\(checkpoints[C - 1]))", values: (0..<blocks).map { pairMean(chanceLayer, C - 1, $0) },
                               dashed: true)],
             yLabel: "overlap", xLabel: "layer (blocks.L.mlp_post)"))
 
         // 4. Cross-language AP and overlap across checkpoints, with their baselines.
         func matrixMean(_ name: String, _ c: Int) throws -> Double {
-            let m = try r.floats(name).values
+            let m = try r.named(name)
             var v: [Double] = []
-            for k in 0..<K { for x in 0..<L { for y in 0..<L where x != y { v.append(Double(m[((c * K + k) * L + x) * L + y])) } } }
+            for k in 0..<K { for x in 0..<L { for y in 0..<L where x != y {
+                v.append(m[["checkpoint": c, "concept": k, "language": x, "target_language": y]])
+            } } }
             return mean(v)
         }
         figures.append(SVG.lines(title: "Cross-lingual alignment across checkpoints (A ≠ B)", x: checkpoints, series: [
@@ -74,9 +76,11 @@ public enum Report {
         ], yLabel: "mean over concepts and language pairs", xLabel: checkpointAxis, xPositions: stepAxis))
 
         // 5. Language × language overlap for the last checkpoint (all layers, mean over concepts).
-        let overlap = try r.floats("overlap").values
+        let overlap = try r.named("overlap")
         let last = C - 1
-        let matrix = (0..<L).map { x in (0..<L).map { y in mean((0..<K).map { Double(overlap[((last * K + $0) * L + x) * L + y]) }) } }
+        let matrix = (0..<L).map { x in (0..<L).map { y in
+            mean((0..<K).map { overlap[["checkpoint": last, "concept": $0, "language": x, "target_language": y]] })
+        } }
         figures.append(SVG.heatmap(title: "Expert overlap between languages at \(checkpoints[last]) (all layers, mean over concepts)",
                                    rows: languages, columns: languages, values: matrix, lo: 0, hi: 1,
                                    xLabel: "language B", yLabel: "language A"))
@@ -84,14 +88,14 @@ public enum Report {
         // 6. Language mix of forced generations per checkpoint, then by source language (own, English, matrices, examples).
         var generationHTML = ""
         if r.exists("generation_language") {
-            let gen = try r.ints("generation_language")
-            let samples = gen.shape[3]
+            let gen = try r.namedInts("generation_language")
+            let samples = gen.count("sample")
             let parts = languages + ["undetermined"]
             var fractions: [[Double]] = []
             for c in 0..<C {
                 var counts = [Double](repeating: 0, count: parts.count)
                 for k in 0..<K { for l in 0..<L { for s in 0..<samples {
-                    let v = Int(gen.values[((c * K + k) * L + l) * samples + s])
+                    let v = Int(gen[["checkpoint": c, "concept": k, "language": l, "sample": s]])
                     if v >= 0 { counts[v] += 1 } else if v == -1 { counts[L] += 1 }
                 } } }
                 let total = counts.reduce(0, +)
@@ -107,15 +111,14 @@ public enum Report {
 
         // The intervention against its controls: experts vs matched random units vs nothing forced.
         if r.exists("generation_share") {
-            let share = try r.doubles("generation_share"), interval = try r.doubles("generation_share_interval")
+            let share = try r.named("generation_share"), interval = try r.named("generation_share_interval")
             let arms = try r.strings("arm"), measures = try r.strings("measure")
-            let (A, M) = (arms.count, measures.count)
             /// Mean over the cells (concepts × languages) that have the arm, of the share or of an interval bound.
             func cellMean(_ c: Int, _ a: Int, _ m: Int, bound: Int?) -> Double {
                 var v: [Double] = []
                 for k in 0..<K { for l in 0..<L {
-                    let at = ((((c * K + k) * L + l) * A + a) * M + m)
-                    v.append(bound.map { interval.values[at * 2 + $0] } ?? share.values[at])
+                    let at = ["checkpoint": c, "concept": k, "language": l, "arm": a, "measure": m]
+                    v.append(bound.map { interval[at.merging(["bound": $0]) { $1 }] } ?? share[at])
                 } }
                 return mean(v)
             }
@@ -133,9 +136,9 @@ public enum Report {
 
         // 7–8. Language-specific neurons (LAPE) per layer and per language across checkpoints.
         if r.exists("language_specific_per_layer") {
-            let per = try r.ints("language_specific_per_layer")
-            let blocks = per.shape[2]
-            func count(_ c: Int, _ l: Int, _ b: Int) -> Double { Double(max(0, per.values[(c * L + l) * blocks + b])) }
+            let per = try r.namedInts("language_specific_per_layer")
+            let blocks = per.count("block")
+            func count(_ c: Int, _ l: Int, _ b: Int) -> Double { Double(max(0, per[["checkpoint": c, "language": l, "block": b]])) }
             let byLayer = (0..<C).map { c in (0..<blocks).map { b in (0..<L).reduce(0.0) { $0 + count(c, $1, b) } } }
             let byLanguage = (0..<C).map { c in (0..<L).map { l in (0..<blocks).reduce(0.0) { $0 + count(c, l, $1) } } }
             figures.append(SVG.heatmap(title: "Language-specific neurons (LAPE) per layer, all languages", rows: checkpoints,
@@ -149,13 +152,12 @@ public enum Report {
 
         // Shared and exclusive units per layer across checkpoints (from LAPE's activation probabilities).
         if r.exists("language_count_histogram") {
-            let h = try r.ints("language_count_histogram")
-            let blocks = h.shape[1], width = h.shape[2]
+            let h = try r.namedInts("language_count_histogram")
+            let blocks = h.count("block"), width = h.count("count")
             let shared = (L + 1) / 2   // at least half of the languages
             func units(_ c: Int, _ b: Int, _ counts: ClosedRange<Int>) -> Double {
-                let row = (c * blocks + b) * width
-                guard h.values[row] >= 0 else { return .nan }
-                return Double(counts.clamped(to: 0...(width - 1)).reduce(Int64(0)) { $0 + h.values[row + $1] })
+                guard h[["checkpoint": c, "block": b, "count": 0]] >= 0 else { return .nan }
+                return Double(counts.clamped(to: 0...(width - 1)).reduce(Int64(0)) { $0 + h[["checkpoint": c, "block": b, "count": $1]] })
             }
             let x = (0..<blocks).map { "\($0)" }
             figures.append(SVG.lines(title: "Exclusive units per layer (active above LAPE's bar in exactly one language)", x: x,

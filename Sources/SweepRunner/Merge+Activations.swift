@@ -81,7 +81,7 @@ extension Merge {
         try w.writeVirtual("probe_token_sentence", type: .int64, shape: [C, L, tokens], blocks: sources,
                            dimensions: ["checkpoint", "language", "probe_token"], embed: embed)
         try w.setAttribute("meaning", "index into probe_text of the token's sentence; -1 padding", on: "probe_token_sentence")
-        try w.write("probe_token_count", int64s: tokenCount, shape: [C, L], dimensions: ["checkpoint", "language"])
+        try w.write("probe_token_count", int64s: tokenCount, shape: [C, L], dimensions: SweepSchema.dimensions("probe_token_count"))
         try w.writeVirtual("pooled_mlp", type: .float32, shape: [C, L, poolSize, layers * width], blocks: pooled,
                            dimensions: ["checkpoint", "language", "sentence", "unit"], embed: embed,
                            chunk: [1, 1, poolSize, width], compress: false)
@@ -89,7 +89,7 @@ extension Merge {
                            + "units layer-major; NaN: sentence without kept tokens or not extracted", on: "pooled_mlp")
         try w.writeVirtual("pooled_sentence_index", type: .int64, shape: [C, L, poolSize], blocks: rows,
                            dimensions: ["checkpoint", "language", "sentence"], embed: embed)
-        try w.write("pooled_sentence_count", int64s: sentenceCount, shape: [C, L], dimensions: ["checkpoint", "language"])
+        try w.write("pooled_sentence_count", int64s: sentenceCount, shape: [C, L], dimensions: SweepSchema.dimensions("pooled_sentence_count"))
         // A virtual dataset whose fragments are not beside the file reads as fill values, silently: say
         // so on it, and list what it reads with the checksums recorded when each fragment was written.
         for name in ["probe_hidden", "probe_token_id", "probe_token_sentence", "pooled_mlp", "pooled_sentence_index"] {
@@ -108,7 +108,7 @@ extension Merge {
             }
             try w.write("virtual_source", strings: files)
             try w.makeScale("virtual_source", dimension: "virtual_source")
-            try w.write("virtual_source_sha256", strings: digests, dimensions: ["virtual_source"])
+            try w.write("virtual_source_sha256", strings: digests, dimensions: SweepSchema.dimensions("virtual_source_sha256"))
         }
         var labels = [Int32](repeating: -1, count: L * poolSize * concepts.count)
         var texts = [String](repeating: "", count: L * poolSize), probeTexts = [String](repeating: "", count: L * probeSize)
@@ -119,9 +119,9 @@ extension Merge {
             }
             for (s, text) in (sweep.data.probe[lang] ?? []).enumerated() { probeTexts[j * probeSize + s] = text }
         }
-        try w.write("concept_labels", ints: labels, shape: [L, poolSize, concepts.count], dimensions: ["language", "sentence", "concept"])
+        try w.write("concept_labels", ints: labels, shape: [L, poolSize, concepts.count], dimensions: SweepSchema.dimensions("concept_labels"))
         try w.setAttribute("meaning", "1: the sentence is a positive of the concept; -1: padding", on: "concept_labels")
-        try w.write("sentence_text", strings: texts, shape: [L, poolSize], dimensions: ["language", "sentence"])
-        try w.write("probe_text", strings: probeTexts, shape: [L, probeSize], dimensions: ["language", "probe_sentence"])
+        try w.write("sentence_text", strings: texts, shape: [L, poolSize], dimensions: SweepSchema.dimensions("sentence_text"))
+        try w.write("probe_text", strings: probeTexts, shape: [L, probeSize], dimensions: SweepSchema.dimensions("probe_text"))
     }
 }

@@ -46,20 +46,20 @@ extension Merge {
                 accuracy.replaceSubrange(((i * L + j) * layers)..<((i * L + j + 1) * layers), with: f.accuracy)
             }
         }
-        try w.write("token_language", ints: tokenLanguage, shape: [C, V], chunk: [1, V], dimensions: ["checkpoint", "vocab"])
+        try w.write("token_language", ints: tokenLanguage, shape: [C, V], chunk: [1, V], dimensions: SweepSchema.dimensions("token_language"))
         try w.setAttribute("meaning", "index into language of the token's language: at least \(c.logitLens.attributionShare) of its "
                            + "occurrences in every sweep language's probe text (tokenized by the checkpoint's tokenizer, special tokens "
                            + "left out) are in it, and it occurs at least \(c.logitLens.minOccurrences) times; -1 unattributed; "
                            + "-2 beyond the checkpoint's vocabulary or the lens did not run", on: "token_language")
-        try w.write("logit_lens_token", int64s: lensToken, shape: [C, L, T], dimensions: ["checkpoint", "language", "lens_token"])
+        try w.write("logit_lens_token", int64s: lensToken, shape: [C, L, T], dimensions: SweepSchema.dimensions("logit_lens_token"))
         try w.setAttribute("meaning", "index into probe_token of the probe tokens read through the lens (a seeded sample of "
                            + "logit_lens.tokens); -1 padding", on: "logit_lens_token")
         try w.write("logit_lens_mass", doubles: mass, shape: [C, L, layers, L + 1], chunk: [1, 1, layers, L + 1],
-                    dimensions: ["checkpoint", "language", "layer", "target"])
+                    dimensions: SweepSchema.dimensions("logit_lens_mass"))
         try w.setAttribute("meaning", "mean over the lens tokens of the softmax probability on the target language's tokens "
                            + "(token_language) when hidden.L goes through the model's final norm (not for the last layer, already "
                            + "normed) and head; fp32 softmax, sums in double", on: "logit_lens_mass")
-        try w.write("logit_lens_accuracy", doubles: accuracy, shape: [C, L, layers], dimensions: ["checkpoint", "language", "layer"])
+        try w.write("logit_lens_accuracy", doubles: accuracy, shape: [C, L, layers], dimensions: SweepSchema.dimensions("logit_lens_accuracy"))
         try w.setAttribute("meaning", "share of the lens tokens that have a next token in their sentence whose lens top-1 is that "
                            + "next token", on: "logit_lens_accuracy")
     }

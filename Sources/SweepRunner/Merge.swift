@@ -83,7 +83,7 @@ public enum Merge {
             }
         }
         try w.write("probe_accuracy", doubles: accuracy, shape: [C, layers + 1, S], chunk: [1, layers + 1, S],
-                    dimensions: ["checkpoint", "layer", "seed"])
+                    dimensions: SweepSchema.dimensions("probe_accuracy"))
         try w.setAttribute("hook_site", "hidden.L (transformers' output_hidden_states[L])", on: "probe_accuracy")
 
         // Expertise: [checkpoint, language, concept, unit] and experts [checkpoint, language, concept, rank].
@@ -105,13 +105,13 @@ public enum Merge {
         }
         for name in ["ap", "on_p50", "on_p90", "off_mean"] {
             try w.write("expert_\(name)", floats: perUnit[name]!, shape: [C, L, K, units], chunk: [1, 1, 1, units],
-                        dimensions: ["checkpoint", "language", "concept", "unit"])
+                        dimensions: SweepSchema.dimensions("expert_\(name)"))
             try w.setAttribute("hook_site", "blocks.L.mlp_post, units numbered layer-major (unit = L·\(width) + i)",
                                on: "expert_\(name)")
         }
         try w.write("experts", int64s: experts, shape: [C, L, K, P], chunk: [1, 1, 1, P],
-                    dimensions: ["checkpoint", "language", "concept", "rank"])
-        try w.write("positives", ints: positives, shape: [C, L, K], dimensions: ["checkpoint", "language", "concept"])
+                    dimensions: SweepSchema.dimensions("experts"))
+        try w.write("positives", ints: positives, shape: [C, L, K], dimensions: SweepSchema.dimensions("positives"))
 
         // Alignment [checkpoint, concept, language, target_language] (+ block).
         var matrices: [String: [Float]] = [:]
@@ -130,12 +130,11 @@ public enum Merge {
             chancePerLayer.replaceSubrange((i * K * layers * L * L)..<((i + 1) * K * layers * L * L), with: a.chanceOverlapPerLayer)
         }
         for (name, values) in matrices.sorted(by: { $0.key < $1.key }) {
-            try w.write(name, floats: values, shape: [C, K, L, L], chunk: [1, 1, L, L],
-                        dimensions: ["checkpoint", "concept", "language", "target_language"])
+            try w.write(name, floats: values, shape: [C, K, L, L], chunk: [1, 1, L, L], dimensions: SweepSchema.dimensions(name))
         }
         for (name, values) in [("overlap_per_layer", perLayer), ("chance_overlap_per_layer", chancePerLayer)] {
             try w.write(name, floats: values, shape: [C, K, layers, L, L], chunk: [1, 1, layers, L, L],
-                        dimensions: ["checkpoint", "concept", "block", "language", "target_language"])
+                        dimensions: SweepSchema.dimensions(name))
         }
 
         // LAPE: activation probability and language-specific units [checkpoint, language, unit], per-block counts.
@@ -156,18 +155,18 @@ public enum Merge {
             thresholds.replaceSubrange((i * 2)..<(i * 2 + 2), with: [f.filterValue, f.activationBar])
         }
         try w.write("activation_probability", doubles: probability, shape: [C, L, units], chunk: [1, 1, units],
-                    dimensions: ["checkpoint", "language", "unit"])
+                    dimensions: SweepSchema.dimensions("activation_probability"))
         try w.setAttribute("meaning", "share of the language's concept-pool tokens on which the unit's blocks.L.mlp_post is positive (LAPE)",
                            on: "activation_probability")
         try w.write("language_specific", ints: specific, shape: [C, L, units], chunk: [1, 1, units],
-                    dimensions: ["checkpoint", "language", "unit"])
+                    dimensions: SweepSchema.dimensions("language_specific"))
         try w.setAttribute("meaning", "1: LAPE selects the unit as specific to the language (Tang et al. 2024; top_rate \(c.lape.topRate), "
                            + "filter_rate \(c.lape.filterRate), activation_bar_ratio \(c.lape.activationBarRatio)); -1: not run",
                            on: "language_specific")
-        try w.write("language_specific_per_layer", ints: perBlock, shape: [C, L, layers], dimensions: ["checkpoint", "language", "block"])
+        try w.write("language_specific_per_layer", ints: perBlock, shape: [C, L, layers], dimensions: SweepSchema.dimensions("language_specific_per_layer"))
         try w.write("threshold", strings: ["filter", "activation_bar"])
         try w.makeScale("threshold", dimension: "threshold")
-        try w.write("lape_thresholds", doubles: thresholds, shape: [C, 2], dimensions: ["checkpoint", "threshold"])
+        try w.write("lape_thresholds", doubles: thresholds, shape: [C, 2], dimensions: SweepSchema.dimensions("lape_thresholds"))
         try w.setAttribute("meaning", "per checkpoint: the filter_rate and activation_bar_ratio quantiles of all activation probabilities",
                            on: "lape_thresholds")
         // Shared and exclusive units: per unit, the languages whose activation probability is above
@@ -187,7 +186,7 @@ public enum Merge {
         }
         try w.write("count", int64s: (0...L).map(Int64.init), shape: [L + 1])
         try w.makeScale("count", dimension: "count")
-        try w.write("language_count_histogram", ints: histogram, shape: [C, layers, L + 1], dimensions: ["checkpoint", "block", "count"])
+        try w.write("language_count_histogram", ints: histogram, shape: [C, layers, L + 1], dimensions: SweepSchema.dimensions("language_count_histogram"))
         try w.setAttribute("meaning", "units of the block whose activation probability is above LAPE's activation bar (lape_thresholds) "
                            + "in exactly `count` languages: 1 exclusive, at least half of the languages shared; -1: LAPE not run",
                            on: "language_count_histogram")
@@ -255,25 +254,25 @@ public enum Merge {
                     }
                 }
             }
-            let dims = ["checkpoint", "concept", "language", "sample"]
-            try w.write("generation_language", ints: language, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
+            try w.write("generation_language", ints: language, shape: [C, K, L, G], chunk: [1, 1, L, G],
+                        dimensions: SweepSchema.dimensions("generation_language"))
             try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "generation_language")
-            try w.write("generation_concept_present", ints: present, shape: [C, K, L, G], chunk: [1, 1, L, G], dimensions: dims)
-            try w.write("generation_text", strings: texts, shape: [C, K, L, G], dimensions: dims)
+            try w.write("generation_concept_present", ints: present, shape: [C, K, L, G], chunk: [1, 1, L, G],
+                        dimensions: SweepSchema.dimensions("generation_concept_present"))
+            try w.write("generation_text", strings: texts, shape: [C, K, L, G], dimensions: SweepSchema.dimensions("generation_text"))
             if D > 0 {
                 try w.write("control", int64s: (0..<D).map(Int64.init), shape: [D])
                 try w.makeScale("control", dimension: "control")
                 try w.write("control_units", int64s: controlUnits, shape: [C, K, L, D, P], chunk: [1, 1, 1, D, P],
-                            dimensions: ["checkpoint", "concept", "language", "control", "rank"])
+                            dimensions: SweepSchema.dimensions("control_units"))
                 try w.setAttribute("meaning", "random units matched to the cell's experts layer by layer (flat unit indices, "
                                    + "ascending; -1 padding or not run)", on: "control_units")
-                let controlDims = ["checkpoint", "concept", "language", "control", "sample"]
                 try w.write("control_generation_language", ints: controlLanguage, shape: [C, K, L, D, G], chunk: [1, 1, L, D, G],
-                            dimensions: controlDims)
+                            dimensions: SweepSchema.dimensions("control_generation_language"))
                 try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "control_generation_language")
                 try w.write("control_generation_concept_present", ints: controlPresent, shape: [C, K, L, D, G], chunk: [1, 1, L, D, G],
-                            dimensions: controlDims)
-                try w.write("control_generation_text", strings: controlTexts, shape: [C, K, L, D, G], dimensions: controlDims)
+                            dimensions: SweepSchema.dimensions("control_generation_concept_present"))
+                try w.write("control_generation_text", strings: controlTexts, shape: [C, K, L, D, G], dimensions: SweepSchema.dimensions("control_generation_text"))
             }
             var unforcedLanguage = [Int32](repeating: -2, count: C * G), unforcedPresent = [Int32](repeating: -2, count: C * K * G)
             var unforcedTexts = [String](repeating: "", count: C * G)
@@ -286,11 +285,11 @@ public enum Merge {
                     unforcedPresent.replaceSubrange(((i * K + k) * G)..<((i * K + k + 1) * G), with: u.conceptPresent[(f * G)..<((f + 1) * G)])
                 }
             }
-            try w.write("unforced_generation_language", ints: unforcedLanguage, shape: [C, G], dimensions: ["checkpoint", "sample"])
+            try w.write("unforced_generation_language", ints: unforcedLanguage, shape: [C, G], dimensions: SweepSchema.dimensions("unforced_generation_language"))
             try w.setAttribute("meaning", "index into language; -1 undetermined; -2 not run", on: "unforced_generation_language")
-            try w.write("unforced_generation_text", strings: unforcedTexts, shape: [C, G], dimensions: ["checkpoint", "sample"])
+            try w.write("unforced_generation_text", strings: unforcedTexts, shape: [C, G], dimensions: SweepSchema.dimensions("unforced_generation_text"))
             try w.write("unforced_generation_concept_present", ints: unforcedPresent, shape: [C, K, G],
-                        dimensions: ["checkpoint", "concept", "sample"])
+                        dimensions: SweepSchema.dimensions("unforced_generation_concept_present"))
             try w.setAttribute("meaning", "the concept's word in the unforced text (1 yes); -2 not run or not forced", on: "unforced_generation_concept_present")
             try w.write("arm", strings: arms)
             try w.makeScale("arm", dimension: "arm")
@@ -299,12 +298,12 @@ public enum Merge {
             try w.write("bound", strings: ["low", "high"])
             try w.makeScale("bound", dimension: "bound")
             try w.write("generation_share", doubles: share, shape: [C, K, L, arms.count, measures.count],
-                        dimensions: ["checkpoint", "concept", "language", "arm", "measure"])
+                        dimensions: SweepSchema.dimensions("generation_share"))
             try w.setAttribute("meaning", "share of the arm's samples in the cell's own language, in English (NaN without en), "
                                + "and with the concept present; controls: all draws' samples together; unforced: the checkpoint's "
                                + "unforced samples (the base rate)", on: "generation_share")
             try w.write("generation_share_interval", doubles: interval, shape: [C, K, L, arms.count, measures.count, 2],
-                        dimensions: ["checkpoint", "concept", "language", "arm", "measure", "bound"])
+                        dimensions: SweepSchema.dimensions("generation_share_interval"))
             try w.setAttribute("meaning", "95% percentile bootstrap interval of generation_share over the arm's samples (1,000 "
                                + "resamples, seeded per cell and arm)", on: "generation_share_interval")
         }
@@ -333,16 +332,16 @@ public enum Merge {
                     + "its languages are not comparable bit for bit; set dtype: fp32 or bf16 to make every node use one")
             }
         }
-        try w.write("checkpoint_precision", strings: precisions, dimensions: ["checkpoint"])
+        try w.write("checkpoint_precision", strings: precisions, dimensions: SweepSchema.dimensions("checkpoint_precision"))
         try w.setAttribute("meaning", "weights precision of the forward passes: fp32, or bf16 (bf16 × bf16 → fp32 products)",
                            on: "checkpoint_precision")
-        try w.write("checkpoint_kernels", strings: kernels, dimensions: ["checkpoint"])
+        try w.write("checkpoint_kernels", strings: kernels, dimensions: SweepSchema.dimensions("checkpoint_kernels"))
         try w.setAttribute("meaning", "kernels of the dense products the extractions ran: fp32 (own kernels, "
                            + "same bits on every CPU; the level says how fast), bf16 portable (same bits on every CPU) or amx (Intel AMX tiles, bits of their own); "
                            + "when nodes differed, 'node: kernels' for each node, separated by '; '", on: "checkpoint_kernels")
-        try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: ["checkpoint"])
+        try w.write("checkpoint_tokenizer", strings: tokenizers, dimensions: SweepSchema.dimensions("checkpoint_tokenizer"))
         try w.setAttribute("meaning", "SHA-256 of the checkpoint's tokenizer.json", on: "checkpoint_tokenizer")
-        try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: ["checkpoint"])
+        try w.write("checkpoint_fingerprint", strings: fingerprints, dimensions: SweepSchema.dimensions("checkpoint_fingerprint"))
         var groups: [String: [String]] = [:]
         for (i, f) in fingerprints.enumerated() where !f.isEmpty { groups[f, default: []].append(ck[i]) }
         let duplicates: [[String]] = groups.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] }
@@ -351,18 +350,18 @@ public enum Merge {
             let group = duplicates.first { $0.contains(name) }
             duplicateOf.append(group.map { $0[0] == name ? "" : $0[0] } ?? "")
         }
-        try w.write("duplicate_of", strings: duplicateOf, dimensions: ["checkpoint"])
+        try w.write("duplicate_of", strings: duplicateOf, dimensions: SweepSchema.dimensions("duplicate_of"))
         try w.setAttribute("duplicate_of", "the first checkpoint with identical weights, or empty", on: "duplicate_of")
         try w.write("checkpoint_source", strings: c.checkpoints.map { $0.path ?? "\($0.repo ?? "")@\($0.revision ?? "main")" },
-                    dimensions: ["checkpoint"])
-        try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: ["checkpoint"])
-        try w.write("checkpoint_step", int64s: c.checkpoints.map { Int64($0.trainingTime.step ?? -1) }, shape: [C], dimensions: ["checkpoint"])
+                    dimensions: SweepSchema.dimensions("checkpoint_source"))
+        try w.write("checkpoint_directory", strings: ck.map { sweep.directories[$0]! }, dimensions: SweepSchema.dimensions("checkpoint_directory"))
+        try w.write("checkpoint_step", int64s: c.checkpoints.map { Int64($0.trainingTime.step ?? -1) }, shape: [C], dimensions: SweepSchema.dimensions("checkpoint_step"))
         try w.setAttribute("meaning", "training step stated by the checkpoint's name or revision (step…, global_step…, "
                            + "stage1-step…-tokens…, ckpt_…, step-480k-…); -1 unknown", on: "checkpoint_step")
-        try w.write("checkpoint_tokens", doubles: c.checkpoints.map { $0.trainingTime.tokens ?? .nan }, shape: [C], dimensions: ["checkpoint"])
+        try w.write("checkpoint_tokens", doubles: c.checkpoints.map { $0.trainingTime.tokens ?? .nan }, shape: [C], dimensions: SweepSchema.dimensions("checkpoint_tokens"))
         try w.setAttribute("meaning", "training tokens stated by the checkpoint's name or revision (…-tokens5B, 100B, …-3T); NaN unknown",
                            on: "checkpoint_tokens")
-        try w.write("checkpoint_tokenizer_source", strings: c.checkpoints.map { $0.tokenizer?.description ?? "" }, dimensions: ["checkpoint"])
+        try w.write("checkpoint_tokenizer_source", strings: c.checkpoints.map { $0.tokenizer?.description ?? "" }, dimensions: SweepSchema.dimensions("checkpoint_tokenizer_source"))
         try w.setAttribute("meaning", "where the tokenizer came from when not beside the weights (repo@revision or path); empty: beside them",
                            on: "checkpoint_tokenizer_source")
         try w.write("config_text", strings: [c.text], shape: [])
@@ -370,24 +369,24 @@ public enum Merge {
         let records = TaskRecord.read(store, tasks: sweep.plan.tasks.filter { done.contains($0.id) })
         try w.write("task", strings: records.map(\.id))
         try w.makeScale("task", dimension: "task")
-        try w.write("task_kind", strings: records.map(\.kind.rawValue), dimensions: ["task"])
-        try w.write("task_started", doubles: records.map(\.started), shape: [records.count], dimensions: ["task"])
-        try w.write("task_seconds", doubles: records.map(\.seconds), shape: [records.count], dimensions: ["task"])
-        try w.write("task_host", strings: records.map(\.host), dimensions: ["task"])
-        try w.write("task_worker", strings: records.map(\.worker), dimensions: ["task"])
-        try w.write("task_attempt", ints: records.map { Int32($0.attempt) }, shape: [records.count], dimensions: ["task"])
-        try w.write("task_cpu", strings: records.map(\.cpu), dimensions: ["task"])
+        try w.write("task_kind", strings: records.map(\.kind.rawValue), dimensions: SweepSchema.dimensions("task_kind"))
+        try w.write("task_started", doubles: records.map(\.started), shape: [records.count], dimensions: SweepSchema.dimensions("task_started"))
+        try w.write("task_seconds", doubles: records.map(\.seconds), shape: [records.count], dimensions: SweepSchema.dimensions("task_seconds"))
+        try w.write("task_host", strings: records.map(\.host), dimensions: SweepSchema.dimensions("task_host"))
+        try w.write("task_worker", strings: records.map(\.worker), dimensions: SweepSchema.dimensions("task_worker"))
+        try w.write("task_attempt", ints: records.map { Int32($0.attempt) }, shape: [records.count], dimensions: SweepSchema.dimensions("task_attempt"))
+        try w.write("task_cpu", strings: records.map(\.cpu), dimensions: SweepSchema.dimensions("task_cpu"))
         try w.setAttribute("meaning", "the kernel level of the worker's CPU (generic, avx2, avx512, avx512-bf16, amx-bf16)", on: "task_cpu")
-        try w.write("task_peak_rss_bytes", int64s: records.map { Int64($0.peakRSSBytes) }, shape: [records.count], dimensions: ["task"])
+        try w.write("task_peak_rss_bytes", int64s: records.map { Int64($0.peakRSSBytes) }, shape: [records.count], dimensions: SweepSchema.dimensions("task_peak_rss_bytes"))
         // Its own dimension scale (like a netCDF coordinate variable), so readers see a named axis.
         try w.write("missing_task", strings: missing)
         try w.makeScale("missing_task", dimension: "missing_task")
         // Whose fault each missing task was, when it failed in the last run ("" when it never ran).
         let failures = TaskFailure.read(directory: c.output)
-        try w.write("missing_task_failure", strings: missing.map { failures[$0]?.code.rawValue ?? "" }, dimensions: ["missing_task"])
+        try w.write("missing_task_failure", strings: missing.map { failures[$0]?.code.rawValue ?? "" }, dimensions: SweepSchema.dimensions("missing_task_failure"))
         try w.setAttribute("meaning", "input (the task's checkpoint, data or config), node (the machine), resource (memory or disk), "
             + "bug, or empty when the task did not fail in the last run", on: "missing_task_failure")
-        try w.write("missing_task_error", strings: missing.map { failures[$0]?.line ?? "" }, dimensions: ["missing_task"])
+        try w.write("missing_task_error", strings: missing.map { failures[$0]?.line ?? "" }, dimensions: SweepSchema.dimensions("missing_task_error"))
         try w.setAttribute("sweep", c.name)
         try w.setAttribute("tool_version", toolVersion)
         try w.setAttribute("pooling", c.expertise.pooling.rawValue)
@@ -401,7 +400,8 @@ public enum Merge {
         for name in w.datasetNames {
             // A dataset the schema does not describe is a defect of this file: labelled by its name, and said.
             if SweepSchema.entry(name) == nil { warnings.append("dataset \(name) has no entry in SweepSchema (labelled by its name)") }
-            let e = SweepSchema.entry(name) ?? SweepSchema.Entry(longName: name.replacingOccurrences(of: "_", with: " "), units: "1")
+            let e = SweepSchema.entry(name) ?? SweepSchema.Entry(longName: name.replacingOccurrences(of: "_", with: " "), units: "1",
+                                                                 dimensions: [])
             try w.setAttribute("long_name", e.longName, on: name)
             try w.setAttribute("units", e.units, on: name)
         }

@@ -12,7 +12,7 @@ struct XLSweep: ParsableCommand {
         abstract: "Interpretability sweeps over the training checkpoints of multilingual language models.",
         version: version,
         subcommands: [Inspect.self, Tokenize.self, Extract.self, Generate.self, Run.self, PlanCommand.self, CoordinatorCommand.self,
-                      WorkerCommand.self, MergeCommand.self, VerifyCommand.self, StatusCommand.self, ReportCommand.self, Keys.self, Bench.self])
+                      WorkerCommand.self, MergeCommand.self, VerifyCommand.self, StatusCommand.self, ReportCommand.self, SchemaCommand.self, Keys.self, Bench.self])
 
     /// Checks the CPU (the Swift kernels of this build use AVX2 + FMA) and `XLSWEEP_CPU` before any
     /// command runs.

@@ -12,6 +12,27 @@ final class StandaloneFileTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertFalse(run.stderr.contains("no entry in SweepSchema"), run.stderr)
         let out = dir + "/out"
+        // Every dataset's dimension scales are the ones `xlsweep schema` (SweepSchema, the table Merge and Report use) names.
+        let schema = try CLI.run(["schema", "--json"])
+        XCTAssertEqual(schema.status, 0, schema.stderr)
+        try schema.stdout.write(toFile: dir + "/schema.json", atomically: true, encoding: .utf8)
+        let axes = try CLI.python(["-c", """
+            import sys, json, h5py
+            schema, f = json.load(open(sys.argv[1])), h5py.File(sys.argv[2])
+            seen = []
+            def check(name, o):
+                if not isinstance(o, h5py.Dataset): return
+                seen.append(name)
+                dims = [d[0].name.lstrip("/") if len(d) else None for d in o.dims]
+                if dims == [None]: dims = [name]   # an axis: its own scale
+                assert name in schema, name
+                assert dims == schema[name]["dimensions"], (name, dims, schema[name]["dimensions"])
+                assert o.attrs["units"] == schema[name]["units"], name
+            f.visititems(check)
+            print(len(seen))
+            """, dir + "/schema.json", out + "/sweep.h5"])
+        XCTAssertEqual(axes.status, 0, axes.stderr)
+        XCTAssertGreaterThan(Int(axes.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 80, axes.stdout)
         XCTAssertEqual(try CLI.run(["verify", out]).stdout.contains("stands alone"), true)
         try FileManager.default.createDirectory(atPath: dir + "/laptop", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: out + "/sweep.h5", toPath: dir + "/laptop/sweep.h5")
