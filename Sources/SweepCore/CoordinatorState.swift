@@ -131,16 +131,16 @@ public struct CoordinatorState: Sendable {
     /// One frame from `identity`: checked, decoded and handled; anything malformed is dropped with a log line.
     public mutating func receive(_ frames: [[UInt8]], now: Double) -> [Action] {
         guard frames.count == 2 else {
-            return [.log(.info, "dropped a message of \(frames.count) frames (expected identity + one frame)")]
+            return [.log(.warning, "dropped a message of \(frames.count) frames (expected identity + one frame)")]
         }
         let identity = frames[0]
         let worker = String(decoding: identity, as: UTF8.self)
         guard frames[1].count <= Self.maxFrameBytes else {
-            return [.log(.info, "dropped a frame of \(frames[1].count) bytes from \(worker.debugDescription) (limit \(Self.maxFrameBytes))")]
+            return [.log(.warning, "dropped a frame of \(frames[1].count) bytes from \(worker.debugDescription) (limit \(Self.maxFrameBytes))")]
         }
         let message: Message
         do { message = try Message.decode(frames[1]) } catch {
-            return [.log(.info, "dropped a malformed frame from \(worker.debugDescription): \(error)")]
+            return [.log(.warning, "dropped a malformed frame from \(worker.debugDescription): \(error)")]
         }
         return handle(identity, message, now: now)
     }
@@ -251,7 +251,7 @@ public struct CoordinatorState: Sendable {
         case .status:
             return reply(statusReply(now: now))
         case .welcome, .task, .wait, .shutdown, .ack, .stop, .statusReply:
-            return [.log(.info, "dropped a \(message.kind) message from \(worker): only a coordinator sends those")]
+            return [.log(.warning, "dropped a \(message.kind) message from \(worker): only a coordinator sends those")]
         }
     }
 
@@ -274,7 +274,7 @@ public struct CoordinatorState: Sendable {
         scheduler.expire(now: now)
         var out: [Action] = []
         for (id, w) in workers.sorted(by: { $0.key < $1.key }) where now - w.seen > settings.leaseSeconds * 2 {
-            out.append(.log(.info, "worker \(id) on \(w.host) silent for \(Int(now - w.seen)) s; forgotten"))
+            out.append(.log(.warning, "worker \(id) on \(w.host) silent for \(Int(now - w.seen)) s; forgotten"))
             scheduler.drop(worker: id)
             workers[id] = nil
         }

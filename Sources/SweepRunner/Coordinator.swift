@@ -68,7 +68,7 @@ public final class Coordinator {
         // done, and not again when the plan is checked at the end or merged.
         let cache = LedgerCache(store: store)
         let ledger = Ledger(store: store, plan: sweep.plan, inputs: sweep.inputs, cache: cache)
-        for id in ledger.broken { logger.info("fragment of \(id) is incomplete or corrupt; the task will run again") }
+        for id in ledger.broken { logger.warning("fragment of \(id) is incomplete or corrupt; the task will run again") }
         for reason in ledger.rerunReasons(plan: sweep.plan) { logger.info("\(reason)") }
         try self.init(config: sweep.config, plan: sweep.plan, inputs: sweep.inputs, done: ledger.done,
                       components: PlanComponents(sweep).json, bind: bind, security: security,
@@ -126,7 +126,7 @@ public final class Coordinator {
         for action in actions {
             switch action {
             case .reply(let peer, let message):
-                do { try channel.send([peer, message.encode()]) } catch { logger.info("cannot answer a worker: \(error)") }
+                do { try channel.send([peer, message.encode()]) } catch { logger.warning("cannot answer a worker: \(error)") }
             case .log(let level, let line):
                 logger.log(level: level, "\(line)")
             case .verify(let task, let worker):

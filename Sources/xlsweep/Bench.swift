@@ -44,90 +44,88 @@ struct BenchForward: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let start = DispatchTime.now()
-            let config: ModelConfig
-            let network: any LanguageModel
-            if let directory = model {
-                let loaded = try LoadedModel.load(directory, tokenizer: false, dtype: dtype == .bf16 ? .bf16 : .fp32, hashEarly: false)
-                (config, network) = (loaded.config, loaded.model)
-            } else {
-                config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
-                                                "n_layer": layers, "n_head": heads], path: "<bench>")
-                network = try LoadedModel.random(config, seed: 1, precision: dtype)
-            }
-            let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            let layers = config.nLayers, vocab = config.vocabSize
-            let tokens = batch * seqLen
-            let flopsPerToken = Self.flopsPerToken(config, keys: seqLen)
-            print("xlsweep bench forward: \(model ?? "BLOOM shape"): \(config.architecture.rawValue), \(layers) layers, "
-                + "d_model \(config.dModel), \(config.nHeads) heads, vocab \(vocab); "
-                + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; "
-                + (dtype == .bf16 ? KernelPath.summary : "\(KernelPath.fp32Summary) kernels"))
-            fflush(nil)
-            var rng = SplitMix64(seed: 2)
-            let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
-            let sites = Set((0...layers).map { HookSite.hidden($0) })
-            _ = try network.forward(ids, request: ForwardRequest(sites: sites))   // warm-up
-            var best = Double.infinity
-            var torchRate: Double?
-            var note: String?
-            var roundRatios: [String] = []
-            for _ in 0..<rounds {
-                var round = Double.infinity
-                for _ in 0..<iterations {
-                    let t0 = DispatchTime.now()
-                    let out = try network.forward(ids, request: ForwardRequest(sites: sites))
-                    round = min(round, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
-                    precondition(out.activations.count == sites.count)
-                }
-                best = min(best, round)
-                if noTorch {
-                    note = "PyTorch reference skipped (--no-torch)"
-                } else if note == nil {   // a reference that failed once is not run again
-                    switch Self.torchReference(self) {
-                    case .success(let rate):
-                        torchRate = max(torchRate ?? 0, rate)
-                        roundRatios.append(String(format: "%.2f×", Double(tokens) / round / rate))
-                    case .failure(let error): note = "PyTorch reference skipped: \(error.description)"
-                    }
-                }
-            }
-            let ours = Double(tokens) / best
-            let gemm = GEMMRates.measure(bf16: dtype == .bf16)
-            let peak = PeakRates.measure()
-            let isBF16 = dtype == .bf16
-
-            var rows: [(String, String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "% of peak", "vs PyTorch")]
-            func ratio(_ r: Double) -> String { torchRate.map { String(format: "%.2f×", r / $0) } ?? "–" }
-            func gflops(_ tokensPerSecond: Double) -> Double { tokensPerSecond * flopsPerToken / 1e9 }
-            rows.append(("xlsweep", String(format: "%.1f", ours), String(format: "%.1f", gflops(ours)), peak.share(gflops(ours), bf16: isBF16),
-                         ratio(ours)))
-            if let t = torchRate {
-                rows.append(("PyTorch + transformers", String(format: "%.1f", t), String(format: "%.1f", gflops(t)),
-                             peak.share(gflops(t), bf16: isBF16), "1.00×"))
-            }
-            for (label, rate) in gemm.rows {
-                rows.append((label, "", String(format: "%.1f", rate), peak.share(rate, bf16: label.contains("bf16")), ""))
-            }
-            for loop in PeakRates.loops {
-                rows.append(("peak: \(loop)", "", String(format: "%.1f", peak.rates[loop] ?? 0), "", ""))
-            }
-            for r in rows {
-                print(r.0.padding(toLength: 60, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(11)
-                    + r.4.leftPad(12))
-            }
-            print(String(format: "xlsweep's forward at %@ of the %@ peak (%.1f GFLOP/s, bench peak on %d threads, this run); %.0f%% of %@; "
-                         + "model built in %.1f s; best of %d batches: %.2f s",
-                         peak.share(gflops(ours), bf16: isBF16), dtype.rawValue, peak.peak(bf16: isBF16), peak.threads,
-                         100 * gflops(ours) / gemm.reference.1, gemm.reference.0, built, iterations * rounds, best))
-            if let ratio = gemm.ownVersusBestBLAS {
-                print(String(format: "xlsweep's fp32 GEMM at %.0f%% of OpenBLAS's best sgemm on this CPU", 100 * ratio))
-            }
-            if let note = gemm.note { print(note) }
-            if rounds > 1, !roundRatios.isEmpty { print("per round (xlsweep / PyTorch): " + roundRatios.joined(separator: " ")) }
-            if let note { print(note) }
+        let start = DispatchTime.now()
+        let config: ModelConfig
+        let network: any LanguageModel
+        if let directory = model {
+            let loaded = try LoadedModel.load(directory, tokenizer: false, dtype: dtype == .bf16 ? .bf16 : .fp32, hashEarly: false)
+            (config, network) = (loaded.config, loaded.model)
+        } else {
+            config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
+                                            "n_layer": layers, "n_head": heads], path: "<bench>")
+            network = try LoadedModel.random(config, seed: 1, precision: dtype)
         }
+        let built = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let layers = config.nLayers, vocab = config.vocabSize
+        let tokens = batch * seqLen
+        let flopsPerToken = Self.flopsPerToken(config, keys: seqLen)
+        print("xlsweep bench forward: \(model ?? "BLOOM shape"): \(config.architecture.rawValue), \(layers) layers, "
+            + "d_model \(config.dModel), \(config.nHeads) heads, vocab \(vocab); "
+            + "batch \(batch)×\(seqLen); all hidden states; \(dtype); \(kernelThreads) threads; "
+            + (dtype == .bf16 ? KernelPath.summary : "\(KernelPath.fp32Summary) kernels"))
+        fflush(nil)
+        var rng = SplitMix64(seed: 2)
+        let ids = (0..<batch).map { _ in (0..<seqLen).map { _ in Int(rng.next() % UInt64(vocab)) } }
+        let sites = Set((0...layers).map { HookSite.hidden($0) })
+        _ = try network.forward(ids, request: ForwardRequest(sites: sites))   // warm-up
+        var best = Double.infinity
+        var torchRate: Double?
+        var note: String?
+        var roundRatios: [String] = []
+        for _ in 0..<rounds {
+            var round = Double.infinity
+            for _ in 0..<iterations {
+                let t0 = DispatchTime.now()
+                let out = try network.forward(ids, request: ForwardRequest(sites: sites))
+                round = min(round, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
+                precondition(out.activations.count == sites.count)
+            }
+            best = min(best, round)
+            if noTorch {
+                note = "PyTorch reference skipped (--no-torch)"
+            } else if note == nil {   // a reference that failed once is not run again
+                switch Self.torchReference(self) {
+                case .success(let rate):
+                    torchRate = max(torchRate ?? 0, rate)
+                    roundRatios.append(String(format: "%.2f×", Double(tokens) / round / rate))
+                case .failure(let error): note = "PyTorch reference skipped: \(error.description)"
+                }
+            }
+        }
+        let ours = Double(tokens) / best
+        let gemm = GEMMRates.measure(bf16: dtype == .bf16)
+        let peak = PeakRates.measure()
+        let isBF16 = dtype == .bf16
+
+        var rows: [(String, String, String, String, String)] = [("", "tokens/s", "GFLOP/s", "% of peak", "vs PyTorch")]
+        func ratio(_ r: Double) -> String { torchRate.map { String(format: "%.2f×", r / $0) } ?? "–" }
+        func gflops(_ tokensPerSecond: Double) -> Double { tokensPerSecond * flopsPerToken / 1e9 }
+        rows.append(("xlsweep", String(format: "%.1f", ours), String(format: "%.1f", gflops(ours)), peak.share(gflops(ours), bf16: isBF16),
+                     ratio(ours)))
+        if let t = torchRate {
+            rows.append(("PyTorch + transformers", String(format: "%.1f", t), String(format: "%.1f", gflops(t)),
+                         peak.share(gflops(t), bf16: isBF16), "1.00×"))
+        }
+        for (label, rate) in gemm.rows {
+            rows.append((label, "", String(format: "%.1f", rate), peak.share(rate, bf16: label.contains("bf16")), ""))
+        }
+        for loop in PeakRates.loops {
+            rows.append(("peak: \(loop)", "", String(format: "%.1f", peak.rates[loop] ?? 0), "", ""))
+        }
+        for r in rows {
+            print(r.0.padding(toLength: 60, withPad: " ", startingAt: 0) + r.1.leftPad(10) + r.2.leftPad(10) + r.3.leftPad(11)
+                + r.4.leftPad(12))
+        }
+        print(String(format: "xlsweep's forward at %@ of the %@ peak (%.1f GFLOP/s, bench peak on %d threads, this run); %.0f%% of %@; "
+                     + "model built in %.1f s; best of %d batches: %.2f s",
+                     peak.share(gflops(ours), bf16: isBF16), dtype.rawValue, peak.peak(bf16: isBF16), peak.threads,
+                     100 * gflops(ours) / gemm.reference.1, gemm.reference.0, built, iterations * rounds, best))
+        if let ratio = gemm.ownVersusBestBLAS {
+            print(String(format: "xlsweep's fp32 GEMM at %.0f%% of OpenBLAS's best sgemm on this CPU", 100 * ratio))
+        }
+        if let note = gemm.note { print(note) }
+        if rounds > 1, !roundRatios.isEmpty { print("per round (xlsweep / PyTorch): " + roundRatios.joined(separator: " ")) }
+        if let note { print(note) }
     }
 
     /// 2 × multiply-adds per token: the dense products of every block, and causal attention over

@@ -35,43 +35,41 @@ struct BenchGenerate: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
-                                                "n_layer": layers, "n_head": heads, "bos_token_id": 1], path: "<bench>")
-            let model = try LoadedModel.random(config, seed: 1, precision: dtype)
-            let peak = PeakRates.measure()
-            var rng = SplitMix64(seed: 3)
-            var units: [HookSite: [(unit: Int, value: Float)]] = [:]
-            var chosen = Set<Int>()
-            while chosen.count < min(forced, layers * config.dMLP) { chosen.insert(Int(rng.next() % UInt64(layers * config.dMLP))) }
-            for flat in chosen.sorted() {
-                units[.mlpPost(flat / config.dMLP), default: []].append((flat % config.dMLP, Float(rng.nextUniform() * 2)))
-            }
-            let sampling = SamplingOptions(temperature: 0.8, topP: 0.9)
-            print("xlsweep bench generate: BLOOM shape, \(layers) layers, d_model \(hidden), vocab \(vocab), \(dtype); "
-                + "\(samples) samples × \(newTokens) tokens, \(chosen.count) units forced; \(kernelThreads) threads; \(CPUName.current)")
-            fflush(nil)
-            let profile = GenerationProfile()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let out = try Generator(model: model).generate(prompt: [1], maxNewTokens: newTokens, sampling: sampling,
-                                                           seeds: (0..<samples).map(UInt64.init), interventions: Interventions(units),
-                                                           profile: profile)
-            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            let flops = FLOPCount(config).generation(samples: samples, prompt: 1, newTokens: newTokens)
-            let isBF16 = dtype == .bf16
-            print("".padding(toLength: 28, withPad: " ", startingAt: 0) + "seconds".leftPad(10) + "GFLOP/s".leftPad(10) + "% of peak".leftPad(11))
-            func row(_ label: String, _ seconds: Double, _ work: Double?) {
-                let rate = work.map { $0 / seconds / 1e9 }
-                print(label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%.2f", seconds).leftPad(10)
-                    + (rate.map { String(format: "%.1f", $0) } ?? "").leftPad(10) + (rate.map { peak.share($0, bf16: isBF16) } ?? "").leftPad(11))
-            }
-            row("forwards", profile.forwardSeconds, flops)
-            row("sampling", profile.samplingSeconds, nil)
-            row("generation (model FLOPs)", wall, flops)
-            print(String(format: "model FLOPs %.1f G (weight table); peak of %@ products %.1f GFLOP/s (bench peak, this run)",
-                         flops / 1e9, dtype.rawValue, peak.peak(bf16: isBF16)))
-            if reference { try compareReference(model: model, units: units, sampling: sampling, generated: out) }
+        let config = try ModelConfig(json: ["model_type": "bloom", "vocab_size": vocab, "hidden_size": hidden,
+                                            "n_layer": layers, "n_head": heads, "bos_token_id": 1], path: "<bench>")
+        let model = try LoadedModel.random(config, seed: 1, precision: dtype)
+        let peak = PeakRates.measure()
+        var rng = SplitMix64(seed: 3)
+        var units: [HookSite: [(unit: Int, value: Float)]] = [:]
+        var chosen = Set<Int>()
+        while chosen.count < min(forced, layers * config.dMLP) { chosen.insert(Int(rng.next() % UInt64(layers * config.dMLP))) }
+        for flat in chosen.sorted() {
+            units[.mlpPost(flat / config.dMLP), default: []].append((flat % config.dMLP, Float(rng.nextUniform() * 2)))
         }
+        let sampling = SamplingOptions(temperature: 0.8, topP: 0.9)
+        print("xlsweep bench generate: BLOOM shape, \(layers) layers, d_model \(hidden), vocab \(vocab), \(dtype); "
+            + "\(samples) samples × \(newTokens) tokens, \(chosen.count) units forced; \(kernelThreads) threads; \(CPUName.current)")
+        fflush(nil)
+        let profile = GenerationProfile()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let out = try Generator(model: model).generate(prompt: [1], maxNewTokens: newTokens, sampling: sampling,
+                                                       seeds: (0..<samples).map(UInt64.init), interventions: Interventions(units),
+                                                       profile: profile)
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let flops = FLOPCount(config).generation(samples: samples, prompt: 1, newTokens: newTokens)
+        let isBF16 = dtype == .bf16
+        print("".padding(toLength: 28, withPad: " ", startingAt: 0) + "seconds".leftPad(10) + "GFLOP/s".leftPad(10) + "% of peak".leftPad(11))
+        func row(_ label: String, _ seconds: Double, _ work: Double?) {
+            let rate = work.map { $0 / seconds / 1e9 }
+            print(label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%.2f", seconds).leftPad(10)
+                + (rate.map { String(format: "%.1f", $0) } ?? "").leftPad(10) + (rate.map { peak.share($0, bf16: isBF16) } ?? "").leftPad(11))
+        }
+        row("forwards", profile.forwardSeconds, flops)
+        row("sampling", profile.samplingSeconds, nil)
+        row("generation (model FLOPs)", wall, flops)
+        print(String(format: "model FLOPs %.1f G (weight table); peak of %@ products %.1f GFLOP/s (bench peak, this run)",
+                     flops / 1e9, dtype.rawValue, peak.peak(bf16: isBF16)))
+        if reference { try compareReference(model: model, units: units, sampling: sampling, generated: out) }
     }
 
     /// Replays the first sample's steps with the comparison-sort sampler: same tokens, and its time.

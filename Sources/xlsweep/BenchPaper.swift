@@ -37,29 +37,27 @@ struct BenchPaper: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            guard let tools = toolsDirectory() else { throw UserError("tools/ not found (set XLSWEEP_ROOT)") }
-            let directory = URL(fileURLWithPath: dir).standardizedFileURL.path
-            let made = try runChild(["/usr/bin/env", "python3", tools + "/make_paper_case.py", "--out", directory,
-                                     "--checkpoints", checkpoints, "--languages", languages, "--workers", "\(workers)"],
-                                    environment: [:], capture: true)
-            guard let config = made.split(separator: "\n").last.map(String.init), config.hasSuffix(".yaml") else {
-                throw UserError("make_paper_case.py printed no config path")
-            }
-            let output = directory + "/out"
-            if !resume { try? FileManager.default.removeItem(atPath: output) }
-            let environment = ["HF_HOME": directory + "/hf"]
-            let peak = PeakRates.measure()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try runChild(["/proc/self/exe", "run", config, "--workers", "\(workers)"], environment: environment, capture: false)
-            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            var env = ProcessInfo.processInfo.environment
-            env.merge(environment) { $1 }
-            let sweepConfig = try SweepConfig(path: config, environment: env)
-            let sweep = try ResolvedSweep(sweepConfig, environment: env)
-            let report = try PaperReport(sweep: sweep, output: output, wall: wall, peak: peak, workers: workers)
-            report.print()
+        guard let tools = toolsDirectory() else { throw UserError("tools/ not found (set XLSWEEP_ROOT)") }
+        let directory = URL(fileURLWithPath: dir).standardizedFileURL.path
+        let made = try runChild(["/usr/bin/env", "python3", tools + "/make_paper_case.py", "--out", directory,
+                                 "--checkpoints", checkpoints, "--languages", languages, "--workers", "\(workers)"],
+                                environment: [:], capture: true)
+        guard let config = made.split(separator: "\n").last.map(String.init), config.hasSuffix(".yaml") else {
+            throw UserError("make_paper_case.py printed no config path")
         }
+        let output = directory + "/out"
+        if !resume { try? FileManager.default.removeItem(atPath: output) }
+        let environment = ["HF_HOME": directory + "/hf"]
+        let peak = PeakRates.measure()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        _ = try runChild(["/proc/self/exe", "run", config, "--workers", "\(workers)"], environment: environment, capture: false)
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let sweepConfig = try SweepConfig(path: config, environment: env)
+        let sweep = try ResolvedSweep(sweepConfig, environment: env)
+        let report = try PaperReport(sweep: sweep, output: output, wall: wall, peak: peak, workers: workers)
+        report.print()
     }
 
     /// Runs a child to its end; its output is returned (`capture`) or shown; a failure is an error.

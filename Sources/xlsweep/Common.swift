@@ -94,19 +94,6 @@ struct UserError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a command body, turning every error into one `xlsweep: error: …` line and exit status 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let exit as ExitCode {
-        throw exit
-    } catch {
-        let message = String(describing: error)
-        FileHandle.standardError.write(Data("xlsweep: error: \(message)\n".utf8))
-        throw ExitCode(1)
-    }
-}
-
 /// Buffered standard output.
 struct Output {
     var buffer = ""

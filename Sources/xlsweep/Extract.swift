@@ -43,18 +43,16 @@ struct Extract: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let loaded = try modelOptions.load(precision: precision)
-            let tokenizer = try modelOptions.tokenizer(of: loaded)
-            let siteList = try HookSite.expand(sites, config: loaded.config).sorted()
-            let texts = try inputOptions.texts()
-            let ids = texts.map { tokenizer.encode($0, addSpecialTokens: !noSpecialTokens) }
-            logPrecision(loaded)
-            if let out {
-                try writeHDF5(out, loaded: loaded, sites: siteList, texts: texts, ids: ids)
-            } else {
-                try writeJSONLines(loaded: loaded, sites: siteList, ids: ids)
-            }
+        let loaded = try modelOptions.load(precision: precision)
+        let tokenizer = try modelOptions.tokenizer(of: loaded)
+        let siteList = try HookSite.expand(sites, config: loaded.config).sorted()
+        let texts = try inputOptions.texts()
+        let ids = texts.map { tokenizer.encode($0, addSpecialTokens: !noSpecialTokens) }
+        logPrecision(loaded)
+        if let out {
+            try writeHDF5(out, loaded: loaded, sites: siteList, texts: texts, ids: ids)
+        } else {
+            try writeJSONLines(loaded: loaded, sites: siteList, ids: ids)
         }
     }
 

@@ -71,29 +71,27 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let loaded = try modelOptions.load(precision: precision, hashEarly: false)   // generate records no fingerprint
-            let tokenizer = try modelOptions.tokenizer(of: loaded)
-            let promptIds: [Int]
-            if let prompt {
-                promptIds = tokenizer.encode(prompt)
-            } else if case let start = tokenizer.encode(""), !start.isEmpty {
-                promptIds = start   // the post-processor's start token, e.g. XGLM's </s>
-            } else if let bos = loaded.config.bosTokenId {
-                promptIds = [bos]
-            } else {
-                throw UserError("\(loaded.directory)/config.json has no bos_token_id; give --prompt")
-            }
-            let interventions = try force.map { try Self.parseForce($0, config: loaded.config) } ?? Interventions()
-            let sampling = SamplingOptions(greedy: greedy, temperature: temperature, topK: topK, topP: topP)
-            logPrecision(loaded)
-            let ids = try Generator(model: loaded.model).generate(
-                prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, seed: seed, interventions: interventions,
-                stopToken: ignoreEos ? nil : loaded.config.eosTokenId, useCache: !noCache)
-            var out = Output()
-            out.line("{\"ids\":" + JSON.ints(ids) + ",\"text\":" + JSON.string(tokenizer.decode(ids))
-                + ",\"prompt_ids\":" + JSON.ints(promptIds) + "}")
-            out.flush()
+        let loaded = try modelOptions.load(precision: precision, hashEarly: false)   // generate records no fingerprint
+        let tokenizer = try modelOptions.tokenizer(of: loaded)
+        let promptIds: [Int]
+        if let prompt {
+            promptIds = tokenizer.encode(prompt)
+        } else if case let start = tokenizer.encode(""), !start.isEmpty {
+            promptIds = start   // the post-processor's start token, e.g. XGLM's </s>
+        } else if let bos = loaded.config.bosTokenId {
+            promptIds = [bos]
+        } else {
+            throw UserError("\(loaded.directory)/config.json has no bos_token_id; give --prompt")
         }
+        let interventions = try force.map { try Self.parseForce($0, config: loaded.config) } ?? Interventions()
+        let sampling = SamplingOptions(greedy: greedy, temperature: temperature, topK: topK, topP: topP)
+        logPrecision(loaded)
+        let ids = try Generator(model: loaded.model).generate(
+            prompt: promptIds, maxNewTokens: maxNewTokens, sampling: sampling, seed: seed, interventions: interventions,
+            stopToken: ignoreEos ? nil : loaded.config.eosTokenId, useCache: !noCache)
+        var out = Output()
+        out.line("{\"ids\":" + JSON.ints(ids) + ",\"text\":" + JSON.string(tokenizer.decode(ids))
+            + ",\"prompt_ids\":" + JSON.ints(promptIds) + "}")
+        out.flush()
     }
 }

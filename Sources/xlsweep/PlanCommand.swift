@@ -19,14 +19,12 @@ struct PlanCommand: ParsableCommand {
     var verify = false
 
     func run() throws {
-        try reportingErrors {
-            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
-            printPlan(sweep, tasks: tasks)
-            if verify {
-                let blobs = sweep.config.checkpoints.reduce(0) { $0 + CheckpointAudit.blobFiles(directory: sweep.directories[$1.name]!).count }
-                print("verified: \(sweep.config.checkpoints.count) checkpoints sound (every indexed file present, every header read, "
-                    + "\(blobs) weight files hash to their blob names)")
-            }
+        let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
+        printPlan(sweep, tasks: tasks)
+        if verify {
+            let blobs = sweep.config.checkpoints.reduce(0) { $0 + CheckpointAudit.blobFiles(directory: sweep.directories[$1.name]!).count }
+            print("verified: \(sweep.config.checkpoints.count) checkpoints sound (every indexed file present, every header read, "
+                + "\(blobs) weight files hash to their blob names)")
         }
     }
 }

@@ -47,36 +47,34 @@ struct Run: ParsableCommand {
     var verify = false
 
     func run() throws {
-        try reportingErrors {
-            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
-            if dryRun {
-                printPlan(sweep, tasks: false)
-                return
-            }
-            let n = workers ?? sweep.config.workers
-            guard n > 0 else { throw UserError("--workers must be positive") }
-            let coordinator = try runLocally(sweep, workers: n)
-            let failed = coordinator.scheduler.failed
-            if !failed.isEmpty {
-                for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
-                stderrLine("failures by cause: \(coordinator.failureCounts) (input: the task's checkpoint, data or config; "
-                    + "node: the machine; resource: memory or disk; bug: report it)")
-                stderrLine("\(coordinator.scheduler.blocked.count) tasks could not run because of these failures")
-                guard allowPartial else {
-                    throw UserError("\(failed.count) tasks failed; fragments kept in \(sweep.config.output)/fragments "
-                        + "(rerun to retry them, or merge with --allow-partial)")
-                }
-            }
-            let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
-                                        toolVersion: "xlsweep \(XLSweep.version)")
-            summary.warnings.forEach(stderrLine)
-            print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
-            let report = sweep.config.output + "/report.html"
-            guard FileManager.default.createFile(atPath: report, contents: Data(try Report.render(sweep: summary.path).utf8)) else {
-                throw UserError("\(report): cannot write")
-            }
-            print("wrote \(report)")
+        let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
+        if dryRun {
+            printPlan(sweep, tasks: false)
+            return
         }
+        let n = workers ?? sweep.config.workers
+        guard n > 0 else { throw UserError("--workers must be positive") }
+        let coordinator = try runLocally(sweep, workers: n)
+        let failed = coordinator.scheduler.failed
+        if !failed.isEmpty {
+            for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+            stderrLine("failures by cause: \(coordinator.failureCounts) (input: the task's checkpoint, data or config; "
+                + "node: the machine; resource: memory or disk; bug: report it)")
+            stderrLine("\(coordinator.scheduler.blocked.count) tasks could not run because of these failures")
+            guard allowPartial else {
+                throw UserError("\(failed.count) tasks failed; fragments kept in \(sweep.config.output)/fragments "
+                    + "(rerun to retry them, or merge with --allow-partial)")
+            }
+        }
+        let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
+                                    toolVersion: "xlsweep \(XLSweep.version)")
+        summary.warnings.forEach(stderrLine)
+        print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
+        let report = sweep.config.output + "/report.html"
+        guard FileManager.default.createFile(atPath: report, contents: Data(try Report.render(sweep: summary.path).utf8)) else {
+            throw UserError("\(report): cannot write")
+        }
+        print("wrote \(report)")
     }
 }
 
@@ -199,42 +197,40 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
-            let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security())
-            stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
-            if let endpointFile {
-                let host = ProcessInfo.processInfo.hostName
-                let reachable = coordinator.endpoint.replacingOccurrences(of: "0.0.0.0", with: host)
-                    .replacingOccurrences(of: "[::]", with: host)
-                let staging = endpointFile + ".partial"
-                try Data((reachable + "\n").utf8).write(to: URL(fileURLWithPath: staging))
-                guard rename(staging, endpointFile) == 0 else { throw UserError("\(endpointFile): cannot write") }
-            }
-            var progress = ProgressLine()
-            // Preemption, a requeue or a time limit (SIGTERM; SIGUSR1 from `--signal`): drain, keep the fragments, exit 75.
-            let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
-            try coordinator.serve(idleExit: 30) { c in
-                if c.stopping == nil, let signal = stop.received { c.stop(reason: "\(StopSignals.name(signal))", grace: grace) }
-                progress.update(c.progress)
-            }
-            if let stopping = coordinator.stopping {
-                let p = coordinator.progress
-                stderrLine("")
-                let unheard = p.running == 0 ? "" : " (\(p.running) tasks unreported after the grace: their workers' leases lapse)"
-                stderrLine("coordinator: stopped by \(stopping.reason) with \(p.total - p.done) of \(p.total) tasks left\(unheard); "
-                    + "the fragments stay in \(sweep.config.output)/fragments, and a rerun (or the requeued job) resumes from them")
-                throw ExitCode(Self.stoppedStatus)
-            }
-            let failed = coordinator.scheduler.failed
-            for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
-            if !failed.isEmpty { stderrLine("failures by cause: \(coordinator.failureCounts)") }
-            if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
-            let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
-                                        toolVersion: "xlsweep \(XLSweep.version)")
-            summary.warnings.forEach(stderrLine)
-            print("wrote \(summary.path)")
+        let sweep = try ResolvedSweep(try SweepConfig(path: config), verify: verify)
+        let coordinator = try Coordinator(sweep: sweep, bind: bind, security: try security())
+        stderrLine("coordinator for \(sweep.config.name) at \(coordinator.endpoint): \(sweep.plan.tasks.count) tasks")
+        if let endpointFile {
+            let host = ProcessInfo.processInfo.hostName
+            let reachable = coordinator.endpoint.replacingOccurrences(of: "0.0.0.0", with: host)
+                .replacingOccurrences(of: "[::]", with: host)
+            let staging = endpointFile + ".partial"
+            try Data((reachable + "\n").utf8).write(to: URL(fileURLWithPath: staging))
+            guard rename(staging, endpointFile) == 0 else { throw UserError("\(endpointFile): cannot write") }
         }
+        var progress = ProgressLine()
+        // Preemption, a requeue or a time limit (SIGTERM; SIGUSR1 from `--signal`): drain, keep the fragments, exit 75.
+        let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        try coordinator.serve(idleExit: 30) { c in
+            if c.stopping == nil, let signal = stop.received { c.stop(reason: "\(StopSignals.name(signal))", grace: grace) }
+            progress.update(c.progress)
+        }
+        if let stopping = coordinator.stopping {
+            let p = coordinator.progress
+            stderrLine("")
+            let unheard = p.running == 0 ? "" : " (\(p.running) tasks unreported after the grace: their workers' leases lapse)"
+            stderrLine("coordinator: stopped by \(stopping.reason) with \(p.total - p.done) of \(p.total) tasks left\(unheard); "
+                + "the fragments stay in \(sweep.config.output)/fragments, and a rerun (or the requeued job) resumes from them")
+            throw ExitCode(Self.stoppedStatus)
+        }
+        let failed = coordinator.scheduler.failed
+        for (id, error) in failed.sorted(by: { $0.key < $1.key }) { stderrLine("failed: \(id): \(error)") }
+        if !failed.isEmpty { stderrLine("failures by cause: \(coordinator.failureCounts)") }
+        if !failed.isEmpty && !allowPartial { throw UserError("\(failed.count) tasks failed") }
+        let summary = try Merge.run(sweep, allowPartial: allowPartial, ledger: coordinator.ledger,
+                                    toolVersion: "xlsweep \(XLSweep.version)")
+        summary.warnings.forEach(stderrLine)
+        print("wrote \(summary.path)")
     }
 }
 
@@ -259,19 +255,17 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let keys = try clientKeys(key: key, serverKey: serverKey)
-            // A worker started by a local `run` ends when that process does, however it ends.
-            if let parent = ProcessInfo.processInfo.environment["XLSWEEP_PARENT_PID"].flatMap(Int32.init),
-               xl_die_with_parent(SIGTERM, parent) != 0 {
-                throw UserError("the run that started this worker (pid \(parent)) is gone")
-            }
-            // Stopped (preemption, a requeue, a time limit, its run ending): it finishes or gives back its task, then exits 0.
-            let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
-            let worker = try Worker(connect: connect, keys: keys, patience: patience, grace: grace,
-                                    stopSignal: { stop.received }, logger: Logger(label: "worker \(getpid())"))
-            try worker.run()
+        let keys = try clientKeys(key: key, serverKey: serverKey)
+        // A worker started by a local `run` ends when that process does, however it ends.
+        if let parent = ProcessInfo.processInfo.environment["XLSWEEP_PARENT_PID"].flatMap(Int32.init),
+           xl_die_with_parent(SIGTERM, parent) != 0 {
+            throw UserError("the run that started this worker (pid \(parent)) is gone")
         }
+        // Stopped (preemption, a requeue, a time limit, its run ending): it finishes or gives back its task, then exits 0.
+        let stop = StopSignals([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        let worker = try Worker(connect: connect, keys: keys, patience: patience, grace: grace,
+                                stopSignal: { stop.received }, logger: Logger(label: "worker \(getpid())"))
+        try worker.run()
     }
 }
 
@@ -299,13 +293,11 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let config = try RunRecord.read(directory: directory).config
-            let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
-                                        embedActivations: embedActivations ? true : virtualActivations ? false : nil, toolVersion: "xlsweep \(XLSweep.version)")
-            summary.warnings.forEach(stderrLine)
-            print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
-        }
+        let config = try RunRecord.read(directory: directory).config
+        let summary = try Merge.run(try ResolvedSweep(config), allowPartial: allowPartial,
+                                    embedActivations: embedActivations ? true : virtualActivations ? false : nil, toolVersion: "xlsweep \(XLSweep.version)")
+        summary.warnings.forEach(stderrLine)
+        print("wrote \(summary.path)" + (summary.missing.isEmpty ? "" : " (partial: \(summary.missing.count) tasks missing)"))
     }
 }
 
@@ -322,54 +314,52 @@ struct StatusCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let (config, bound, pid, host) = try RunRecord.read(directory: directory)
-            // On the coordinator's node its pid tells whether it still runs; from another node
-            // (a login node) it is asked at its node's address.
-            let here = host == nil || host == Worker.nodeName()
-            if let bound, let pid, !here || kill(pid_t(pid), 0) == 0 {
-                let endpoint = here ? bound : bound.replacingOccurrences(of: "0.0.0.0", with: host!).replacingOccurrences(of: "[::]", with: host!)
-                let socket = try ZMQSocket(.dealer)
-                if let keys = try clientKeys(key: key, serverKey: serverKey) {
-                    try socket.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: keys.serverKey)
-                }
-                try socket.connect(endpoint)
-                try socket.send([Message(.status).encode()])
-                if let frames = try socket.receive(timeout: 2000), frames.count == 1,
-                   let m = try? Message.decode(frames[0]), m.kind == .statusReply {
-                    let b = m.body
-                    print("running (coordinator pid \(pid) at \(endpoint)): \(b["done"] ?? "?")/\(b["total"] ?? "?") tasks done, "
-                        + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
-                    if let w = b["worker_list"], !w.isEmpty { print("workers:\n" + w.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
-                    if let f = b["failures"], !f.isEmpty { print(f) }
-                    if let f = b["failures_by_code"], !f.isEmpty { print("failures by cause: \(f)") }
-                    if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
-                    if let n = b["nodes_cut_off"], !n.isEmpty { print("nodes cut off:\n" + n) }
-                    if let s = b["stopping"], !s.isEmpty { print(s) }
-                    return
-                }
-                stderrLine("status: the coordinator at \(endpoint) did not answer within 2 s" + (key == nil ? " (if it runs with CURVE, pass --key and --server-key)" : "")
-                    + "; reading the fragments on disk")
+        let (config, bound, pid, host) = try RunRecord.read(directory: directory)
+        // On the coordinator's node its pid tells whether it still runs; from another node
+        // (a login node) it is asked at its node's address.
+        let here = host == nil || host == Worker.nodeName()
+        if let bound, let pid, !here || kill(pid_t(pid), 0) == 0 {
+            let endpoint = here ? bound : bound.replacingOccurrences(of: "0.0.0.0", with: host!).replacingOccurrences(of: "[::]", with: host!)
+            let socket = try ZMQSocket(.dealer)
+            if let keys = try clientKeys(key: key, serverKey: serverKey) {
+                try socket.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: keys.serverKey)
             }
-            // The config as it is now on disk, when it is still there: its edits are what a rerun acts on.
-            let current = (try? SweepConfig(path: config.file)).flatMap { $0.output == config.output ? $0 : nil } ?? config
-            let sweep = try ResolvedSweep(current)
-            let ledger = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs)
-            let total = sweep.plan.tasks.count
-            let done = sweep.plan.tasks.filter { ledger.done.contains($0.id) }.count
-            print("not running: \(done)/\(total) tasks done (from the fragments on disk, against \(current.file))")
-            // Time spent per kind (from the fragments' records) and, at each kind's mean, time left.
-            let records = TaskRecord.read(sweep.fragments, tasks: sweep.plan.tasks.filter { ledger.done.contains($0.id) })
-            TaskRecord.summary(records, plan: sweep.plan, done: ledger.done).forEach { print($0) }
-            for reason in ledger.rerunReasons(plan: sweep.plan) { print("rerun: \(reason)") }
-            let failures = TaskFailure.read(directory: config.output).values.filter { !ledger.done.contains($0.task) }
-            if !failures.isEmpty {
-                print("failed in the last run (\(TaskFailure.counts(failures))):")
-                failures.sorted { $0.task < $1.task }.prefix(50).forEach { print("  " + $0.line) }
+            try socket.connect(endpoint)
+            try socket.send([Message(.status).encode()])
+            if let frames = try socket.receive(timeout: 2000), frames.count == 1,
+               let m = try? Message.decode(frames[0]), m.kind == .statusReply {
+                let b = m.body
+                print("running (coordinator pid \(pid) at \(endpoint)): \(b["done"] ?? "?")/\(b["total"] ?? "?") tasks done, "
+                    + "\(b["running"] ?? "?") running, \(b["failed"] ?? "?") failed, \(b["workers"] ?? "?") workers")
+                if let w = b["worker_list"], !w.isEmpty { print("workers:\n" + w.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")) }
+                if let f = b["failures"], !f.isEmpty { print(f) }
+                if let f = b["failures_by_code"], !f.isEmpty { print("failures by cause: \(f)") }
+                if let e = b["worker_errors"], !e.isEmpty { print("worker errors:\n" + e) }
+                if let n = b["nodes_cut_off"], !n.isEmpty { print("nodes cut off:\n" + n) }
+                if let s = b["stopping"], !s.isEmpty { print(s) }
+                return
             }
-            if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
-            if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
+            stderrLine("status: the coordinator at \(endpoint) did not answer within 2 s" + (key == nil ? " (if it runs with CURVE, pass --key and --server-key)" : "")
+                + "; reading the fragments on disk")
         }
+        // The config as it is now on disk, when it is still there: its edits are what a rerun acts on.
+        let current = (try? SweepConfig(path: config.file)).flatMap { $0.output == config.output ? $0 : nil } ?? config
+        let sweep = try ResolvedSweep(current)
+        let ledger = Ledger(store: sweep.fragments, plan: sweep.plan, inputs: sweep.inputs)
+        let total = sweep.plan.tasks.count
+        let done = sweep.plan.tasks.filter { ledger.done.contains($0.id) }.count
+        print("not running: \(done)/\(total) tasks done (from the fragments on disk, against \(current.file))")
+        // Time spent per kind (from the fragments' records) and, at each kind's mean, time left.
+        let records = TaskRecord.read(sweep.fragments, tasks: sweep.plan.tasks.filter { ledger.done.contains($0.id) })
+        TaskRecord.summary(records, plan: sweep.plan, done: ledger.done).forEach { print($0) }
+        for reason in ledger.rerunReasons(plan: sweep.plan) { print("rerun: \(reason)") }
+        let failures = TaskFailure.read(directory: config.output).values.filter { !ledger.done.contains($0.task) }
+        if !failures.isEmpty {
+            print("failed in the last run (\(TaskFailure.counts(failures))):")
+            failures.sorted { $0.task < $1.task }.prefix(50).forEach { print("  " + $0.line) }
+        }
+        if !ledger.broken.isEmpty { print("incomplete or corrupt fragments (will rerun): \(ledger.broken.joined(separator: ", "))") }
+        if FileManager.default.fileExists(atPath: config.output + "/sweep.h5") { print("merged: \(config.output)/sweep.h5") }
     }
 }
 
@@ -381,17 +371,15 @@ struct Keys: ParsableCommand {
     @Option(help: "Base name of the files, e.g. coordinator or worker-node17.") var name: String
 
     func run() throws {
-        try reportingErrors {
-            let (pub, sec) = try CurveKeys.generate()
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let keyPath = out + "/" + name + ".key", pubPath = out + "/" + name + ".pub"
-            guard FileManager.default.createFile(atPath: keyPath, contents: Data("public \(pub)\nsecret \(sec)\n".utf8),
-                                                attributes: [.posixPermissions: 0o600]),
-                  FileManager.default.createFile(atPath: pubPath, contents: Data("public \(pub)\n".utf8)) else {
-                throw UserError("\(out): cannot write key files")
-            }
-            print("wrote \(keyPath) (keep it secret) and \(pubPath)")
+        let (pub, sec) = try CurveKeys.generate()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let keyPath = out + "/" + name + ".key", pubPath = out + "/" + name + ".pub"
+        guard FileManager.default.createFile(atPath: keyPath, contents: Data("public \(pub)\nsecret \(sec)\n".utf8),
+                                            attributes: [.posixPermissions: 0o600]),
+              FileManager.default.createFile(atPath: pubPath, contents: Data("public \(pub)\n".utf8)) else {
+            throw UserError("\(out): cannot write key files")
         }
+        print("wrote \(keyPath) (keep it secret) and \(pubPath)")
     }
 }
 
@@ -408,28 +396,26 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "A sweep.h5, or a sweep's output directory.") var path: String
 
     func run() throws {
-        try reportingErrors {
-            var isDirectory: ObjCBool = false
-            let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? path + "/sweep.h5" : path
-            guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
-            guard let sources = try VirtualSources.check(file) else {
-                print("\(file): ok: its activations are stored in the file; it stands alone")
-                return
-            }
-            let bad = sources.filter { $0.state != .intact }
-            for s in bad {
-                switch s.state {
-                case .missing: print("missing: \(s.file)")
-                case .changed(let actual): print("changed: \(s.file) (sha256 \(actual.prefix(16))…, merged from \(s.recorded.prefix(16))…)")
-                case .intact: break
-                }
-            }
-            guard bad.isEmpty else {
-                throw UserError("\(file): \(bad.count) of \(sources.count) fragments its virtual datasets read are missing or changed "
-                    + "(HDF5 would read their cells as NaN / -1 fill values): keep the sweep's fragments/ beside it, or, where they are, "
-                    + "run `xlsweep merge DIR --embed-activations` for a file that stands alone")
-            }
-            print("\(file): ok: all \(sources.count) fragments its virtual datasets read are present and match their checksums")
+        var isDirectory: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? path + "/sweep.h5" : path
+        guard FileManager.default.fileExists(atPath: file) else { throw UserError("\(file): no such file") }
+        guard let sources = try VirtualSources.check(file) else {
+            print("\(file): ok: its activations are stored in the file; it stands alone")
+            return
         }
+        let bad = sources.filter { $0.state != .intact }
+        for s in bad {
+            switch s.state {
+            case .missing: print("missing: \(s.file)")
+            case .changed(let actual): print("changed: \(s.file) (sha256 \(actual.prefix(16))…, merged from \(s.recorded.prefix(16))…)")
+            case .intact: break
+            }
+        }
+        guard bad.isEmpty else {
+            throw UserError("\(file): \(bad.count) of \(sources.count) fragments its virtual datasets read are missing or changed "
+                + "(HDF5 would read their cells as NaN / -1 fill values): keep the sweep's fragments/ beside it, or, where they are, "
+                + "run `xlsweep merge DIR --embed-activations` for a file that stands alone")
+        }
+        print("\(file): ok: all \(sources.count) fragments its virtual datasets read are present and match their checksums")
     }
 }

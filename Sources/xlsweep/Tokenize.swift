@@ -12,13 +12,11 @@ struct Tokenize: ParsableCommand {
     var noSpecialTokens = false
 
     func run() throws {
-        try reportingErrors {
-            let tokenizer = try modelOptions.tokenizerOnly()
-            var out = Output()
-            for text in try inputOptions.texts() {
-                out.line("{\"ids\":" + JSON.ints(tokenizer.encode(text, addSpecialTokens: !noSpecialTokens)) + "}")
-            }
-            out.flush()
+        let tokenizer = try modelOptions.tokenizerOnly()
+        var out = Output()
+        for text in try inputOptions.texts() {
+            out.line("{\"ids\":" + JSON.ints(tokenizer.encode(text, addSpecialTokens: !noSpecialTokens)) + "}")
         }
+        out.flush()
     }
 }

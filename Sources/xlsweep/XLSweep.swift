@@ -31,11 +31,21 @@ struct XLSweep: ParsableCommand {
             Foundation.exit(1)
         }
         OneLineLogHandler.bootstrap()
+        // argument-parser's own path: its parse and validate() errors print with the usage; an error
+        // thrown from a command's run() is one line, `xlsweep: error: …`, and exit status 1.
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            command = try parseAsRoot()
         } catch {
             exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let e where e is ExitCode || e is CleanExit {
+            exit(withError: e)
+        } catch {
+            FileHandle.standardError.write(Data("xlsweep: error: \(error)\n".utf8))
+            Foundation.exit(1)
         }
     }
 }
