@@ -23,25 +23,8 @@ public final class Bloom: DecoderStack {
         let down: LinearWeights    // dense_4h_to_h
     }
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel
-        var t = WeightTable(prefixes: ["transformer.", ""])
-        t.embedding("word_embeddings.weight", c)
-        t.layerNorm("word_embeddings_layernorm", d)
-        for l in 0..<c.nLayers {
-            let p = "h.\(l)."
-            t.layerNorm(p + "input_layernorm", d)
-            t.linear(p + "self_attention.query_key_value", in: d, out: 3 * d)
-            t.linear(p + "self_attention.dense", in: d, out: d)
-            t.layerNorm(p + "post_attention_layernorm", d)
-            t.linear(p + "mlp.dense_h_to_4h", in: d, out: c.dMLP)
-            t.linear(p + "mlp.dense_4h_to_h", in: c.dMLP, out: d)
-        }
-        t.layerNorm("ln_f", d)
-        t.head("lm_head.weight", c, optional: true)
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["transformer.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -56,7 +39,7 @@ public final class Bloom: DecoderStack {
         self.config = config
         let d = config.dModel, v = config.vocabSize
         var w = loader
-        embedding = try w.loadMatrix("word_embeddings.weight", rows: v, cols: d)
+        embedding = try w.loadMatrix("word_embeddings.weight", rows: v, cols: d, role: .embedding)
         embeddingNorm = try LayerNormWeights(&w, "word_embeddings_layernorm", d)
         blocks = try (0..<config.nLayers).map { l in
             let p = "h.\(l)."

@@ -9,8 +9,8 @@ import Kernels
 protocol DecoderStack: LanguageModel {
     /// Buffers one block needs for `rows` tokens, allocated once per forward and reused by every layer.
     associatedtype Scratch
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ config: ModelConfig) -> WeightTable
+    /// The prefixes checkpoints store the weights under (`transformer.`, `model.`, or none).
+    static var weightPrefixes: [String] { get }
     /// Builds the model from `loader`'s tensors (a checkpoint's, or random ones).
     init(config: ModelConfig, loader: WeightLoader) throws
     var head: LinearWeights { get }
@@ -23,9 +23,18 @@ protocol DecoderStack: LanguageModel {
 }
 
 extension DecoderStack {
+    /// Canonical names and shapes of the weights a model of `config` consumes, written once: the
+    /// architecture's own loading code run with a recording loader (nothing read or allocated
+    /// beyond norm-sized vectors).
+    static func weightTable(_ config: ModelConfig) -> WeightTable {
+        let loader = WeightLoader(recording: weightPrefixes)
+        _ = try? Self(config: config, loader: loader)
+        return loader.recorder!.table
+    }
+
     /// The model over a checkpoint's weights, read under the prefixes of the architecture's table.
     init(config: ModelConfig, weights: WeightStore, precision: WeightPrecision = .fp32) throws {
-        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightTable(config).prefixes, precision: precision))
+        try self.init(config: config, loader: WeightLoader(store: weights, prefixes: Self.weightPrefixes, precision: precision))
     }
 
     /// A model of `config`'s shape with random weights (benchmarks; nothing is read from disk).

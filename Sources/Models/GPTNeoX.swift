@@ -25,24 +25,8 @@ public final class GPTNeoX: DecoderStack {
         let down: LinearWeights           // mlp.dense_4h_to_h
     }
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel
-        var t = WeightTable(prefixes: ["gpt_neox.", ""])
-        t.embedding("embed_in.weight", c)
-        for l in 0..<c.nLayers {
-            let p = "layers.\(l)."
-            t.layerNorm(p + "input_layernorm", d)
-            t.linear(p + "attention.query_key_value", in: d, out: 3 * d, bias: c.attentionBias)
-            t.linear(p + "attention.dense", in: d, out: d, bias: c.attentionBias)
-            t.layerNorm(p + "post_attention_layernorm", d)
-            t.linear(p + "mlp.dense_h_to_4h", in: d, out: c.dMLP)
-            t.linear(p + "mlp.dense_4h_to_h", in: c.dMLP, out: d)
-        }
-        t.layerNorm("final_layer_norm", d)
-        t.head("embed_out.weight", c, aliases: ["lm_head.weight"])
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["gpt_neox.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -56,7 +40,7 @@ public final class GPTNeoX: DecoderStack {
         config = c
         let d = c.dModel
         var w = loader
-        embedding = try w.loadMatrix("embed_in.weight", rows: c.vocabSize, cols: d)
+        embedding = try w.loadMatrix("embed_in.weight", rows: c.vocabSize, cols: d, role: .embedding)
         blocks = try (0..<c.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(inputNorm: try LayerNormWeights(&w, p + "input_layernorm", d),

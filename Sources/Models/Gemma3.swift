@@ -31,31 +31,8 @@ public final class Gemma3: DecoderStack {
         let sliding: Bool
     }
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel, hd = c.headDim, q = c.nHeads * hd
-        var t = WeightTable(prefixes: ["model.", ""])
-        t.embedding("embed_tokens.weight", c)
-        for l in 0..<c.nLayers {
-            let p = "layers.\(l)."
-            t.add(p + "input_layernorm.weight", [d])
-            t.linear(p + "self_attn.q_proj", in: d, out: q, bias: false)
-            t.linear(p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: false)
-            t.linear(p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: false)
-            t.linear(p + "self_attn.o_proj", in: q, out: d, bias: false)
-            t.add(p + "self_attn.q_norm.weight", [hd])
-            t.add(p + "self_attn.k_norm.weight", [hd])
-            for norm in ["post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
-                t.add(p + norm + ".weight", [d])
-            }
-            t.linear(p + "mlp.gate_proj", in: d, out: c.dMLP, bias: false)
-            t.linear(p + "mlp.up_proj", in: d, out: c.dMLP, bias: false)
-            t.linear(p + "mlp.down_proj", in: c.dMLP, out: d, bias: false)
-        }
-        t.add("norm.weight", [d])
-        t.head("lm_head.weight", c, optional: true)
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["model.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -77,7 +54,7 @@ public final class Gemma3: DecoderStack {
             for i in 0..<dim { weight[i] = 1 + weight[i] }
             return weight
         }
-        embedding = try w.loadMatrix("embed_tokens.weight", rows: v, cols: d)
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: v, cols: d, role: .embedding)
         blocks = try (0..<config.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(inputNorm: try norm(p + "input_layernorm", d),

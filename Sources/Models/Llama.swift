@@ -25,27 +25,8 @@ public final class Llama: DecoderStack {
         let down: LinearWeights
     }
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel, q = c.nHeads * c.headDim
-        var t = WeightTable(prefixes: ["model.", ""])
-        t.embedding("embed_tokens.weight", c)
-        for l in 0..<c.nLayers {
-            let p = "layers.\(l)."
-            t.add(p + "input_layernorm.weight", [d])
-            t.linear(p + "self_attn.q_proj", in: d, out: q, bias: c.attentionBias)
-            t.linear(p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
-            t.linear(p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
-            t.linear(p + "self_attn.o_proj", in: q, out: d, bias: c.attentionBias)
-            t.add(p + "post_attention_layernorm.weight", [d])
-            t.linear(p + "mlp.gate_proj", in: d, out: c.dMLP, bias: c.mlpBias)
-            t.linear(p + "mlp.up_proj", in: d, out: c.dMLP, bias: c.mlpBias)
-            t.linear(p + "mlp.down_proj", in: c.dMLP, out: d, bias: c.mlpBias)
-        }
-        t.add("norm.weight", [d])
-        t.head("lm_head.weight", c)
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["model.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -59,7 +40,7 @@ public final class Llama: DecoderStack {
         config = c
         let d = c.dModel, q = c.nHeads * c.headDim
         var w = loader
-        embedding = try w.loadMatrix("embed_tokens.weight", rows: c.vocabSize, cols: d)
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: c.vocabSize, cols: d, role: .embedding)
         blocks = try (0..<c.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(inputNorm: try w.load(p + "input_layernorm.weight", [d]),

@@ -26,29 +26,8 @@ public final class OLMo2: DecoderStack {
         let postFeedforwardNorm: FloatBuffer
     }
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel, q = c.nHeads * c.headDim
-        var t = WeightTable(prefixes: ["model.", ""])
-        t.embedding("embed_tokens.weight", c)
-        for l in 0..<c.nLayers {
-            let p = "layers.\(l)."
-            t.linear(p + "self_attn.q_proj", in: d, out: q, bias: c.attentionBias)
-            t.linear(p + "self_attn.k_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
-            t.linear(p + "self_attn.v_proj", in: d, out: c.kvWidth, bias: c.attentionBias)
-            t.linear(p + "self_attn.o_proj", in: q, out: d, bias: c.attentionBias)
-            t.add(p + "self_attn.q_norm.weight", [q])
-            t.add(p + "self_attn.k_norm.weight", [c.kvWidth])
-            t.add(p + "post_attention_layernorm.weight", [d])
-            t.linear(p + "mlp.gate_proj", in: d, out: c.dMLP, bias: false)
-            t.linear(p + "mlp.up_proj", in: d, out: c.dMLP, bias: false)
-            t.linear(p + "mlp.down_proj", in: c.dMLP, out: d, bias: false)
-            t.add(p + "post_feedforward_layernorm.weight", [d])
-        }
-        t.add("norm.weight", [d])
-        t.head("lm_head.weight", c)
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["model.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -62,7 +41,7 @@ public final class OLMo2: DecoderStack {
         config = c
         let d = c.dModel, q = c.nHeads * c.headDim, bias = c.attentionBias
         var w = loader
-        embedding = try w.loadMatrix("embed_tokens.weight", rows: c.vocabSize, cols: d)
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: c.vocabSize, cols: d, role: .embedding)
         blocks = try (0..<c.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(qkv: FusedLinear([try LinearWeights(&w, p + "self_attn.q_proj", in: d, out: q, bias: bias),

@@ -11,11 +11,29 @@ struct WeightLoader {
     let precision: WeightPrecision
     var random: SplitMix64?
     var canonical: [String: String] = [:]
+    /// Recording: nothing is read or made; every name and shape the model asks for is written
+    /// into this table instead (how an architecture's `WeightTable` is derived from its loading
+    /// code, so each name and shape is written once).
+    let recorder: TableRecorder?
+
+    /// The table a recording loader fills (a reference: the loader is copied into the model's init).
+    final class TableRecorder {
+        var table: WeightTable
+        init(prefixes: [String]) { table = WeightTable(prefixes: prefixes) }
+    }
+
+    init(recording prefixes: [String]) {
+        store = nil
+        self.prefixes = prefixes
+        precision = .fp32
+        recorder = TableRecorder(prefixes: prefixes)
+    }
 
     init(store: WeightStore, prefixes: [String], precision: WeightPrecision = .fp32) {
         self.store = store
         self.prefixes = prefixes
         self.precision = precision
+        recorder = nil
     }
 
     init(randomSeed: UInt64, precision: WeightPrecision = .fp32) {
@@ -23,6 +41,7 @@ struct WeightLoader {
         prefixes = [""]
         self.precision = precision
         random = SplitMix64(seed: randomSeed)
+        recorder = nil
     }
 
     /// A weight matrix `[rows, cols]` in the loader's precision. fp32: packed once into the
@@ -30,7 +49,11 @@ struct WeightLoader {
     /// tensor at a time), and the file's pages of the tensor handed back to the kernel, so the
     /// process keeps only the packed copy resident. bf16: used in place (memory-mapped) when
     /// stored as bf16 or fp16, else rounded to bf16.
-    mutating func loadMatrix(_ name: String, rows: Int, cols: Int) throws -> MatrixWeights {
+    mutating func loadMatrix(_ name: String, rows: Int, cols: Int, role: WeightTable.Role = .product) throws -> MatrixWeights {
+        if let recorder {
+            recorder.table.add(name, [rows, cols], role: role)
+            return .packed(PackedMatrix(rows: 0, cols: cols) { _, _, _ in })
+        }
         switch precision {
         case .fp32:
             guard let store else {
@@ -75,6 +98,10 @@ struct WeightLoader {
     }
 
     mutating func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+        if let recorder {
+            recorder.table.add(name, shape)
+            return FloatBuffer(count: shape.count == 1 ? shape[0] : 0)   // vectors at size: an init may transform them
+        }
         guard let store else { return randomTensor(name, shape) }
         let record = try store.record(prefixes.map { $0 + name })
         canonical[name] = record.name
@@ -91,6 +118,11 @@ struct WeightLoader {
     mutating func outputHead(_ config: ModelConfig, embedding: MatrixWeights, name: String = "lm_head", aliases: [String] = [],
                              tieWhenMissing: Bool = false) throws -> LinearWeights {
         guard !config.tieWordEmbeddings else { return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel) }
+        if let recorder {
+            recorder.table.add(name + ".weight", [config.vocabSize, config.dModel], topLevel: true, optional: tieWhenMissing,
+                               aliases: aliases.map { $0 + ".weight" }, role: .head)
+            return LinearWeights(tied: embedding, vocab: config.vocabSize, width: config.dModel)
+        }
         guard let store else {
             return try LinearWeights(&self, name, in: config.dModel, out: config.vocabSize, bias: false)
         }

@@ -26,8 +26,9 @@ public struct WeightTable: Sendable {
 
     init(prefixes: [String]) { self.prefixes = prefixes }
 
-    mutating func add(_ name: String, _ shape: [Int], topLevel: Bool = false, optional: Bool = false) {
-        entries.append(Entry(name: name, shape: shape, topLevel: topLevel, optional: optional))
+    mutating func add(_ name: String, _ shape: [Int], topLevel: Bool = false, optional: Bool = false, aliases: [String] = [],
+                      role: Role = .elementwise) {
+        entries.append(Entry(name: name, shape: shape, topLevel: topLevel, optional: optional, aliases: aliases, role: role))
     }
 
     /// The token embeddings `[vocab, dModel]` (looked up; the output head too when tied).

@@ -28,23 +28,8 @@ public final class XGLM: DecoderStack {
     /// fairseq reserves positions 0 and 1 (padding_idx + 1 = 2 is the first real position).
     static let positionOffset = 2
 
-    /// Canonical names and shapes of the weights a model of `config` consumes.
-    static func weightTable(_ c: ModelConfig) -> WeightTable {
-        let d = c.dModel
-        var t = WeightTable(prefixes: ["model.", ""])
-        t.embedding("embed_tokens.weight", c)
-        for l in 0..<c.nLayers {
-            let p = "layers.\(l)."
-            t.layerNorm(p + "self_attn_layer_norm", d)
-            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] { t.linear(p + "self_attn." + proj, in: d, out: d) }
-            t.layerNorm(p + "final_layer_norm", d)
-            t.linear(p + "fc1", in: d, out: c.dMLP)
-            t.linear(p + "fc2", in: c.dMLP, out: d)
-        }
-        t.layerNorm("layer_norm", d)
-        t.head("lm_head.weight", c, optional: true)
-        return t
-    }
+    /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
+    static let weightPrefixes = ["model.", ""]
 
     public let config: ModelConfig
     public let canonicalNames: [String: String]
@@ -58,7 +43,7 @@ public final class XGLM: DecoderStack {
         self.config = config
         let d = config.dModel, v = config.vocabSize
         var w = loader
-        embedding = try w.loadMatrix("embed_tokens.weight", rows: v, cols: d)
+        embedding = try w.loadMatrix("embed_tokens.weight", rows: v, cols: d, role: .embedding)
         blocks = try (0..<config.nLayers).map { l in
             let p = "layers.\(l)."
             return Block(attentionNorm: try LayerNormWeights(&w, p + "self_attn_layer_norm", d),

@@ -24,3 +24,19 @@ final class FLOPCountTests: XCTestCase {
         XCTAssertEqual(l.headMACs, 500 * 64, "untied head")
     }
 }
+
+/// The weight table is derived from each architecture's loading code (a recording loader): its
+/// entries are what a model of that config reads, with their shapes and roles.
+final class RecordedWeightTableTests: XCTestCase {
+    func testTablesListWhatTheModelsRead() throws {
+        for name in ["bloom-tiny", "xglm-tiny", "llama-tiny", "llama-tiny-gqa4", "gpt-neox-tiny", "gpt-neox-tiny-sequential", "olmo2-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name))
+            let table = WeightTable.of(loaded.config)
+            XCTAssertEqual(Set(table.entries.filter { !$0.optional }.map(\.name)).subtracting(loaded.model.canonicalNames.keys), [], name)
+            XCTAssertEqual(table.entries.filter { $0.role == .embedding }.count, 1, name)
+            // Every stored tensor of the checkpoint is in the table (nothing is read that the table does not list).
+            let stored = Set(try table.resolve(in: loaded.weights).values)
+            XCTAssertEqual(stored, Set(loaded.model.canonicalNames.values), name)
+        }
+    }
+}
