@@ -96,9 +96,7 @@ public final class Bloom: DecoderStack {
         block.inputNorm(x, s.ln.pointer, rows: t, eps: eps)
         block.qkv(s.ln.pointer, s.qkv.pointer, rows: t)
         splitFusedHeads(s.qkv.pointer, rows: t, heads: config.nHeads, headDim: hd, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: slopes, out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, slopes: slopes, into: s.context.pointer)
         block.dense(s.context.pointer, s.attn.pointer, rows: t)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)
         if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }

@@ -113,6 +113,19 @@ struct ForwardPass {
         return out
     }
 
+    /// Self-attention of block `layer`: the new tokens' keys and values `[rows, kvWidth]` appended to
+    /// each sequence's cache, then causal attention of the queries `[rows, heads · headDim]` over
+    /// it into `out` — what all six architectures share. `scale` defaults to 1/√headDim; ALiBi
+    /// `slopes` (BLOOM), a sliding `window` (Gemma's local layers) and grouped key/value heads
+    /// (from the config) are the differences.
+    func attend(_ layer: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, config: ModelConfig,
+                scale: Float? = nil, slopes: [Float]? = nil, window: Int? = nil, into out: UnsafeMutablePointer<Float>) {
+        appendKV(keys: k, values: v, layer: layer)
+        CausalAttention.run(q: q, caches: caches, layer: slot(layer), lengths: lengths, heads: config.nHeads, headDim: config.headDim,
+                            scale: scale ?? 1 / Float(config.headDim).squareRoot(), slopes: slopes,
+                            kvHeads: config.nKVHeads == config.nHeads ? nil : config.nKVHeads, window: window, out: out)
+    }
+
     /// Appends each new token's key and value rows (`[rows, kvWidth]`) to its sequence's cache at layer `layer`.
     func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int) {
         let width = caches.first?.width ?? 0

@@ -77,9 +77,7 @@ public final class GPTNeoX: DecoderStack {
         block.qkv(s.ln.pointer, s.qkv.pointer, rows: t)
         splitFusedHeads(s.qkv.pointer, rows: t, heads: config.nHeads, headDim: hd, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer)
         rotary.apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer, kvHeads: config.nHeads, pass)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: nil, out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, into: s.context.pointer)
         block.dense(s.context.pointer, s.attn.pointer, rows: t)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)
         if !config.parallelResidual { addInPlace(x, s.attn.pointer, count: t * d) }

@@ -110,11 +110,8 @@ public final class Gemma3: DecoderStack {
         RMSNorm.forward(s.k.pointer, s.k.pointer, rows: t * config.nKVHeads, dim: hd, gain: block.kNorm.pointer, eps: eps)
         (block.sliding ? localRotary : globalRotary).apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer,
                                                            kvHeads: config.nKVHeads, pass)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: hd, scale: config.queryScale ?? 1 / Float(hd).squareRoot(), slopes: nil,
-                            kvHeads: config.nKVHeads, window: block.sliding ? config.slidingWindow : nil,
-                            out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, scale: config.queryScale,
+                    window: block.sliding ? config.slidingWindow : nil, into: s.context.pointer)
         block.o(s.context.pointer, s.attn.pointer, rows: t)
         RMSNorm.forward(s.attn.pointer, s.attn.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)

@@ -75,14 +75,11 @@ public final class Llama: DecoderStack {
     }
 
     func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
-        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        let block = blocks[l], t = pass.rows, d = config.dModel, eps = config.layerNormEps
         RMSNorm.forward(x, s.h.pointer, rows: t, dim: d, gain: block.inputNorm.pointer, eps: eps)
         block.qkv(s.h.pointer, [s.q.pointer, s.k.pointer, s.v.pointer], rows: t)
         rotary.apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer, kvHeads: config.nKVHeads, pass)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: nil, kvHeads: config.nKVHeads,
-                            out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, into: s.context.pointer)
         block.o(s.context.pointer, s.attn.pointer, rows: t)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)

@@ -84,10 +84,7 @@ public final class OLMo2: DecoderStack {
         RMSNorm.forward(s.q.pointer, s.q.pointer, rows: t, dim: qWidth, gain: block.qNorm.pointer, eps: eps)
         RMSNorm.forward(s.k.pointer, s.k.pointer, rows: t, dim: config.kvWidth, gain: block.kNorm.pointer, eps: eps)
         rotary.apply(q: s.q.pointer, heads: config.nHeads, k: s.k.pointer, kvHeads: config.nKVHeads, pass)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: hd, scale: 1 / Float(hd).squareRoot(), slopes: nil, kvHeads: config.nKVHeads,
-                            out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, into: s.context.pointer)
         block.o(s.context.pointer, s.attn.pointer, rows: t)
         RMSNorm.forward(s.attn.pointer, s.attn.pointer, rows: t, dim: d, gain: block.postAttentionNorm.pointer, eps: eps)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)

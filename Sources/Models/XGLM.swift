@@ -109,9 +109,7 @@ public final class XGLM: DecoderStack {
         for i in 0..<(t * d) { s.q[i] *= scaling }
         block.kProj(s.ln.pointer, s.k.pointer, rows: t)
         block.vProj(s.ln.pointer, s.v.pointer, rows: t)
-        pass.appendKV(keys: s.k.pointer, values: s.v.pointer, layer: l)
-        CausalAttention.run(q: s.q.pointer, caches: pass.caches, layer: pass.slot(l), lengths: pass.lengths, heads: config.nHeads,
-                            headDim: config.headDim, scale: 1, slopes: nil, out: s.context.pointer)
+        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, scale: 1, into: s.context.pointer)
         block.outProj(s.context.pointer, s.attn.pointer, rows: t)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)
