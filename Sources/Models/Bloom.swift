@@ -26,6 +26,22 @@ public final class Bloom: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["transformer.", ""]
 
+    /// config.json's keys (transformers' `BloomConfig`, with the GPT-2-style aliases).
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        c.dModel = try j.positive(["hidden_size", "n_embed"])
+        c.nLayers = try j.positive(["n_layer", "num_hidden_layers"])
+        c.nHeads = try j.positive(["n_head", "num_attention_heads"])
+        c.headDim = try j.headWidth(dModel: c.dModel, heads: c.nHeads, key: "n_head")
+        c.dMLP = 4 * c.dModel
+        c.layerNormEps = Float(j.double("layer_norm_epsilon", default: 1e-5))
+        c.residualFromLayerNorm = j.bool("apply_residual_connection_post_layernorm", default: false)
+        c.activation = "bloom_gelu"
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: true)
+        if (j["pretraining_tp"] as? Int ?? 1) > 1 && j.bool("slow_but_exact", default: false) {
+            throw j.fail("slow_but_exact", "tensor-parallel slicing of dense products is not supported")
+        }
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights

@@ -11,6 +11,8 @@ protocol DecoderStack: LanguageModel {
     associatedtype Scratch
     /// The prefixes checkpoints store the weights under (`transformer.`, `model.`, or none).
     static var weightPrefixes: [String] { get }
+    /// Reads the architecture's keys of config.json into `config` (the common ones are read already).
+    static func readConfig(_ json: ConfigJSON, into config: inout ModelConfig) throws
     /// Builds the model from `loader`'s tensors (a checkpoint's, or random ones).
     init(config: ModelConfig, loader: WeightLoader) throws
     var head: LinearWeights { get }

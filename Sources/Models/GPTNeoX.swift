@@ -28,6 +28,25 @@ public final class GPTNeoX: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["gpt_neox.", ""]
 
+    /// config.json's keys (transformers' `GPTNeoXConfig`): partial rotary, parallel residual, biases.
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        c.dModel = try j.positive(["hidden_size"])
+        c.nLayers = try j.positive(["num_hidden_layers"])
+        c.nHeads = try j.positive(["num_attention_heads"])
+        c.headDim = try j.headWidth(dModel: c.dModel, heads: c.nHeads, key: "num_attention_heads")
+        c.dMLP = try j.positive(["intermediate_size"], default: 4 * c.dModel)
+        c.layerNormEps = Float(j.double("layer_norm_eps", default: 1e-5))
+        c.maxPositions = try j.positive(["max_position_embeddings"], default: 2048)
+        c.activation = try j.choice("hidden_act", default: "gelu", allowed: ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"])
+        c.parallelResidual = j.bool("use_parallel_residual", default: true)
+        c.attentionBias = j.bool("attention_bias", default: true)
+        c.mlpBias = true
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: false)
+        c.rotary = try RotaryParameters.read(j.json, path: j.path, defaultTheta: 10_000, thetaKeys: ["rotary_emb_base"],
+                                             partialFactor: (j["rotary_pct"] as? NSNumber)?.doubleValue ?? 0.25,
+                                             maxPositions: c.maxPositions)
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights

@@ -34,6 +34,68 @@ public final class Gemma3: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["model.", ""]
 
+    /// config.json's keys (transformers' `Gemma3TextConfig`): local/global layers, their rotary
+    /// parameters, the query scale; soft-capping (null in Gemma 3) is refused.
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        c.dModel = try j.positive(["hidden_size"])
+        c.nLayers = try j.positive(["num_hidden_layers"])
+        c.nHeads = try j.positive(["num_attention_heads"])
+        c.nKVHeads = try j.positive(["num_key_value_heads"], default: c.nHeads)
+        c.headDim = try j.positive(["head_dim"], default: 256)
+        c.dMLP = try j.positive(["intermediate_size"])
+        c.layerNormEps = Float(j.double("rms_norm_eps", default: 1e-6))
+        c.scaleEmbedding = true
+        c.maxPositions = try j.positive(["max_position_embeddings"], default: 32768)
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: true)
+        c.activation = j.string("hidden_activation", default: "gelu_pytorch_tanh")
+        guard c.activation == "gelu_pytorch_tanh" else {
+            throw j.fail("hidden_activation", "'\(c.activation)' is not supported (gelu_pytorch_tanh)")
+        }
+        for key in ["attn_logit_softcapping", "final_logit_softcapping"] where !(j[key] == nil || j[key] is NSNull) {
+            throw j.fail(key, "soft-capping is not supported (Gemma 3 sets it to null)")
+        }
+        c.slidingWindow = try j.positive(["sliding_window"], default: 512)
+        if let types = j["layer_types"] as? [String] {
+            guard types.count == c.nLayers, types.allSatisfy({ $0 == "sliding_attention" || $0 == "full_attention" }) else {
+                throw j.fail("layer_types", "expected \(c.nLayers) of sliding_attention/full_attention")
+            }
+            c.slidingLayers = types.map { $0 == "sliding_attention" }
+        } else {
+            let pattern = try j.positive(["sliding_window_pattern", "_sliding_window_pattern"], default: 6)
+            c.slidingLayers = (0..<c.nLayers).map { ($0 + 1) % pattern != 0 }
+        }
+        (c.localRotary, c.globalRotary) = try Self.gemmaRotary(j.json, path: j.path)
+        c.queryScale = Float(pow(j.double("query_pre_attn_scalar", default: Double(c.headDim)), -0.5))
+    }
+
+    /// Gemma 3's rotary parameters for local (sliding) and global layers: transformers 5's
+    /// `rope_parameters` {sliding_attention, full_attention}, or the older `rope_theta` +
+    /// `rope_local_base_freq` + `rope_scaling`.
+    static func gemmaRotary(_ json: [String: Any], path: String) throws -> (RotaryParameters, RotaryParameters) {
+        func parse(_ d: [String: Any]?, theta fallback: Double, key: String) throws -> RotaryParameters {
+            let theta = (d?["rope_theta"] as? NSNumber)?.doubleValue ?? fallback
+            switch d?["rope_type"] as? String ?? d?["type"] as? String ?? "default" {
+            case "default": return RotaryParameters(theta: theta)
+            case "linear":
+                guard let f = (d?["factor"] as? NSNumber)?.doubleValue, f > 0 else {
+                    throw CheckpointError.badConfig(path: path, key: key, detail: "linear scaling needs a factor > 0")
+                }
+                return RotaryParameters(theta: theta, scaling: .linear(factor: f))
+            case let other:
+                throw CheckpointError.badConfig(path: path, key: key, detail: "rope_type '\(other)' is not supported (default, linear)")
+            }
+        }
+        if let p = json["rope_parameters"] as? [String: Any], p["sliding_attention"] != nil || p["full_attention"] != nil {
+            return (try parse(p["sliding_attention"] as? [String: Any], theta: 10_000, key: "rope_parameters.sliding_attention"),
+                    try parse(p["full_attention"] as? [String: Any], theta: 1_000_000, key: "rope_parameters.full_attention"))
+        }
+        let global = (json["rope_theta"] as? NSNumber)?.doubleValue ?? 1_000_000
+        let local = (json["rope_local_base_freq"] as? NSNumber)?.doubleValue ?? 10_000
+        return (RotaryParameters(theta: local),
+                try parse((json["rope_scaling"] as? [String: Any]).map { $0.merging(["rope_theta": global]) { a, _ in a } },
+                          theta: global, key: "rope_scaling"))
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights

@@ -28,6 +28,29 @@ public final class Llama: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["model.", ""]
 
+    /// config.json's keys (transformers' `LlamaConfig`).
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        try readGatedConfig(j, into: &c, headDimKey: true, mlpBiasKey: true)
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: false)
+    }
+
+    /// What Llama and OLMo-2 read alike: RMSNorm, SiLU-gated MLP, grouped key/value heads, rotary.
+    static func readGatedConfig(_ j: ConfigJSON, into c: inout ModelConfig, headDimKey: Bool, mlpBiasKey: Bool) throws {
+        c.dModel = try j.positive(["hidden_size"])
+        c.nLayers = try j.positive(["num_hidden_layers"])
+        c.nHeads = try j.positive(["num_attention_heads"])
+        c.nKVHeads = try j.positive(["num_key_value_heads"], default: c.nHeads)
+        c.headDim = headDimKey && j["head_dim"] != nil ? try j.positive(["head_dim"])
+                                                        : try j.headWidth(dModel: c.dModel, heads: c.nHeads, key: "num_attention_heads")
+        c.dMLP = try j.positive(["intermediate_size"])
+        c.layerNormEps = Float(j.double("rms_norm_eps", default: 1e-6))
+        c.maxPositions = try j.positive(["max_position_embeddings"], default: 2048)
+        c.activation = try j.choice("hidden_act", default: "silu", allowed: ["silu"])
+        c.attentionBias = j.bool("attention_bias", default: false)
+        c.mlpBias = mlpBiasKey ? j.bool("mlp_bias", default: false) : false
+        c.rotary = try RotaryParameters.read(j.json, path: j.path, defaultTheta: 10_000, maxPositions: c.maxPositions)
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights

@@ -90,8 +90,11 @@ public struct LoadedModel: Sendable {
         try architecture(config).init(config: config, randomSeed: seed, precision: precision)
     }
 
-    static func architecture(_ config: ModelConfig) -> any DecoderStack.Type {
-        switch config.architecture {
+    static func architecture(_ config: ModelConfig) -> any DecoderStack.Type { architecture(config.architecture) }
+
+    /// The file that implements `architecture`.
+    static func architecture(_ architecture: Architecture) -> any DecoderStack.Type {
+        switch architecture {
         case .bloom: return Bloom.self
         case .xglm: return XGLM.self
         case .gemma3: return Gemma3.self

@@ -29,6 +29,12 @@ public final class OLMo2: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["model.", ""]
 
+    /// config.json's keys (transformers' `Olmo2Config`: Llama's, without `head_dim` and `mlp_bias`).
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        try Llama.readGatedConfig(j, into: &c, headDimKey: false, mlpBiasKey: false)
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: false)
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights

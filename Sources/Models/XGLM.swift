@@ -31,6 +31,23 @@ public final class XGLM: DecoderStack {
     /// Where checkpoints store the weights this file's loading code names (canonical names are prefix-free).
     static let weightPrefixes = ["model.", ""]
 
+    /// config.json's keys (transformers' `XGLMConfig`).
+    static func readConfig(_ j: ConfigJSON, into c: inout ModelConfig) throws {
+        c.dModel = try j.positive(["d_model", "hidden_size"])
+        c.nLayers = try j.positive(["num_layers", "num_hidden_layers"])
+        c.nHeads = try j.positive(["attention_heads", "num_attention_heads"])
+        c.headDim = try j.headWidth(dModel: c.dModel, heads: c.nHeads, key: "attention_heads")
+        c.dMLP = try j.positive(["ffn_dim"])
+        c.layerNormEps = 1e-5
+        c.scaleEmbedding = j.bool("scale_embedding", default: true)
+        c.maxPositions = try j.positive(["max_position_embeddings"], default: 2048)
+        c.activation = j.string("activation_function", default: "gelu")
+        c.tieWordEmbeddings = j.bool("tie_word_embeddings", default: true)
+        guard ["gelu", "relu", "gelu_new", "gelu_pytorch_tanh"].contains(c.activation) else {
+            throw j.fail("activation_function", "'\(c.activation)' is not supported")
+        }
+    }
+
     public let config: ModelConfig
     public let canonicalNames: [String: String]
     let embedding: MatrixWeights
