@@ -120,10 +120,8 @@ public final class Bloom: DecoderStack {
 
         block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
         if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }
-        block.up(s.ln.pointer, s.mlp.pointer, rows: t)
-        Activation.bloomGELU(s.mlp.pointer, count: t * config.dMLP)
-        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
-        block.down(s.mlp.pointer, s.attn.pointer, rows: t)
+        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: { Activation.bloomGELU($0, count: $1) },
+                 hidden: s.mlp.pointer, out: s.attn.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)
     }

@@ -238,6 +238,16 @@ func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cou
     for i in 0..<count { y[i] += x[i] }
 }
 
+/// The plain MLP of BLOOM, XGLM and GPT-NeoX: `down(act(up·x))` into `out`, with the hidden layer
+/// `[rows, dMLP]` (in `hidden`) recorded (and forced) at `blocks.L.mlp_post`.
+func plainMLP(_ x: UnsafePointer<Float>, up: LinearWeights, down: LinearWeights, activation: (UnsafeMutablePointer<Float>, Int) -> Void,
+              hidden: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, layer l: Int, dMLP: Int, _ pass: inout ForwardPass) {
+    up(x, hidden, rows: pass.rows)
+    activation(hidden, pass.rows * dMLP)
+    pass.visit([.mlpPost(l)], hidden, width: dMLP)
+    down(hidden, out, rows: pass.rows)
+}
+
 /// The gated MLP of Gemma 3, Llama and OLMo-2: `down(act(gate·x) ⊙ up·x)` into `out`, with the
 /// product recorded (and forced) at `blocks.L.mlp_post`. `gate` and `up` hold `rows × dMLP` floats.
 func gatedMLP(_ x: UnsafePointer<Float>, gateUp: FusedLinear, down: LinearWeights,

@@ -102,10 +102,8 @@ public final class GPTNeoX: DecoderStack {
         if !config.parallelResidual { addInPlace(x, s.attn.pointer, count: t * d) }
 
         block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
-        block.up(s.ln.pointer, s.mlp.pointer, rows: t)
-        Activation.named(config.activation, s.mlp.pointer, count: t * config.dMLP)
-        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
-        block.down(s.mlp.pointer, s.mlpOut.pointer, rows: t)
+        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: { Activation.named(config.activation, $0, count: $1) },
+                 hidden: s.mlp.pointer, out: s.mlpOut.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.mlpOut.pointer, width: d)
         if config.parallelResidual { addInPlace(s.mlpOut.pointer, s.attn.pointer, count: t * d) }   // (mlp + attn) + x
         addInPlace(x, s.mlpOut.pointer, count: t * d)

@@ -132,10 +132,8 @@ public final class XGLM: DecoderStack {
         addInPlace(x, s.attn.pointer, count: t * d)
 
         block.mlpNorm(x, s.ln.pointer, rows: t, eps: config.layerNormEps)
-        block.fc1(s.ln.pointer, s.mlp.pointer, rows: t)
-        Activation.named(config.activation, s.mlp.pointer, count: t * config.dMLP)
-        pass.visit([.mlpPost(l)], s.mlp.pointer, width: config.dMLP)
-        block.fc2(s.mlp.pointer, s.attn.pointer, rows: t)
+        plainMLP(s.ln.pointer, up: block.fc1, down: block.fc2, activation: { Activation.named(config.activation, $0, count: $1) },
+                 hidden: s.mlp.pointer, out: s.attn.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)
     }
