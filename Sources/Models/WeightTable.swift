@@ -1,9 +1,10 @@
 import Checkpoints
 
 /// The weights an architecture consumes: canonical (prefix-free) names and shapes, and the
-/// prefixes checkpoints store them under. Each architecture's file writes its table; with it,
-/// `inspect`, the parameter count and the weights fingerprint know which stored tensors count
-/// without building the model (a test checks each table against what the model loads).
+/// prefixes checkpoints store them under. It is derived from the architecture's loading code (run
+/// with a recording loader, `DecoderStack.weightTable`), so names and shapes are written once;
+/// with it, `inspect`, the parameter count, the FLOP count and the weights fingerprint know which
+/// stored tensors count without loading the model (a test checks it against what models read).
 public struct WeightTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public let name: String
