@@ -48,110 +48,93 @@ public final class ZMQRouterChannel: CoordinatorChannel {
     public func send(_ frames: [[UInt8]]) throws { try socket.send(frames) }
 }
 
+/// A queue one side pushes to and another takes from, waiting up to a timeout (the in-memory
+/// channel's inboxes).
+public final class BlockingQueue<Element>: @unchecked Sendable {
+    let condition = NSCondition()
+    var items: [Element] = []
+    var head = 0
+
+    public init() {}
+
+    public func push(_ item: Element) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Items waiting.
+    public var count: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count - head
+    }
+
+    /// The next item within `timeout` milliseconds (0: only what is there), or nil.
+    public func receive(timeout: Int) -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        if head == items.count && timeout > 0 {
+            let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
+            while head == items.count && condition.wait(until: deadline) {}
+        }
+        guard head < items.count else { return nil }
+        let item = items[head]
+        head += 1
+        if head > 4096 && head * 2 > items.count {   // drop what was taken, now and then
+            items.removeFirst(head)
+            head = 0
+        }
+        return item
+    }
+}
+
 /// A coordinator channel in memory, modelled on swift-nio's EmbeddedChannel: peers `connect` and
 /// get a `WorkerChannel` whose frames arrive here with their identity, as a ROUTER would deliver
 /// them; replies go to that peer's queue. Thread-safe (simulated workers may run on other threads).
 public final class InMemoryChannel: CoordinatorChannel, @unchecked Sendable {
     public let endpoint = "inmemory://coordinator"
-    let condition = NSCondition()
-    var inbox: [[[UInt8]]] = []
-    var head = 0
+    let inbox = BlockingQueue<[[UInt8]]>()
+    let lock = NSLock()
     var peers: [[UInt8]: InMemoryPeer] = [:]
+    var clients: BlockingQueue<[[UInt8]]>?
 
     public init() {}
 
     /// A peer with this identity (ZeroMQ's routing id); connecting again replaces the old one.
     public func connect(identity: String) -> InMemoryPeer {
         let peer = InMemoryPeer(identity: Array(identity.utf8), channel: self)
-        condition.lock()
+        lock.lock()
         peers[peer.identity] = peer
-        condition.unlock()
+        lock.unlock()
         return peer
     }
 
     /// Delivers a raw message (any number of frames) as if it came off the wire: forged and
     /// malformed input reaches the coordinator exactly as a socket would hand it over.
-    public func deliver(_ frames: [[UInt8]]) {
-        condition.lock()
-        inbox.append(frames)
-        condition.signal()
-        condition.unlock()
-    }
+    public func deliver(_ frames: [[UInt8]]) { inbox.push(frames) }
 
     /// Messages waiting for the coordinator.
-    public var pending: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return inbox.count - head
-    }
+    public var pending: Int { inbox.count }
 
-    public func receive(timeout: Int) throws -> [[UInt8]]? {
-        condition.lock()
-        defer { condition.unlock() }
-        if head == inbox.count && timeout > 0 {
-            let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
-            while head == inbox.count && condition.wait(until: deadline) {}
-        }
-        guard head < inbox.count else { return nil }
-        let frames = inbox[head]
-        head += 1
-        if head > 4096 && head * 2 > inbox.count {   // drop what was read, now and then
-            inbox.removeFirst(head)
-            head = 0
-        }
-        return frames
-    }
+    public func receive(timeout: Int) throws -> [[UInt8]]? { inbox.receive(timeout: timeout) }
 
     public func send(_ frames: [[UInt8]]) throws {
         guard frames.count == 2 else { return }
-        condition.lock()
-        let peer = peers[frames[0]]
-        let clients = self.clients
-        condition.unlock()
-        if let peer { peer.push(frames[1]) } else { clients?.push(frames) }
+        lock.lock()
+        let peer = peers[frames[0]], clients = self.clients
+        lock.unlock()
+        if let peer { peer.inbox.push(frames[1]) } else { clients?.push(frames) }
     }
 
-    var clients: InMemoryClients?
-
-    /// One queue for the replies to every identity that did not `connect` (many simulated workers
-    /// served by one thread, as `bench sweep` does): they send with `deliver([identity, frame])`.
-    public func clientQueue() -> InMemoryClients {
-        condition.lock()
-        defer { condition.unlock() }
-        if clients == nil { clients = InMemoryClients() }
+    /// One queue for the replies (`[identity, frame]`) to every identity that did not `connect`
+    /// (many simulated workers served by one thread, as `bench sweep` does): they send with `deliver`.
+    public func clientQueue() -> BlockingQueue<[[UInt8]]> {
+        lock.lock()
+        defer { lock.unlock() }
+        if clients == nil { clients = BlockingQueue() }
         return clients!
-    }
-}
-
-/// Replies to many simulated peers, as `[identity, frame]`, in the order they were sent.
-public final class InMemoryClients: @unchecked Sendable {
-    let condition = NSCondition()
-    var queue: [[[UInt8]]] = []
-    var head = 0
-
-    /// The next reply within `timeout` milliseconds, or nil.
-    public func receive(timeout: Int) -> [[UInt8]]? {
-        condition.lock()
-        defer { condition.unlock() }
-        if head == queue.count && timeout > 0 {
-            let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
-            while head == queue.count && condition.wait(until: deadline) {}
-        }
-        guard head < queue.count else { return nil }
-        let frames = queue[head]
-        head += 1
-        if head > 4096 && head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
-        return frames
-    }
-
-    func push(_ frames: [[UInt8]]) {
-        condition.lock()
-        queue.append(frames)
-        condition.signal()
-        condition.unlock()
     }
 }
 
@@ -159,8 +142,7 @@ public final class InMemoryClients: @unchecked Sendable {
 public final class InMemoryPeer: WorkerChannel, @unchecked Sendable {
     public let identity: [UInt8]
     weak var channel: InMemoryChannel?
-    let condition = NSCondition()
-    var queue: [[UInt8]] = []
+    let inbox = BlockingQueue<[UInt8]>()
 
     init(identity: [UInt8], channel: InMemoryChannel) {
         self.identity = identity
@@ -169,20 +151,5 @@ public final class InMemoryPeer: WorkerChannel, @unchecked Sendable {
 
     public func send(_ frame: [UInt8]) throws { channel?.deliver([identity, frame]) }
 
-    public func receive(timeout: Int) throws -> [UInt8]? {
-        condition.lock()
-        defer { condition.unlock() }
-        if queue.isEmpty && timeout > 0 {
-            let deadline = Date().addingTimeInterval(Double(timeout) / 1000)
-            while queue.isEmpty && condition.wait(until: deadline) {}
-        }
-        return queue.isEmpty ? nil : queue.removeFirst()
-    }
-
-    func push(_ frame: [UInt8]) {
-        condition.lock()
-        queue.append(frame)
-        condition.signal()
-        condition.unlock()
-    }
+    public func receive(timeout: Int) throws -> [UInt8]? { inbox.receive(timeout: timeout) }
 }

@@ -115,12 +115,7 @@ final class SimulatedWorkers: @unchecked Sendable {
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// The `p` quantile (0…1) of the round trips, in seconds.
-    func quantile(_ p: Double) -> Double {
-        let sorted = roundTrips.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let k = Int((Double(sorted.count) * p).rounded(.up)) - 1
-        return sorted[max(0, min(sorted.count - 1, k))]
-    }
+    func quantile(_ p: Double) -> Double { quantileOf(roundTrips, p) }
 }
 
 /// Many workers simulated in memory by one thread (`InMemoryChannel`'s client queue): the same
@@ -192,12 +187,15 @@ final class InMemoryWorkers: @unchecked Sendable {
 
     func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    func quantile(_ p: Double) -> Double {
-        let sorted = roundTrips.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let k = Int((Double(sorted.count) * p).rounded(.up)) - 1
-        return sorted[max(0, min(sorted.count - 1, k))]
-    }
+    func quantile(_ p: Double) -> Double { quantileOf(roundTrips, p) }
+}
+
+/// The `p` quantile (0…1) of `values` (nearest rank).
+func quantileOf(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    let k = Int((Double(sorted.count) * p).rounded(.up)) - 1
+    return sorted[max(0, min(sorted.count - 1, k))]
 }
 
 /// CPU seconds this thread has used.
