@@ -1,8 +1,8 @@
-import Digests
-import SweepCore
 import Checkpoints
+import Digests
 import Foundation
 import Kernels
+import SweepCore
 
 /// A checkpoint's files proven sound before any compute, so that a shard that did not finish
 /// downloading, a branch with a missing file or a corrupted blob stops the sweep before a task is

@@ -1,5 +1,5 @@
-import SweepCore
 import Foundation
+import SweepCore
 import Yams
 
 /// Strict typed reading of one YAML mapping: every key must be read, so a typo is an error naming

@@ -1,8 +1,8 @@
-import SweepCore
-import SweepTransport
 import Foundation
 import Logging
 import Store
+import SweepCore
+import SweepTransport
 
 /// Hands out a sweep's tasks to workers (ZeroMQ ROUTER; workers are DEALERs that ask for work,
 /// so the pattern is pull-based and a slow worker is never flooded). The decisions are

@@ -1,6 +1,6 @@
 import Digests
-import SweepCore
 import Foundation
+import SweepCore
 
 /// The sweep's sentences, as a data set directory holds them (the contract the data builder writes):
 ///

@@ -1,9 +1,9 @@
-import Digests
-import SweepCore
 import Checkpoints
+import Digests
 import Foundation
 import Kernels
 import Store
+import SweepCore
 
 /// Computes a sweep's fingerprints (SweepFingerprints) from the files on disk. Checkpoint files
 /// are hashed once: a cache beside the fragments (`fingerprints.json`) keeps each file's SHA-256

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// A sweep's fragments directory: where each task's fragment lives, and how one is written and
 /// opened. Fragments record the task, the inputs they were made from (`inputs`, `inputs_digest`),

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// The ledger of a sweep: which tasks have a current fragment on disk. Rebuilt from the files
 /// alone, so a restarted coordinator resumes without redoing finished work. A fragment counts as

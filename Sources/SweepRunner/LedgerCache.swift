@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// What the ledger learnt from each verified fragment, remembered under the stamps (size, inode,
 /// modification and change time) of the fragment and of its checksum file, in `fragments/.ledger`

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// Runs a whole plan in this process, in plan order (the single-worker path, and the reference
 /// that multi-worker runs must reproduce bit for bit). Finished tasks (a complete fragment on disk)

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Logging
+import SweepCore
 
 /// One line per runtime message on standard error: `label: message (key=value, …)`, the sweep's
 /// metadata (task, worker, checkpoint) sorted by key. What `run`, `coordinator` and `worker` print.

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 extension Merge {
     /// The directory of the file `w` writes (where the virtual datasets' relative paths start).

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 extension Merge {
     /// The logit lens (`lens/<checkpoint>/<language>` fragments): `token_language [checkpoint,

@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import Probing
 import Store
+import SweepCore
 
 /// Merges a sweep's fragments into one self-describing `sweep.h5`: one dataset per measurement
 /// with dimension scales (`checkpoint`, `layer`, `block`, `language`, `target_language`,

@@ -1,7 +1,7 @@
-import SweepCore
 import Checkpoints
 import Foundation
 import Models
+import SweepCore
 
 /// A config resolved against the machine, checked before any worker starts: every checkpoint
 /// located (offline) with its config.json read and its weight headers checked, every language's

@@ -1,6 +1,6 @@
-import SweepCore
 import Checkpoints
 import Foundation
+import SweepCore
 
 /// A checkpoint series as `model:` names it — one repo with a branch per checkpoint (Pythia,
 /// OLMo, BLOOM, Viking, Amber) or one repo per checkpoint (TinyLlama) — and which of its

@@ -1,6 +1,6 @@
-import SweepCore
 import Dispatch
 import Foundation
+import SweepCore
 
 /// Signals that stop a process cleanly: caught (not fatal) and remembered, so that the process can
 /// end its workers, give its task back or drain its sweep first. The first one received counts.

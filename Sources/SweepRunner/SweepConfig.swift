@@ -1,9 +1,9 @@
-import SweepCore
 import Checkpoints
 import Foundation
 import Models
 import Probing
 import Store
+import SweepCore
 import Yams
 
 /// A sweep as a researcher writes it in YAML (configs/*.yaml). Every key is optional unless

@@ -1,7 +1,7 @@
 import Digests
-import SweepCore
 import Foundation
 import Kernels
+import SweepCore
 
 /// What one task's result depends on, as named values: the config fields the task reads, the
 /// fingerprints of the checkpoint and data it reads, the input digests of the tasks whose

@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// When and where a finished task ran, as its fragment records it (the sweep's timeline).
 public struct TaskRecord: Sendable, Equatable {

@@ -1,5 +1,5 @@
-import SweepCore
 import Foundation
+import SweepCore
 
 /// Where in training a checkpoint lies, as published series name their branches and repos:
 /// `step1000` (Pythia), `global_step1000` (BLOOM), `step1000-tokens4B` and

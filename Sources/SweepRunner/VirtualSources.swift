@@ -1,6 +1,6 @@
-import SweepCore
 import Foundation
 import Store
+import SweepCore
 
 /// What a sweep.h5 merged with virtual activations reads from outside itself: each source file
 /// (relative to the file's directory) with the checksum its fragment recorded when it was written,

@@ -1,9 +1,9 @@
-import SweepCore
-import SweepTransport
 import Foundation
 import Kernels
 import Logging
 import Models
+import SweepCore
+import SweepTransport
 
 /// A worker process: asks the coordinator for work, runs each task on a background thread while
 /// its main thread heartbeats, and reports done (fragment written) or failed (with the error).

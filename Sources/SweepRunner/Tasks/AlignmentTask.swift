@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import Probing
 import Store
+import SweepCore
 
 /// Cross-lingual alignment of one checkpoint's experts: per (concept, source language, target
 /// language) the experts' overlap and its hypergeometric chance level (overall and per block),

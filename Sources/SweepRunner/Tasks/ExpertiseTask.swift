@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import Probing
 import Store
+import SweepCore
 
 /// Concept expertise of one language's pool (checkpoint, language): per concept, every unit's AP
 /// and forcing values and the top-K experts (flat unit indices, −1 padded; all −1 and NaN when the

@@ -1,9 +1,9 @@
-import SweepCore
 import Foundation
 import Kernels
 import Models
 import Probing
 import Store
+import SweepCore
 
 /// What one extraction (checkpoint, language) leaves for the tasks after it: the probe tokens'
 /// hidden states at every layer, and every concept sentence's pooled MLP activations.

@@ -1,8 +1,8 @@
-import SweepCore
 import Foundation
 import Models
 import Probing
 import Store
+import SweepCore
 
 /// Forced generation (checkpoint, concept, language): the language's experts for the concept held
 /// at their forcing value at every position, `samples` continuations of the model's start token,

@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import Probing
 import Store
+import SweepCore
 
 /// Language-specific neurons of one checkpoint by LAPE (`LanguageSpecificNeurons`): every MLP
 /// unit's activation probability per language (positive `mlp_post` over the language's concept-pool

@@ -1,9 +1,9 @@
-import SweepCore
 import Foundation
 import Kernels
 import Models
 import Probing
 import Store
+import SweepCore
 
 /// The logit lens of one (checkpoint, language): a seeded sample of the extraction's probe tokens,
 /// every layer's hidden state read through the model's final norm and head, summarised as the

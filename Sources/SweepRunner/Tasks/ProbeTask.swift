@@ -1,7 +1,7 @@
-import SweepCore
 import Foundation
 import Probing
 import Store
+import SweepCore
 
 /// One layer's language-ID probe (checkpoint, layer): per seed, held-out accuracy, the confusion
 /// matrix, the optimiser's iterations and convergence, and the held-out rows it was scored on

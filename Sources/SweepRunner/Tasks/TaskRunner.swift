@@ -1,10 +1,10 @@
-import SweepCore
 import Foundation
 import Kernels
 import Logging
 import Models
 import Probing
 import Store
+import SweepCore
 import Tokenization
 
 /// Runs one task of a sweep and writes its fragment; one file per task kind beside this one

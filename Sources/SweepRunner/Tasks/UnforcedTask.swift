@@ -1,8 +1,8 @@
-import SweepCore
 import Foundation
 import Models
 import Probing
 import Store
+import SweepCore
 
 /// Generation with nothing forced (checkpoint): `samples` continuations of the start token, each
 /// with its identified language and, for every forced concept, whether the concept is present —
