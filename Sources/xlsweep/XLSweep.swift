@@ -41,7 +41,9 @@ struct XLSweep: ParsableCommand {
         }
         do {
             try command.run()
-        } catch let e where e is ExitCode || e is CleanExit {
+        } catch let e where e is ExitCode || e is CleanExit || e is ValidationError
+                            || String(reflecting: type(of: e)).hasPrefix("ArgumentParser.") {
+            // argument-parser's own (help asked for: its help command throws it from run()).
             exit(withError: e)
         } catch {
             FileHandle.standardError.write(Data("xlsweep: error: \(error)\n".utf8))

@@ -79,4 +79,21 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(check.status, 0, check.stderr)
         XCTAssertEqual(check.stdout, "ok\n")
     }
+
+    /// argument-parser's own path: help (asked of a nested subcommand too) prints usage and exits 0; a
+    /// missing option prints argument-parser's error with usage; an error a command throws while
+    /// running is one `xlsweep: error:` line and exit status 1.
+    func testHelpUsageAndRunErrorsTakeTheirOwnPaths() throws {
+        for args in [["--help"], ["bench", "forward", "--help"], ["help", "run"], ["schema", "--help"]] {
+            let r = try CLI.run(args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("OVERVIEW:") && r.stdout.contains("USAGE:"), "\(args): \(r.stdout)")
+        }
+        let missing = try CLI.run(["extract"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("Missing expected argument '--model <model>'") && missing.stderr.contains("Usage:"), missing.stderr)
+        let running = try CLI.run(["run", "/nonexistent/sweep.yaml"])
+        XCTAssertEqual(running.status, 1)
+        XCTAssertEqual(running.stderr, "xlsweep: error: /nonexistent/sweep.yaml: cannot read the file\n")
+    }
 }
