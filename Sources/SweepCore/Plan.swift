@@ -41,6 +41,32 @@ public struct SweepTask: Hashable, Sendable, CustomStringConvertible {
         self.concept = concept
     }
 
+    // The grid's cells by name: the one place a task's identity is spelled.
+    public static func extract(_ checkpoint: String, _ language: String) -> SweepTask {
+        SweepTask(kind: .extract, checkpoint: checkpoint, layer: nil, language: language, concept: nil)
+    }
+    public static func probe(_ checkpoint: String, layer: Int) -> SweepTask {
+        SweepTask(kind: .probe, checkpoint: checkpoint, layer: layer, language: nil, concept: nil)
+    }
+    public static func expertise(_ checkpoint: String, _ language: String) -> SweepTask {
+        SweepTask(kind: .expertise, checkpoint: checkpoint, layer: nil, language: language, concept: nil)
+    }
+    public static func alignment(_ checkpoint: String) -> SweepTask {
+        SweepTask(kind: .alignment, checkpoint: checkpoint, layer: nil, language: nil, concept: nil)
+    }
+    public static func lape(_ checkpoint: String) -> SweepTask {
+        SweepTask(kind: .lape, checkpoint: checkpoint, layer: nil, language: nil, concept: nil)
+    }
+    public static func generate(_ checkpoint: String, concept: String, _ language: String) -> SweepTask {
+        SweepTask(kind: .generate, checkpoint: checkpoint, layer: nil, language: language, concept: concept)
+    }
+    public static func unforced(_ checkpoint: String) -> SweepTask {
+        SweepTask(kind: .unforced, checkpoint: checkpoint, layer: nil, language: nil, concept: nil)
+    }
+    public static func lens(_ checkpoint: String, _ language: String) -> SweepTask {
+        SweepTask(kind: .lens, checkpoint: checkpoint, layer: nil, language: language, concept: nil)
+    }
+
     /// Stable identity, e.g. `extract/step1000/es`, `probe/step1000/12`, `generate/step1000/joy/es`.
     public var id: String {
         ([kind.rawValue, checkpoint] + [layer.map(String.init), concept, language].compactMap { $0 }).joined(separator: "/")
@@ -77,31 +103,31 @@ public struct Plan: Sendable {
             deps[t.id] = after.map(\.id)
         }
         for c in checkpoints {
-            let extracts = languages.map { SweepTask(kind: .extract, checkpoint: c, layer: nil, language: $0, concept: nil) }
+            let extracts = languages.map { SweepTask.extract(c, $0) }
             for e in extracts { add(e, after: []) }
             for l in 0...(layers[c] ?? 0) {
-                add(SweepTask(kind: .probe, checkpoint: c, layer: l, language: nil, concept: nil), after: extracts)
+                add(SweepTask.probe(c, layer: l), after: extracts)
             }
             var expertise: [SweepTask] = []
             for (i, lang) in languages.enumerated() {
-                let e = SweepTask(kind: .expertise, checkpoint: c, layer: nil, language: lang, concept: nil)
+                let e = SweepTask.expertise(c, lang)
                 add(e, after: [extracts[i]])
                 expertise.append(e)
             }
             if lens {
                 for (i, lang) in languages.enumerated() {
-                    add(SweepTask(kind: .lens, checkpoint: c, layer: nil, language: lang, concept: nil), after: [extracts[i]])
+                    add(SweepTask.lens(c, lang), after: [extracts[i]])
                 }
             }
             // Alignment's permutation baseline re-reads every language's pool.
-            add(SweepTask(kind: .alignment, checkpoint: c, layer: nil, language: nil, concept: nil), after: expertise + extracts)
+            add(SweepTask.alignment(c), after: expertise + extracts)
             // Language-specific neurons (LAPE) compare every language's activation probabilities.
-            add(SweepTask(kind: .lape, checkpoint: c, layer: nil, language: nil, concept: nil), after: extracts)
+            add(SweepTask.lape(c), after: extracts)
             if generation {
-                add(SweepTask(kind: .unforced, checkpoint: c, layer: nil, language: nil, concept: nil), after: [])
+                add(SweepTask.unforced(c), after: [])
                 for concept in generationConcepts ?? concepts {
                     for (i, lang) in languages.enumerated() {
-                        add(SweepTask(kind: .generate, checkpoint: c, layer: nil, language: lang, concept: concept),
+                        add(SweepTask.generate(c, concept: concept, lang),
                             after: [expertise[i]])
                     }
                 }

@@ -24,7 +24,7 @@ extension Merge {
         var extracts: [[ExtractFragment?]] = []
         for name in ck {
             extracts.append(try langs.map { lang in
-                let id = "extract/\(name)/\(lang)"
+                let id = SweepTask.extract(name, lang).id
                 return done.contains(id) ? try ExtractFragment(reading: try store.reader(id), model: model, probe: false, pooled: false) : nil
             })
         }
@@ -35,7 +35,7 @@ extension Merge {
             try w.write(name, int64s: (0..<n).map(Int64.init), shape: [n])
             try w.makeScale(name, dimension: name)
         }
-        func file(_ i: Int, _ j: Int) -> String { "fragments/" + Fragment.fileName(task: "extract/\(ck[i])/\(langs[j])") }
+        func file(_ i: Int, _ j: Int) -> String { "fragments/" + Fragment.fileName(task: SweepTask.extract(ck[i], langs[j]).id) }
         var hidden: [HDF5Writer.VirtualBlock] = [], ids: [HDF5Writer.VirtualBlock] = [], sources: [HDF5Writer.VirtualBlock] = []
         var pooled: [HDF5Writer.VirtualBlock] = [], rows: [HDF5Writer.VirtualBlock] = []
         var tokenCount = [Int64](repeating: 0, count: C * L), sentenceCount = tokenCount

@@ -16,7 +16,7 @@ extension Merge {
         var fragments: [[LensFragment?]] = []
         for name in ck {
             fragments.append(try langs.map { lang in
-                let id = "lens/\(name)/\(lang)"
+                let id = SweepTask.lens(name, lang).id
                 return done.contains(id) ? try LensFragment(reading: try store.reader(id), layers: layers, targets: L + 1) : nil
             })
         }
@@ -37,7 +37,7 @@ extension Merge {
                 guard let f = fragments[i][j] else { continue }
                 // Every language's task attributes the same tokens (same tokenizer, same text): the first written stands.
                 if tokenLanguage[i * V] == -2 {
-                    guard f.tokenLanguage.count <= V else { throw SweepError("lens/\(ck[i])/\(langs[j]): \(f.tokenLanguage.count) vocabulary tokens, the model has \(V)") }
+                    guard f.tokenLanguage.count <= V else { throw SweepError("\(SweepTask.lens(ck[i], langs[j])): \(f.tokenLanguage.count) vocabulary tokens, the model has \(V)") }
                     tokenLanguage.replaceSubrange((i * V)..<(i * V + f.tokenLanguage.count), with: f.tokenLanguage)
                 }
                 let base = (i * L + j) * T

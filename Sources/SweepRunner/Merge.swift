@@ -77,7 +77,7 @@ public enum Merge {
         var accuracy = [Double](repeating: .nan, count: C * (layers + 1) * S)
         for (i, name) in ck.enumerated() {
             for l in 0...layers {
-                guard let r = try reader("probe/\(name)/\(l)") else { continue }
+                guard let r = try reader(SweepTask.probe(name, layer: l).id) else { continue }
                 let probe = try ProbeFragment(reading: r, seeds: S, languages: L)
                 accuracy.replaceSubrange(((i * (layers + 1) + l) * S)..<((i * (layers + 1) + l + 1) * S), with: probe.accuracy)
             }
@@ -93,7 +93,7 @@ public enum Merge {
         var positives = [Int32](repeating: -1, count: C * L * K)
         for (i, name) in ck.enumerated() {
             for (j, lang) in langs.enumerated() {
-                guard let r = try reader("expertise/\(name)/\(lang)") else { continue }
+                guard let r = try reader(SweepTask.expertise(name, lang).id) else { continue }
                 let e = try ExpertiseFragment(reading: r, concepts: K, k: P, units: unitIndex)
                 let base = (i * L + j) * K
                 for (key, v) in [("ap", e.averagePrecision), ("on_p50", e.onP50), ("on_p90", e.onP90), ("off_mean", e.offMean)] {
@@ -120,7 +120,7 @@ public enum Merge {
         }
         var perLayer = [Float](repeating: .nan, count: C * K * layers * L * L), chancePerLayer = perLayer
         for (i, name) in ck.enumerated() {
-            guard let r = try reader("alignment/\(name)") else { continue }
+            guard let r = try reader(SweepTask.alignment(name).id) else { continue }
             let a = try AlignmentFragment(reading: r, concepts: K, languages: L, blocks: layers)
             for (key, v) in [("overlap", a.overlap), ("chance_overlap", a.chanceOverlap), ("cross_ap", a.crossAP),
                              ("cross_ap_baseline", a.crossAPBaseline)] {
@@ -142,7 +142,7 @@ public enum Merge {
         var specific = [Int32](repeating: -1, count: C * L * units), perBlock = [Int32](repeating: -1, count: C * L * layers)
         var thresholds = [Double](repeating: .nan, count: C * 2)
         for (i, name) in ck.enumerated() {
-            guard let r = try reader("lape/\(name)") else { continue }
+            guard let r = try reader(SweepTask.lape(name).id) else { continue }
             let f = try LAPEFragment(reading: r, languages: L, units: units)
             probability.replaceSubrange((i * L * units)..<((i + 1) * L * units), with: f.activationProbability)
             specific.replaceSubrange((i * L * units)..<((i + 1) * L * units), with: f.languageSpecific)
@@ -205,7 +205,7 @@ public enum Merge {
             let forcedConcepts = sweep.forcedConcepts
             var unforced: [UnforcedFragment?] = []
             for name in ck {
-                unforced.append(try reader("unforced/\(name)").map {
+                unforced.append(try reader(SweepTask.unforced(name).id).map {
                     try UnforcedFragment(reading: $0, samples: G, concepts: forcedConcepts.count)
                 })
             }
@@ -215,7 +215,7 @@ public enum Merge {
             for (i, name) in ck.enumerated() {
                 for (k, concept) in concepts.enumerated() {
                     for (j, lang) in langs.enumerated() {
-                        guard let r = try reader("generate/\(name)/\(concept)/\(lang)") else { continue }
+                        guard let r = try reader(SweepTask.generate(name, concept: concept, lang).id) else { continue }
                         let base = unforced[i].flatMap { u in forcedConcepts.firstIndex(of: concept).map { f in
                             (u.language, Array(u.conceptPresent[(f * G)..<((f + 1) * G)])) } }
                         let g = try GenerationFragment(reading: r, samples: G, controls: D)
@@ -315,13 +315,13 @@ public enum Merge {
         var fingerprints: [String] = [], tokenizers: [String] = [], precisions: [String] = [], kernels: [String] = []
         var warnings: [String] = []
         for name in ck {
-            let p = try reader("extract/\(name)/\(langs[0])").map(ExtractFragment.provenance)
+            let p = try reader(SweepTask.extract(name, langs[0]).id).map(ExtractFragment.provenance)
             fingerprints.append(p?.weights ?? "")
             tokenizers.append(p.map { $0.tokenizer.isEmpty ? "" : "sha256:" + $0.tokenizer } ?? "")
             // Every language's extraction, wherever it ran: one value when all agree, else each node's.
             var byHost: [(host: String, precision: String, kernels: String)] = []
             for lang in langs {
-                guard let r = try reader("extract/\(name)/\(lang)") else { continue }
+                guard let r = try reader(SweepTask.extract(name, lang).id) else { continue }
                 let q = ExtractFragment.provenance(r)
                 byHost.append(((try? r.attribute("task_host")) ?? "?", q.precision, q.kernels))
             }

@@ -87,7 +87,6 @@ extension TaskRunner {
                 }
             }
         }
-        let read = langs.map { "expertise/\(task.checkpoint)/\($0)" } + langs.map { "extract/\(task.checkpoint)/\($0)" }
-        try store.write(task.id, inputs: inputs(task), read: read, provenance: provenance()) { try out.write(to: $0, concepts: C, languages: L, blocks: layers) }
+        try write(task) { try out.write(to: $0, concepts: C, languages: L, blocks: layers) }
     }
 }

@@ -72,7 +72,7 @@ extension TaskRunner {
     }
 
     func readExpertise(_ checkpoint: String, _ language: String) throws -> ExpertiseFragment {
-        try ExpertiseFragment(reading: try store.reader("expertise/\(checkpoint)/\(language)"), concepts: sweep.concepts.count,
+        try ExpertiseFragment(reading: try store.reader(SweepTask.expertise(checkpoint, language).id), concepts: sweep.concepts.count,
                               k: sweep.config.expertise.k, units: units(checkpoint))
     }
 
@@ -119,7 +119,7 @@ extension TaskRunner {
         }
         let fragment = ExpertiseFragment(positives: positives, averagePrecision: ap, onP50: p50, onP90: p90, offMean: off,
                                          experts: experts, units: units)
-        try store.write(task.id, inputs: inputs(task), read: ["extract/\(task.checkpoint)/\(lang)"], provenance: provenance()) {
+        try write(task) {
             try fragment.write(to: $0, concepts: concepts.count, k: k)
         }
     }

@@ -98,7 +98,7 @@ extension TaskRunner {
     }
 
     func readExtract(_ checkpoint: String, _ language: String, probe: Bool = true, pooled: Bool = true) throws -> ExtractFragment {
-        try ExtractFragment(reading: try store.reader("extract/\(checkpoint)/\(language)"), model: sweep.modelConfigs[checkpoint]!,
+        try ExtractFragment(reading: try store.reader(SweepTask.extract(checkpoint, language).id), model: sweep.modelConfigs[checkpoint]!,
                             probe: probe, pooled: pooled)
     }
 
@@ -169,7 +169,7 @@ extension TaskRunner {
         fragment.precision = m.precision.rawValue
         fragment.productKernels = m.precision == .bf16 ? "bf16 \(KernelPath.active) (\(KernelPath.active.numerics) numerics)"
                                                        : "\(KernelPath.fp32Summary) (portable numerics)"
-        try store.write(task.id, inputs: inputs(task), provenance: provenance()) {
+        try write(task) {
             try fragment.write(to: $0, model: m.config, storage: sweep.config.activationStorage)
         }
     }

@@ -94,7 +94,7 @@ extension TaskRunner {
             fragment.controlLanguage += control.languages
             fragment.controlConceptPresent += control.present
         }
-        try store.write(task.id, inputs: inputs(task), read: ["expertise/\(task.checkpoint)/\(task.language!)"], provenance: provenance()) {
+        try write(task) {
             try fragment.write(to: $0)
         }
     }

@@ -38,17 +38,16 @@ public struct LAPEFragment: Sendable {
 extension TaskRunner {
     func lape(_ task: SweepTask) throws {
         let model = sweep.modelConfigs[task.checkpoint]!
-        var probabilities: [[Double]] = [], read: [String] = []
+        var probabilities: [[Double]] = []
         for lang in sweep.config.languages {
-            let id = "extract/\(task.checkpoint)/\(lang)"
+            let id = SweepTask.extract(task.checkpoint, lang).id
             let (active, tokens) = try ExtractFragment.activationCounts(try store.reader(id), model: model)
             guard tokens > 0 else { throw SweepError("language \(lang): no pool tokens to count activations over") }
             probabilities.append(active.map { Double($0) / Double(tokens) })
-            read.append(id)
         }
         let selection = LanguageSpecificNeurons.select(probabilities: probabilities, options: sweep.config.lape)
         let fragment = LAPEFragment(probabilities: probabilities, selection: selection)
-        try store.write(task.id, inputs: inputs(task), read: read, provenance: provenance()) {
+        try write(task) {
             try fragment.write(to: $0, languages: sweep.config.languages.count, units: model.nLayers * model.dMLP)
         }
     }

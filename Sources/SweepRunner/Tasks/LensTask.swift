@@ -65,12 +65,11 @@ extension TaskRunner {
         let encoded = (data.probe[lang] ?? []).map { encode($0, tokenizer) }
         var kept: [(sentence: Int, position: Int)] = []
         for (s, e) in encoded.enumerated() { for (p, k) in e.keep.enumerated() where k { kept.append((s, p)) } }
-        let extractSeed = SweepTask(kind: .extract, checkpoint: task.checkpoint, layer: nil, language: lang, concept: nil)
-            .seed(sweepSeed: sweep.config.seed)
+        let extractSeed = SweepTask.extract(task.checkpoint, lang).seed(sweepSeed: sweep.config.seed)
         let probe = Self.sample(min(sweep.config.probe.tokensPerLanguage, kept.count), of: kept.count, seed: extractSeed)
         guard probe.count == extract.probeTokens,
               zip(probe, extract.probeTokenIDs).allSatisfy({ Int64(encoded[kept[$0].sentence].ids[kept[$0].position]) == $1 }) else {
-            throw SweepError("extract/\(task.checkpoint)/\(lang): its probe tokens are not the sample its seed draws from "
+            throw SweepError("\(SweepTask.extract(task.checkpoint, lang)): its probe tokens are not the sample its seed draws from "
                 + "this tokenization (\(extract.probeTokens) held, \(probe.count) drawn); rerun the extraction", code: .bug)
         }
         let chosen = Self.sample(min(sweep.config.logitLens.tokens, extract.probeTokens), of: extract.probeTokens, seed: seed)
@@ -109,7 +108,7 @@ extension TaskRunner {
         }
         let fragment = LensFragment(tokenLanguage: attribution.language, lensToken: chosen.map(Int64.init), nextToken: next,
                                     top: top, mass: mass, accuracy: accuracy)
-        try store.write(task.id, inputs: inputs(task), provenance: provenance()) {
+        try write(task) {
             try fragment.write(to: $0, layers: n + 1, targets: L + 1)
         }
     }

@@ -46,15 +46,13 @@ extension TaskRunner {
     func probe(_ task: SweepTask, seed: UInt64) throws {
         let layer = task.layer!
         var features: [Float] = [], labels: [Int] = []
-        var read: [String] = []
         let model = sweep.modelConfigs[task.checkpoint]!
         for (li, lang) in sweep.config.languages.enumerated() {
-            let id = "extract/\(task.checkpoint)/\(lang)"
+            let id = SweepTask.extract(task.checkpoint, lang).id
             let r = try store.reader(id)
             let tokens = try r.ints("probe/token_id", shape: [nil]).count
             features += try r.floats("probe/hidden.\(layer)", shape: [tokens, model.dModel])
             labels += [Int](repeating: li, count: tokens)
-            read.append(id)
         }
         let p = sweep.config.probe
         let seeds = (0..<p.seeds).map { seed &+ UInt64($0) }
@@ -62,6 +60,6 @@ extension TaskRunner {
                                            seeds: seeds, testFraction: p.testFraction,
                                            options: .init(c: p.c, maxIterations: p.maxIterations))
         let fragment = ProbeFragment(result)
-        try store.write(task.id, inputs: inputs(task), read: read, provenance: provenance()) { try fragment.write(to: $0, languages: sweep.config.languages.count) }
+        try write(task) { try fragment.write(to: $0, languages: sweep.config.languages.count) }
     }
 }

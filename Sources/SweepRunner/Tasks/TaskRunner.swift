@@ -45,6 +45,12 @@ public final class TaskRunner {
     /// The inputs the plan derives for `task` (what its fragment is bound to).
     func inputs(_ task: SweepTask) -> TaskInputs { sweep.inputs.inputs[task.id]! }
 
+    /// Writes `task`'s fragment, bound to its inputs and to the content of the fragments it read —
+    /// its dependencies in the plan, declared there once — with where and when it ran.
+    func write(_ task: SweepTask, _ body: (HDF5Writer) throws -> Void) throws {
+        try store.write(task.id, inputs: inputs(task), read: sweep.plan.dependencies[task.id] ?? [], provenance: provenance(), body)
+    }
+
     /// Who runs the tasks (host, worker id, attempt of the current task), as the worker says.
     public var placement: (host: String, worker: String, attempt: Int) = (ProcessInfo.processInfo.hostName, "local:\(getpid())", 1)
     var started = Date()

@@ -47,6 +47,6 @@ extension TaskRunner {
             }
         }
         let fragment = UnforcedFragment(text: texts, language: languages, conceptPresent: present)
-        try store.write(task.id, inputs: inputs(task), provenance: provenance()) { try fragment.write(to: $0) }
+        try write(task) { try fragment.write(to: $0) }
     }
 }
