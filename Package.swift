@@ -80,7 +80,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Checkpoints", "Tokenization"]),
         .testTarget(name: "ProbingTests", dependencies: ["TestSupport", "Probing", "Checkpoints"]),
-        .testTarget(name: "SweepTests", dependencies: ["TestSupport", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints"]),
+        .testTarget(name: "SweepTests", dependencies: ["TestSupport", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints",
+                                                    .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Store", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Kernels"]),
     ]
 )

@@ -138,6 +138,20 @@ public final class Coordinator {
     /// One message off the channel (`[identity, frame]`), handled now.
     public func handle(_ frames: [[UInt8]]) { perform(state.receive(frames, now: clock())) }
 
+    /// Handles every message the channel holds now, then does the housekeeping (leases expired by
+    /// the clock go back, silent workers are forgotten): one turn of `serve` without waiting, for
+    /// tests that drive the coordinator with their own clock. Returns the messages handled.
+    @discardableResult
+    public func pump() throws -> Int {
+        var handled = 0
+        while let frames = try channel.receive(timeout: 0) {
+            handle(frames)
+            handled += 1
+        }
+        perform(state.housekeep(now: clock()))
+        return handled
+    }
+
     /// Serves until the plan is finished and every worker has been told to stop (or `idleExit`
     /// seconds pass with no worker at all once finished), or, once `stop` was called, until no task
     /// is leased. `tick` runs after every event; it may throw to stop serving. Throws when no

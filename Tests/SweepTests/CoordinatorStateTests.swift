@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import TestSupport
 import XCTest
 @testable import SweepRunner
 @testable import SweepCore
@@ -224,6 +226,61 @@ final class CoordinatorStateTests: XCTestCase {
         group.wait()
         XCTAssertEqual(completed.sorted(), plan.tasks.map(\.id).sorted())
         XCTAssertEqual(coordinator.progress.done, plan.tasks.count)
+    }
+}
+
+/// The coordinator itself (the driver, not only its state machine) over the in-memory channel,
+/// with an injected clock: peers' frames go in through the channel, replies come back through it,
+/// time moves only when the test moves it.
+final class InMemoryCoordinatorTests: XCTestCase {
+    final class Clock: @unchecked Sendable { var now = 5000.0 }
+
+    func testLeasesExpireByTheInjectedClockAndForgedFramesThroughTheChannelChangeNothing() throws {
+        let plan = Plan(checkpoints: ["a"], languages: ["en", "es"], layers: ["a": 1], concepts: ["joy"], generation: false)
+        let dir = try TestSupport.scratch(self)
+        let config = try SweepConfig(text: "output: \(dir)/out\ndata: \(dir)\nlanguages: [en, es]\ncheckpoints: [{name: a, path: \(dir)}]\n"
+                                     + "lease_seconds: 10\n", file: dir + "/c.yaml")
+        let inputs = PlanInputs(plan: plan, config: config, concepts: ["joy"], fingerprints: SweepFingerprints(data: [:], lexicon: "none", checkpoints: [:]))
+        let channel = InMemoryChannel(), clock = Clock()
+        var verified: [String] = []
+        var quiet = Logger(label: "coordinator")
+        quiet.logLevel = .critical   // 500 dropped frames would be 500 warnings
+        let coordinator = Coordinator(config: config, plan: plan, inputs: inputs, done: [], components: "{}", channel: channel,
+                                      logger: quiet, clock: { clock.now }) { verified.append($0); return true }
+        let slow = channel.connect(identity: "slow"), fast = channel.connect(identity: "fast")
+        func ask(_ peer: InMemoryPeer, _ kind: Message.Kind, _ body: [String: String] = [:]) throws -> Message? {
+            try peer.send(Message(kind, body).encode())
+            try coordinator.pump()
+            return try peer.receive(timeout: 0).map { try Message.decode($0) }
+        }
+        XCTAssertEqual(try ask(slow, .hello, ["host": "h1"])?.kind, .welcome)
+        let first = try XCTUnwrap(try ask(slow, .request)?.body["task"])
+        // Forged and malformed frames through the channel: dropped, nothing answered to anyone, no lease moved.
+        var rng = SplitMixForTests(seed: 7)
+        for i in 0..<500 {
+            var f = Message([.done, .failed, .abandoned, .task][i % 4], ["task": first, "code": "node"]).encode()
+            if i % 3 == 0 { f[Int(rng.next() % UInt64(f.count))] ^= 0x40 }
+            channel.deliver(i % 5 == 0 ? [Array("fz".utf8), f, f] : [Array("fz\(i % 7)".utf8), f])
+        }
+        try coordinator.pump()
+        XCTAssertNil(try slow.receive(timeout: 0))
+        XCTAssertEqual(coordinator.scheduler.leases[first]?.worker, "slow")
+        XCTAssertTrue(verified.isEmpty)
+        // The lease is 10 s: at +9 s it holds, at +11 s the task goes to the next worker who asks.
+        clock.now += 9
+        try coordinator.pump()
+        XCTAssertNotNil(coordinator.scheduler.leases[first])
+        clock.now += 2
+        try coordinator.pump()
+        XCTAssertNil(coordinator.scheduler.leases[first])
+        XCTAssertEqual(try ask(fast, .hello, ["host": "h2"])?.kind, .welcome)
+        XCTAssertEqual(try ask(fast, .request)?.body["task"], first)
+        // The slow worker's late report is not the lease holder's: not verified, not counted.
+        XCTAssertEqual(try ask(slow, .done, ["task": first]), nil)
+        XCTAssertTrue(verified.isEmpty)
+        XCTAssertEqual(try ask(fast, .done, ["task": first])?.kind, nil)
+        XCTAssertEqual(verified, [first])
+        XCTAssertTrue(coordinator.scheduler.done.contains(first))
     }
 }
 
