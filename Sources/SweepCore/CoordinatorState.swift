@@ -197,8 +197,13 @@ public struct CoordinatorState: Sendable {
             workers[worker]!.starved = task == nil && readyLeft
             if let task {
                 out += reply(Message(.task, ["task": task.id, "attempt": String(scheduler.attempts[task.id] ?? 1)]))
-            } else if scheduler.finished {
+            } else if scheduler.finished && (recheckedClean || rechecks >= 3) {
                 out += reply(Message(.shutdown))
+            } else if scheduler.finished {
+                // Not before the disk has confirmed the finish (`poll` → `.recheck`): a task redone
+                // with other bits makes what read it stale, and a worker told to leave would not
+                // be there to run it again.
+                out += reply(Message(.wait, ["milliseconds": "250"]))
             } else {
                 out += reply(Message(.wait, ["milliseconds": "250"]))
             }

@@ -56,17 +56,20 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(Set(given), Set(plan.tasks.map(\.id)))
         // Dependencies first: both extractions before any probe or expertise.
         XCTAssertTrue(given.prefix(2).allSatisfy { $0.hasPrefix("extract/") }, "\(given)")
+        // Finished as the scheduler counts it, but the worker is not let go before the disk agrees.
+        XCTAssertEqual(replies(s.receive(frame("w1", .request), now: 1001.5)).first?.1.kind, .wait)
         XCTAssertEqual(s.poll(now: 1002, idleExit: 5), .recheck)
-        // The disk says one fragment was made again: it and what read it run again.
+        // The disk says one fragment was made again: it and what read it run again, on the worker still there.
         let log = s.rechecked(onDisk: Set(plan.tasks.map(\.id)).subtracting(["probe/a/0"]))
         XCTAssertEqual(log.count, 1)
         XCTAssertEqual(s.poll(now: 1002, idleExit: 5), .running)
         XCTAssertEqual(work(&s, "w1", now: 1003), ["probe/a/0"])
         XCTAssertEqual(s.poll(now: 1004, idleExit: 5), .recheck)
         XCTAssertEqual(s.rechecked(onDisk: Set(plan.tasks.map(\.id))), [])
-        // Finished, but the working peer is told first (it asks again, gets shutdown) — or idleExit passes.
-        XCTAssertEqual(s.poll(now: 1004, idleExit: 5), .running)
-        XCTAssertEqual(s.poll(now: 1010, idleExit: 5), .finished)
+        XCTAssertEqual(replies(s.receive(frame("w1", .request), now: 1004)).first?.1.kind, .shutdown)
+        _ = s.receive(frame("w1", .bye), now: 1004)
+        // Told to leave, it said bye: no working peer is left to wait for.
+        XCTAssertEqual(s.poll(now: 1004, idleExit: 5), .finished)
         XCTAssertEqual(s.busySeconds, Double(plan.tasks.count + 1))
     }
 
