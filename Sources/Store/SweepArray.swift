@@ -57,12 +57,17 @@ extension HDF5Reader {
     /// A floating-point dataset as doubles, by named axis.
     public func named(_ name: String) throws -> SweepArray<Double> {
         let (values, shape) = try doubles(name)
-        return try SweepArray(name: name, values: values, shape: shape)
+        return try inFile { try SweepArray(name: name, values: values, shape: shape) }
     }
 
     /// An integer dataset, by named axis.
     public func namedInts(_ name: String) throws -> SweepArray<Int64> {
         let (values, shape) = try ints(name)
-        return try SweepArray(name: name, values: values, shape: shape)
+        return try inFile { try SweepArray(name: name, values: values, shape: shape) }
+    }
+
+    /// A dataset the schema refuses, said with this file's path: `sweep.h5: probe_accuracy: shape …`.
+    func inFile<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as HDF5Error { throw HDF5Error(path: path, detail: "\(e.path): \(e.detail)") }
     }
 }

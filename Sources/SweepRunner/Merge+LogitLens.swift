@@ -35,9 +35,17 @@ extension Merge {
         for i in 0..<C {
             for j in 0..<L {
                 guard let f = fragments[i][j] else { continue }
-                // Every language's task attributes the same tokens (same tokenizer, same text): the first written stands.
-                if tokenLanguage[i * V] == -2 {
-                    guard f.tokenLanguage.count <= V else { throw SweepError("\(SweepTask.lens(ck[i], langs[j])): \(f.tokenLanguage.count) vocabulary tokens, the model has \(V)") }
+                // Every language's task attributes the same tokens (same tokenizer, same text): the first
+                // written stands, and another that disagrees is a defect, not a value to pick from.
+                guard f.tokenLanguage.count <= V else {
+                    throw SweepError("\(SweepTask.lens(ck[i], langs[j])): \(f.tokenLanguage.count) vocabulary tokens, the model has \(V)")
+                }
+                if let first = fragments[i].prefix(j).compactMap({ $0 }).first {
+                    guard first.tokenLanguage == f.tokenLanguage else {
+                        throw SweepError("\(SweepTask.lens(ck[i], langs[j])): its token attribution differs from the checkpoint's other "
+                            + "languages' (same tokenizer and text); rerun its lens tasks", code: .bug)
+                    }
+                } else {
                     tokenLanguage.replaceSubrange((i * V)..<(i * V + f.tokenLanguage.count), with: f.tokenLanguage)
                 }
                 let base = (i * L + j) * T

@@ -127,6 +127,22 @@ final class ReportTests: XCTestCase {
             print("ok")
             """, dir + "/out/sweep.h5", dir + "/page.html"])
         XCTAssertEqual(lens.stdout, "ok\n", lens.stderr)
+        // A file whose dataset does not have the schema's axes is refused in one line naming file and dataset.
+        let bad = dir + "/bad.h5"
+        try FileManager.default.copyItem(atPath: dir + "/out/sweep.h5", toPath: bad)
+        let reshape = try CLI.python(["-c", """
+            import sys, h5py
+            f = h5py.File(sys.argv[1], "r+")
+            a = f["probe_accuracy"][:]
+            del f["probe_accuracy"]
+            f["probe_accuracy"] = a.reshape(a.shape[0], -1)
+            """, bad])
+        XCTAssertEqual(reshape.status, 0, reshape.stderr)
+        let refused = try CLI.run(["report", bad, "--out", dir + "/bad.html"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.hasPrefix("xlsweep: error: \(bad): probe_accuracy: shape [3, ")
+                      && refused.stderr.contains("the schema's axes are [\"checkpoint\", \"layer\", \"seed\"]"), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
         for needle in ["Provenance", "sha256:", "Example forced generations", "step1", "probe accuracy", "Time per task kind",
                        "Forced generation by source language", "Source × output language"] {
             XCTAssertTrue(html.localizedCaseInsensitiveContains(needle), needle)

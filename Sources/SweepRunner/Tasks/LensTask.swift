@@ -82,6 +82,7 @@ extension TaskRunner {
         let n = config.nLayers, d = config.dModel, vocab = config.vocabSize, T = chosen.count
         var mass = [Double](repeating: 0, count: (n + 1) * (L + 1)), top = [Int64](repeating: 0, count: (n + 1) * T)
         var accuracy = [Double](repeating: .nan, count: n + 1)
+        let scored = next.filter { $0 >= 0 }.count   // lens tokens that have a next token
         let rows = FloatBuffer(count: Self.lensRows * d, uninitialized: true)
         let logits = FloatBuffer(count: Self.lensRows * vocab, uninitialized: true)
         for l in 0...n {
@@ -103,7 +104,6 @@ extension TaskRunner {
                 }
             }
             for j in 0...L { mass[l * (L + 1) + j] = T > 0 ? sums[j] / Double(T) : .nan }
-            let scored = next.filter { $0 >= 0 }.count
             if scored > 0 { accuracy[l] = Double(hits) / Double(scored) }
         }
         let fragment = LensFragment(tokenLanguage: attribution.language, lensToken: chosen.map(Int64.init), nextToken: next,
