@@ -30,12 +30,17 @@
 #define NR 64           // columns per packed panel of B
 #define KC 512
 
+// `pfCount` cache lines from `pf` into L2, spread over the k steps (four at most per step): the
+// next pre-packed panel, a share per row tile (see the driver).
+#define XL_PREFETCH(k)                                                              \
+        for (int l = 4 * (k); l < 4 * (k) + 4 && l < pfCount; l++) _mm_prefetch(pf + 64L * l, _MM_HINT_T1);
+
 // MARK: - micro-kernels: tile[MR][NR] (+)= A[MR rows][kc] · panel[kc][NR]
 //
 // `a[i]` points at A(row i, first k of the block); consecutive k lie `ks` floats apart.
 // `load`: continue the chains stored in `tile`; else start them at 0.
 
-static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
+static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
     for (int i = 0; i < MR; i++) {
         for (int n = 0; n < NR; n++) {
             float acc = load ? c[i * ldc + n] : 0.0f;
@@ -46,7 +51,7 @@ static void micro_generic(int kc, const float *const a[MR], long ks, const float
 }
 
 __attribute__((target("avx2,fma")))
-static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
+static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
     for (int n0 = 0; n0 < NR; n0 += 16) {
         __m256 acc[MR][2];
         for (int i = 0; i < MR; i++) {
@@ -55,6 +60,7 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
         }
         const float *p = panel + n0;
         for (int k = 0; k < kc; k++, p += NR) {
+            XL_PREFETCH(k)
             __m256 b0 = _mm256_load_ps(p), b1 = _mm256_load_ps(p + 8);
             for (int i = 0; i < MR; i++) {
                 __m256 x = _mm256_broadcast_ss(a[i] + (long)k * ks);
@@ -69,7 +75,7 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
 /// The hot loop: 24 accumulators (6 rows × 4 vectors of 16 columns); per k, 4 panel loads and 6
 /// broadcasts of A (folded into the FMAs as {1to16} memory operands).
 __attribute__((target("avx512f")))
-static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load) {
+static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
     __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];   // c0 … c5: accumulators of rows 0 … 5
     for (int v = 0; v < 4; v++) {
         c0[v] = load ? _mm512_loadu_ps(c + 0 * ldc + 16 * v) : _mm512_setzero_ps();
@@ -82,6 +88,7 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     const float *p = panel;
     for (int k = 0; k < kc; k++, p += NR) {
+        XL_PREFETCH(k)
         __m512 b0 = _mm512_load_ps(p), b1 = _mm512_load_ps(p + 16), b2 = _mm512_load_ps(p + 32), b3 = _mm512_load_ps(p + 48);
 #define XL_ROW(c, ai)                                                 \
         {                                                             \
@@ -105,7 +112,7 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     }
 }
 
-typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int);
+typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int);
 
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
@@ -255,8 +262,18 @@ static void gemm(int level, int M, int N, int K, float alpha,
             else if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
             else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
             else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
+            // Pre-packed panels lie one after the other (k blocks of a column block, then the next
+            // column block): the next one is fetched into L2 a share per row tile, so that reading
+            // the weights from memory is spread over the tiles instead of stalling the first.
+            const char *next = packed && (k0 + kc < K || n0 + NR < N) ? (const char *)(panel + (size_t)kc * NR) : NULL;
+            long nextLines = next ? (long)(K - k0 - kc < KC ? (k0 + kc < K ? K - k0 - kc : (K < KC ? K : KC)) : KC) * NR * 4 / 64 : 0;
+            long tiles = (M + MR - 1) / MR, perTile = (nextLines + tiles - 1) / tiles, fetched = 0;
             for (int m0 = 0; m0 < M; m0 += MR) {
                 int rows = M - m0 < MR ? M - m0 : MR;
+                long share = perTile < nextLines - fetched ? perTile : nextLines - fetched;
+                if (share > 4L * kc) share = 4L * kc;
+                const char *pf = next ? next + fetched * 64 : NULL;
+                fetched += share;
                 const float *a[MR];
                 for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * rs + (long)k0 * ks;
                 // A whole tile is accumulated in C itself; an edge tile in `tile`, copied in and out.
@@ -266,7 +283,7 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 long cs = whole ? ldc : NR;
                 if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
-                micro(kc, a, ks, panel, c, cs, !first);
+                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;
                     const float *sums = whole ? out : tile[i];

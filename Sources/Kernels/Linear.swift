@@ -117,6 +117,60 @@ public enum Linear {
     }
 }
 
+extension Linear {
+    /// One row `a[k]` times B into `c[n]`, each element as `gemm` computes it — one fp32 chain
+    /// starting at 0 with an FMA per k in order, then alpha · (when not 1), then + beta · C (when
+    /// beta is not 0) — so the same bits, without packing B or computing five rows for one: the
+    /// single query of a decoding step against its keys (`transposeB`: B `[N, K]`) and values
+    /// (B `[K, N]`). One thread.
+    public static func rowProduct(n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+                                  transposeB: Bool, beta: Float, c: UnsafeMutablePointer<Float>) {
+        if KernelSwitch.reference || n <= 0 || k <= 0 {
+            gemm(m: 1, n: n, k: k, alpha: alpha, a: a, lda: max(1, k), b: b, ldb: ldb, transposeB: transposeB, beta: beta, c: c, ldc: n)
+            return
+        }
+        @inline(__always) func finish(_ acc: Float, _ j: Int) {
+            var v = alpha != 1 ? alpha * acc : acc
+            if beta != 0 { v = v + beta * c[j] }
+            c[j] = v
+        }
+        if transposeB {
+            // Eight outputs (rows of B) advance together, lane l the chain of row j + l.
+            var j = 0
+            while j < n {
+                let rows = min(8, n - j)
+                @inline(__always) func row(_ l: Int) -> UnsafePointer<Float> { b + (j + min(l, rows - 1)) * ldb }
+                let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+                var acc = SIMD8<Float>()
+                for p in 0..<k {
+                    let bv = SIMD8<Float>(r0[p], r1[p], r2[p], r3[p], r4[p], r5[p], r6[p], r7[p])
+                    acc = acc.addingProduct(SIMD8(repeating: a[p]), bv)
+                }
+                for l in 0..<rows { finish(acc[l], j + l) }
+                j += 8
+            }
+        } else {
+            // Sixteen outputs (columns of B) at a time, lane l the chain of column j + l.
+            var j = 0
+            let rb = UnsafeRawPointer(b)
+            while j + 16 <= n {
+                var acc = SIMD16<Float>()
+                for p in 0..<k {
+                    acc = acc.addingProduct(SIMD16(repeating: a[p]), rb.loadUnaligned(fromByteOffset: (p * ldb + j) * 4, as: SIMD16<Float>.self))
+                }
+                for l in 0..<16 { finish(acc[l], j + l) }
+                j += 16
+            }
+            while j < n {
+                var acc: Float = 0
+                for p in 0..<k { acc = acc.addingProduct(a[p], b[p * ldb + j]) }
+                finish(acc, j)
+                j += 1
+            }
+        }
+    }
+}
+
 /// Large activation buffers are kept in the heap between forward passes instead of being mapped
 /// and page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
 enum Heap {

@@ -2,7 +2,7 @@
 /// Relative error ≈ 2 ulp over the clamped range; used by GELU and softmax.
 public typealias Vec16 = SIMD16<Float>
 
-@inline(__always)
+@inlinable @inline(__always)
 public func simdExp(_ x: Vec16) -> Vec16 {
     let log2e: Float = 1.442_695_040_888_963_4
     let ln2Hi: Float = 0.693_359_375

@@ -43,8 +43,13 @@ enum CausalAttention {
                         let slope = slopes[h]
                         for i in 0..<n { for j in 0..<keys { p[i * keys + j] = slope * Float(j) } }
                     }
-                    Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: kvWidth,
-                                transposeB: true, beta: slopes == nil ? 0 : 1, c: p, ldc: keys)
+                    if n == 1 {   // a decoding step: one query (the same bits as the product below)
+                        Linear.rowProduct(n: keys, k: headDim, alpha: scale, a: qh, b: k, ldb: kvWidth,
+                                          transposeB: true, beta: slopes == nil ? 0 : 1, c: p)
+                    } else {
+                        Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: kvWidth,
+                                    transposeB: true, beta: slopes == nil ? 0 : 1, c: p, ldc: keys)
+                    }
                     // Causal mask: query i sees keys first…past+i; the rest get probability 0.
                     for i in 0..<n {
                         let visible = past + i + 1
@@ -53,8 +58,12 @@ enum CausalAttention {
                         Softmax.row(p + i * keys + first, count: visible - first)
                         (p + i * keys + visible).update(repeating: 0, count: keys - visible)
                     }
-                    Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: kvWidth,
-                                transposeB: false, beta: 0, c: oh, ldc: width)
+                    if n == 1 {
+                        Linear.rowProduct(n: headDim, k: keys, alpha: 1, a: p, b: v, ldb: kvWidth, transposeB: false, beta: 0, c: oh)
+                    } else {
+                        Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: kvWidth,
+                                    transposeB: false, beta: 0, c: oh, ldc: width)
+                    }
                 }
             }
         }

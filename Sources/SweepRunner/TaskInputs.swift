@@ -79,8 +79,8 @@ public enum NumericsVersion {
         case .expertise: return "2"
         case .alignment: return "2"
         case .lape: return "1"
-        case .generate: return "3"  // 3: own fp32 products
-        case .unforced: return "1"
+        case .generate: return "4"  // 3: own fp32 products; 4: sampling on integer weights, no sort (issue 21)
+        case .unforced: return "2"   // 2: sampling on integer weights (issue 21)
         case .lens: return "1"
         }
     }

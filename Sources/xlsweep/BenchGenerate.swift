@@ -14,7 +14,7 @@ struct BenchGenerate: ParsableCommand {
             from a one-token prompt, temperature 0.8, top-p 0.9: one (checkpoint, concept, language) cell of
             the paper's sweep. Prints the seconds in forwards and in sampling, the model FLOPs (from the
             weight table) and their share of the peak measured in the same run (`bench peak`).
-            --reference also times the plain comparison-sort sampler on the same logits and checks that
+            --reference also times the specification's comparison-sort sampler on the same logits and checks that
             both choose the same tokens.
             """)
 
@@ -94,8 +94,8 @@ struct BenchGenerate: ParsableCommand {
             pending = [generated[0][step]]
         }
         let steps = generated[0].count
-        print(String(format: "sampler per token over %d logits: %.2f ms (radix order), %.2f ms (comparison sort); same token %d of %d; %d fallbacks",
+        print(String(format: "sampler per token over %d logits: %.2f ms (weight histogram), %.2f ms (comparison sort); same token %d of %d; at most %d tokens ordered",
                      model.config.vocabSize, 1000 * fastSeconds / Double(steps), 1000 * plainSeconds / Double(steps), same, steps,
-                     workspace.fallbacks))
+                     workspace.largestBoundaryBucket))
     }
 }

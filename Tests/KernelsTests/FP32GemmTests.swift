@@ -88,6 +88,31 @@ final class FP32GemmTests: XCTestCase {
         }
     }
 
+    /// The one-row product of a decoding step's attention (`Linear.rowProduct`) is the defined
+    /// chain too, for both layouts of B, row strides wider than K or N, alpha, beta, and shapes
+    /// that are not multiples of its 8 and 16 lanes (and with a NaN among the values).
+    func testRowProductIsTheDefinedChain() {
+        for (n, k) in [(1, 1), (7, 64), (21, 64), (64, 21), (65, 3), (300, 130), (16, 1030)] {
+            for bKContiguous in [true, false] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.125, 1), (-3, 0.5)] {
+                    let s = Product(m: 1, n: n, k: k, bKContiguous: bKContiguous, alpha: alpha, beta: beta)
+                    var a = random(k, seed: UInt64(n * k), scale: 2)
+                    if n == 65 { a[1] = .nan }
+                    let stride = (bKContiguous ? k : n) + 5
+                    let wide = random((bKContiguous ? n : k) * stride, seed: 9, scale: 0.3)
+                    // The same B packed tightly, as `chain` reads it.
+                    var b = [Float](repeating: 0, count: n * k)
+                    for p in 0..<k { for j in 0..<n { b[bKContiguous ? j * k + p : p * n + j] = bKContiguous ? wide[j * stride + p] : wide[p * stride + j] } }
+                    let c0 = random(n, seed: 5, scale: 4)
+                    let expected = chain(s, a, b, c0, [])
+                    var c = c0
+                    Linear.rowProduct(n: n, k: k, alpha: alpha, a: a, b: wide, ldb: stride, transposeB: bKContiguous, beta: beta, c: &c)
+                    XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(s)")
+                }
+            }
+        }
+    }
+
     /// nn.Linear through `Linear.forward` (columns split over the threads, products large enough
     /// to be split and tiled): each row gives the same bits alone as in the batch, and the batch
     /// equals the single-threaded product of its columns in two halves.

@@ -3,9 +3,9 @@ import Kernels
 import XCTest
 @testable import Models
 
-/// The sampler's fast path (radix order of the logits, checked and mended against the
-/// probabilities) chooses exactly what the plain specification — a comparison sort of every token
-/// by (probability descending, id ascending) — chooses: same seeds, same continuations as before.
+/// The sampler's fast path (a weighted histogram of integer weights, no sort) chooses exactly what
+/// the plain specification — a comparison sort of every token by (weight descending, id
+/// ascending) — chooses, and what it chooses follows the renormalised softmax.
 final class SamplingTests: XCTestCase {
     /// Logits of awkward kinds: random, with many exact ties, ±0, all equal, a single token,
     /// tiny values next to a large one (probabilities that round equal), one NaN.
@@ -21,6 +21,8 @@ final class SamplingTests: XCTestCase {
         cases.append(("tiny beside large", (0..<2_000).map { i in i == 17 ? 30 : Float(i % 5) * 1e-12 }))
         cases.append(("peaked", (0..<10_000).map { i in i % 1_000 == 3 ? 12 : normal() }))
         cases.append(("negative", (0..<3_000).map { _ in -abs(normal()) - 100 }))
+        cases.append(("NaN and -inf among", (0..<4_001).map { i in i % 97 == 5 ? .nan : i % 89 == 1 ? -.infinity : normal() }))
+        cases.append(("wide range", (0..<20_000).map { _ in normal() * 20 }))
         return cases
     }
 
@@ -37,23 +39,67 @@ final class SamplingTests: XCTestCase {
                     let a = logits.withUnsafeBufferPointer { sampling.choose($0, rng: &fast, workspace: &workspace) }
                     let b = sampling.chooseReference(logits[...], rng: &plain)
                     XCTAssertEqual(a, b, "\(name), options \(o), seed \(seed)")
-                    XCTAssertEqual(fast.state, plain.state, "one draw per token")
+                    XCTAssertEqual(fast.state, plain.state, "the same draws from the stream")
                 }
             }
         }
     }
 
-    /// A NaN among the logits cannot be ordered by the radix path: the specification's sort decides.
-    func testNaNFallsBackToTheComparisonSort() {
-        var logits = (0..<100).map { Float($0 % 10) * 0.1 }
-        logits[42] = .nan
+    /// NaN logits weigh nothing (and are never drawn); +∞ or no finite logit at all makes the
+    /// choice greedy, as does a temperature whose inverse is not finite.
+    func testNaNAndInfinitiesAreNamedCases() {
         var workspace = SamplingWorkspace()
         defer { workspace.release() }
-        let sampling = SamplingOptions(temperature: 0.8, topP: 0.9)
-        var fast = SplitMix64(seed: 1), plain = SplitMix64(seed: 1)
-        let a = logits.withUnsafeBufferPointer { sampling.choose($0, rng: &fast, workspace: &workspace) }
-        XCTAssertEqual(a, sampling.chooseReference(logits[...], rng: &plain))
-        XCTAssertEqual(workspace.fallbacks, 1)
+        func both(_ logits: [Float], _ options: SamplingOptions = SamplingOptions(temperature: 0.8, topP: 0.9), seed: UInt64) -> Int {
+            var fast = SplitMix64(seed: seed), plain = SplitMix64(seed: seed)
+            let a = logits.withUnsafeBufferPointer { options.choose($0, rng: &fast, workspace: &workspace) }
+            XCTAssertEqual(a, options.chooseReference(logits[...], rng: &plain), "\(logits.prefix(5)) seed \(seed)")
+            return a
+        }
+        var logits = (0..<100).map { Float($0 % 10) * 0.1 }
+        logits[42] = .nan
+        logits[9] = .nan
+        for seed in UInt64(0)..<200 { XCTAssertFalse([42, 9].contains(both(logits, seed: seed))) }
+        var infinite = [Float](repeating: 1, count: 40)
+        infinite[7] = .infinity
+        infinite[30] = .infinity
+        XCTAssertEqual(both(infinite, seed: 1), 7, "+∞: the first maximum")
+        XCTAssertEqual(both([Float](repeating: .nan, count: 9), seed: 1), 0, "no finite logit: greedy")
+        XCTAssertEqual(both([-.infinity, 2, -.infinity], seed: 3), 1)
+        XCTAssertEqual(both([1, 3, 2], SamplingOptions(temperature: 1e-300), seed: 3), 1, "1/T overflows: greedy")
+    }
+
+    /// The draws follow the distribution they claim: over 200,000 seeded draws each token's
+    /// frequency is within 5 standard errors of exp(l/T) renormalised over the top-p set, computed
+    /// here independently in double (top-p set by sorting the double probabilities).
+    func testDrawsFollowTheRenormalisedSoftmax() {
+        var rng = SplitMix64(seed: 5)
+        let logits = (0..<60).map { _ in Float(rng.nextUniform() * 6 - 3) }
+        for options in [SamplingOptions(temperature: 0.8, topP: 0.9), SamplingOptions(temperature: 1.3), SamplingOptions(temperature: 1, topK: 7)] {
+            let m = Double(logits.max()!)
+            let e = logits.map { exp((Double($0) - m) / options.temperature) }
+            let total = e.reduce(0, +)
+            let order = e.indices.sorted { e[$0] > e[$1] }
+            var kept: [Int] = [], mass = 0.0
+            for id in order {
+                if options.topK > 0 && kept.count == options.topK { break }
+                kept.append(id)
+                mass += e[id] / total
+                if mass >= options.topP { break }
+            }
+            let keptTotal = kept.reduce(0.0) { $0 + e[$1] }
+            var counts = [Int](repeating: 0, count: logits.count)
+            var workspace = SamplingWorkspace()
+            defer { workspace.release() }
+            var draws = SplitMix64(seed: 9)
+            let n = 200_000
+            for _ in 0..<n { counts[logits.withUnsafeBufferPointer { options.choose($0, rng: &draws, workspace: &workspace) }] += 1 }
+            for id in logits.indices {
+                let p = kept.contains(id) ? e[id] / keptTotal : 0
+                let se = (p * (1 - p) / Double(n)).squareRoot()
+                XCTAssertEqual(Double(counts[id]) / Double(n), p, accuracy: 5 * se + 1e-9, "token \(id), \(options)")
+            }
+        }
     }
 
     /// Batched, forced generation (as a sweep's generate task runs it, samples split across
