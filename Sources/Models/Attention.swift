@@ -8,6 +8,9 @@ import Kernels
 /// Legend: T new tokens (packed over sequences), S keys of a sequence, H query heads and G
 /// key/value heads of width D.
 enum CausalAttention {
+    /// Queries whose scores and context are computed together (a multiple of the product's 6-row tile).
+    static let queryBlock = 24
+
     /// - Parameters:
     ///   - q: `[T, H·D]` queries of all sequences, packed in batch order.
     ///   - caches: per sequence, holding past keys/values and, at positions `past…`, the new ones.
@@ -47,8 +50,13 @@ enum CausalAttention {
                         Linear.rowProduct(n: keys, k: headDim, alpha: scale, a: qh, b: k, ldb: kvWidth,
                                           transposeB: true, beta: slopes == nil ? 0 : 1, c: p)
                     } else {
-                        Linear.gemm(m: n, n: keys, k: headDim, alpha: scale, a: qh, lda: width, b: k, ldb: kvWidth,
-                                    transposeB: true, beta: slopes == nil ? 0 : 1, c: p, ldc: keys)
+                        // In blocks of queries, each against the keys its last query sees: the causal
+                        // rest is masked below, so it is not computed (every element's chain is its own).
+                        for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
+                            let rows = min(Self.queryBlock, n - i0)
+                            Linear.gemm(m: rows, n: past + i0 + rows, k: headDim, alpha: scale, a: qh + i0 * width, lda: width,
+                                        b: k, ldb: kvWidth, transposeB: true, beta: slopes == nil ? 0 : 1, c: p + i0 * keys, ldc: keys)
+                        }
                     }
                     // Causal mask: query i sees keys first…past+i; the rest get probability 0.
                     for i in 0..<n {
@@ -61,8 +69,13 @@ enum CausalAttention {
                     if n == 1 {
                         Linear.rowProduct(n: headDim, k: keys, alpha: 1, a: p, b: v, ldb: kvWidth, transposeB: false, beta: 0, c: oh)
                     } else {
-                        Linear.gemm(m: n, n: headDim, k: keys, alpha: 1, a: p, lda: keys, b: v, ldb: kvWidth,
-                                    transposeB: false, beta: 0, c: oh, ldc: width)
+                        // Each block of queries over the keys its last query sees: a chain's trailing
+                        // masked terms are fma(0, v, acc) = acc, so leaving them out changes no bit.
+                        for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
+                            let rows = min(Self.queryBlock, n - i0)
+                            Linear.gemm(m: rows, n: headDim, k: past + i0 + rows, alpha: 1, a: p + i0 * keys, lda: keys, b: v, ldb: kvWidth,
+                                        transposeB: false, beta: 0, c: oh + i0 * width, ldc: width)
+                        }
                     }
                 }
             }

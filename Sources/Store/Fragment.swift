@@ -60,6 +60,7 @@ public enum Fragment {
         let final = directory + "/" + fileName(task: id)
         let staging = final + ".partial-\(getpid())"
         let writer = try HDF5Writer(creating: staging)
+        writer.deflateLevel = 1
         try writer.setAttribute("task", id)
         for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try writer.setAttribute(key, value) }
         try body(writer)

@@ -53,8 +53,8 @@ public struct LensFragment: Sendable {
 }
 
 extension TaskRunner {
-    /// Rows of the head's logits computed at once (64 × a 262k vocabulary = 64 MiB).
-    static let lensRows = 64
+    /// The most lens tokens whose logits are held at once (128 × a 262k vocabulary: 134 MB).
+    static let lensRows = 128
 
     func lens(_ task: SweepTask, seed: UInt64) throws {
         let m = try model(task.checkpoint)
@@ -83,13 +83,16 @@ extension TaskRunner {
         var mass = [Double](repeating: 0, count: (n + 1) * (L + 1)), top = [Int64](repeating: 0, count: (n + 1) * T)
         var accuracy = [Double](repeating: .nan, count: n + 1)
         let scored = next.filter { $0 >= 0 }.count   // lens tokens that have a next token
-        let rows = FloatBuffer(count: Self.lensRows * d, uninitialized: true)
-        let logits = FloatBuffer(count: Self.lensRows * vocab, uninitialized: true)
+        // The tokens in equal chunks of at most `lensRows`: each chunk reads the whole head once, and
+        // a short last chunk (200 = 64 + 64 + 64 + 8) would read it for a few rows.
+        let chunk = T == 0 ? 1 : (T + (T + Self.lensRows - 1) / Self.lensRows - 1) / ((T + Self.lensRows - 1) / Self.lensRows)
+        let rows = FloatBuffer(count: chunk * d, uninitialized: true)
+        let logits = FloatBuffer(count: chunk * vocab, uninitialized: true)
         for l in 0...n {
             var sums = [Double](repeating: 0, count: L + 1), hits = 0
             let hidden = extract.probeHidden[l]
-            for start in stride(from: 0, to: T, by: Self.lensRows) {
-                let count = min(Self.lensRows, T - start)
+            for start in stride(from: 0, to: T, by: chunk) {
+                let count = min(chunk, T - start)
                 for r in 0..<count {
                     let t = chosen[start + r]
                     hidden.withUnsafeBufferPointer { (rows.pointer + r * d).update(from: $0.baseAddress! + t * d, count: d) }
