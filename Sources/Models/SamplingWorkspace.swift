@@ -15,7 +15,7 @@ extension SamplingOptions {
             return Self.firstMaximum(logits)
         }
         s.reserve(n)
-        let total = s.weigh(logits, weights)
+        let total = s.weigh(logits, weights, countTokens: KeepRule(self, count: n, total: 0).limit < n)
         let rule = KeepRule(self, count: n, total: total)
         // The kept set ends at (weight, id) = (lastWeight, lastID): heavier tokens, and tokens of
         // that weight up to that id, are kept.
@@ -26,7 +26,21 @@ extension SamplingOptions {
         let r = SamplingWeights.uniform(below: kept, rng: &rng)
         let w = s.weights
         var running: UInt64 = 0
-        for i in 0..<n {
+        // Eight tokens at a time while the draw lies beyond them (weights < 2⁴¹ compare as Int64).
+        let lw = SIMD8<Int64>(repeating: Int64(lastWeight)), lid = SIMD8<Int64>(repeating: Int64(lastID))
+        var ids = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var start = 0
+        let raw = UnsafeRawPointer(w)
+        while start + 8 <= n {
+            let wv = raw.loadUnaligned(fromByteOffset: start * 8, as: SIMD8<Int64>.self)
+            let keep = (wv .> lw) .| ((wv .== lw) .& (ids .<= lid))
+            let block = UInt64(wv.replacing(with: 0, where: .!keep).wrappedSum())
+            if running &+ block > r { break }
+            running &+= block
+            start += 8
+            ids &+= 8
+        }
+        for i in start..<n {
             let wi = w[i]
             let keep = wi > lastWeight || (wi == lastWeight && i <= lastID)
             running &+= keep ? wi : 0
@@ -74,43 +88,58 @@ public struct SamplingWorkspace {
         capacity = n
     }
 
-    /// A weight's bucket: 0 for none, else 1 + 32 · (leading bit) + the 5 bits below it. Monotone
-    /// in the weight, so every bucket is a range of weights and equal weights share one.
-    @inline(__always) static func bucket(_ w: UInt64) -> Int {
-        guard w != 0 else { return 0 }
-        let lz = w.leadingZeroBitCount
-        return 1 + (63 - lz) * 32 + Int(truncatingIfNeeded: (w &<< UInt64(lz)) &>> 58) & 31
-    }
-
     /// Writes every token's weight and bucket and the histogram; returns W, the weight of all.
-    mutating func weigh(_ logits: UnsafeBufferPointer<Float>, _ sw: SamplingWeights) -> UInt64 {
+    mutating func weigh(_ logits: UnsafeBufferPointer<Float>, _ sw: SamplingWeights, countTokens: Bool) -> UInt64 {
         let n = logits.count
         size = n
-        let source = UnsafeRawPointer(logits.baseAddress!), out = UnsafeMutableRawPointer(exponentials)
+        // Weights and buckets 16 tokens at a time: t = e · 2^s + 2⁵² holds round(e · 2^s) in its
+        // low bits, and t − 2⁵² (exact) is that integer as a double, whose exponent and top five
+        // fraction bits are the bucket's leading bit and the five below it.
+        let source = UnsafeRawPointer(logits.baseAddress!)
+        let w = UnsafeMutableRawPointer(weights), bucketOut = buckets
+        let scale = SIMD8<Double>(repeating: sw.scale), magic = SIMD8<Double>(repeating: 0x1p52)
+        let magicBits = SIMD8<UInt64>(repeating: (0x1p52 as Double).bitPattern)
+        var sum = SIMD8<UInt64>()
+        @inline(__always) func weigh8(_ e: SIMD8<Float>, at i: Int, count: Int) {
+            let t = SIMD8<Double>(e) * scale + magic
+            let weight = unsafeBitCast(t, to: SIMD8<UInt64>.self) &- magicBits
+            let exponent = SIMD8<Int32>(truncatingIfNeeded: unsafeBitCast(t - magic, to: SIMD8<UInt64>.self) &>> 47)
+            // − (1023 · 32 − 1), a weight of 0 (exponent field 0) clamped to bucket 0 without a compare.
+            let biased = exponent &- 32735
+            let bucket = biased & ~(biased &>> 31)
+            if count == 8 {
+                w.storeBytes(of: weight, toByteOffset: i * 8, as: SIMD8<UInt64>.self)
+                sum &+= weight
+                UnsafeMutableRawPointer(bucketOut).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: bucket), toByteOffset: i * 2, as: SIMD8<UInt16>.self)
+            } else {
+                for l in 0..<count { weights[i + l] = weight[l]; sum[0] &+= weight[l]; bucketOut[i + l] = UInt16(truncatingIfNeeded: bucket[l]) }
+            }
+        }
         for c in 0..<(n / 16) {
-            out.storeBytes(of: sw.exponentials(source.loadUnaligned(fromByteOffset: c * 64, as: Vec16.self)),
-                           toByteOffset: c * 64, as: Vec16.self)
+            let e = sw.exponentials(source.loadUnaligned(fromByteOffset: c * 64, as: Vec16.self))
+            weigh8(e.lowHalf, at: c * 16, count: 8)
+            weigh8(e.highHalf, at: c * 16 + 8, count: 8)
         }
         if n % 16 != 0 {
+            let start = n / 16 * 16
             var tail = Vec16(repeating: 0)
-            for i in (n / 16 * 16)..<n { tail[i % 16] = logits[i] }
-            out.storeBytes(of: sw.exponentials(tail), toByteOffset: n / 16 * 64, as: Vec16.self)
+            for i in start..<n { tail[i - start] = logits[i] }
+            let e = sw.exponentials(tail)
+            weigh8(e.lowHalf, at: start, count: min(8, n - start))
+            if n - start > 8 { weigh8(e.highHalf, at: start + 8, count: n - start - 8) }
         }
+        let total = sum.wrappedSum()
         // Four histograms, token i in the (i mod 4)th: neighbouring tokens often share a bucket,
-        // and one table would make each wait for the other's store.
+        // and one table would make each wait for the other's store. Counts only for top-k.
         let tables = Self.bucketCount * 4
-        for b in 0..<tables { counts[b] = 0; masses[b] = 0 }
-        var total: UInt64 = 0
-        var i = 0
+        for b in 0..<tables { masses[b] = 0 }
+        if countTokens { for b in 0..<tables { counts[b] = 0 } }
         @inline(__always) func add(_ i: Int, table: Int) {
-            let w = sw.weight(exponentials[i])
-            let b = Self.bucket(w)
-            weights[i] = w
-            buckets[i] = UInt16(truncatingIfNeeded: b)
-            counts[table + b] &+= 1
-            masses[table + b] &+= w
-            total &+= w
+            let b = table + Int(bucketOut[i])
+            masses[b] &+= weights[i]
+            if countTokens { counts[b] &+= 1 }
         }
+        var i = 0
         while i + 4 <= n {
             add(i, table: 0)
             add(i + 1, table: Self.bucketCount)
@@ -119,9 +148,10 @@ public struct SamplingWorkspace {
             i += 4
         }
         while i < n { add(i, table: 0); i += 1 }
+        let (b1, b2, b3) = (Self.bucketCount, 2 * Self.bucketCount, 3 * Self.bucketCount)
         for b in 0..<Self.bucketCount {
-            counts[b] = counts[b] &+ counts[b + Self.bucketCount] &+ counts[b + 2 * Self.bucketCount] &+ counts[b + 3 * Self.bucketCount]
-            masses[b] = masses[b] &+ masses[b + Self.bucketCount] &+ masses[b + 2 * Self.bucketCount] &+ masses[b + 3 * Self.bucketCount]
+            masses[b] = masses[b] &+ masses[b + b1] &+ masses[b + b2] &+ masses[b + b3]
+            if countTokens { counts[b] = counts[b] &+ counts[b + b1] &+ counts[b + b2] &+ counts[b + b3] }
         }
         return total
     }
@@ -131,10 +161,14 @@ public struct SamplingWorkspace {
     /// token's weight and id and the kept weight.
     mutating func boundary(_ rule: SamplingOptions.KeepRule) -> (weight: UInt64, id: Int, kept: UInt64) {
         var count = 0, weight: UInt64 = 0, bucket = 0
-        for b in stride(from: Self.bucketCount - 1, through: 0, by: -1) where counts[b] > 0 {
+        // Without top-k the counts were not kept (nor needed: the weight ends the set, at the latest
+        // with the last weighted token), and an empty bucket is one without weight.
+        let counted = rule.limit < size
+        for b in stride(from: Self.bucketCount - 1, through: 0, by: -1) where counted ? counts[b] > 0 : masses[b] > 0 {
             bucket = b
-            if rule.ends(count: count + Int(counts[b]), weight: weight + masses[b]) { break }
-            count += Int(counts[b])
+            let c = counted ? Int(counts[b]) : 0
+            if rule.ends(count: count + c, weight: weight + masses[b]) { break }
+            count += c
             weight += masses[b]
         }
         // The bucket's tokens as keys that sort ascending in (weight descending, id ascending)
