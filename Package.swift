@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Kernels", "Digests"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Checkpoints", "Tokenization"]),
-        .testTarget(name: "ProbingTests", dependencies: ["TestSupport", "Probing", "Checkpoints"]),
+        .testTarget(name: "ProbingTests", dependencies: ["TestSupport", "Probing", "Checkpoints", "Kernels"]),
         .testTarget(name: "SweepTests", dependencies: ["TestSupport", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints",
                                                     .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Store", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Kernels"]),

@@ -40,7 +40,7 @@
 // `a[i]` points at A(row i, first k of the block); consecutive k lie `ks` floats apart.
 // `load`: continue the chains stored in `tile`; else start them at 0.
 
-static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
+static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
     for (int i = 0; i < MR; i++) {
         for (int n = 0; n < NR; n++) {
             float acc = load ? c[i * ldc + n] : 0.0f;
@@ -51,7 +51,7 @@ static void micro_generic(int kc, const float *const a[MR], long ks, const float
 }
 
 __attribute__((target("avx2,fma")))
-static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
+static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
     for (int n0 = 0; n0 < NR; n0 += 16) {
         __m256 acc[MR][2];
         for (int i = 0; i < MR; i++) {
@@ -68,6 +68,10 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
                 acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
             }
         }
+        if (bias) {   // + bias[n], rounded once, as `finish` adds it
+            __m256 b0 = _mm256_loadu_ps(bias + n0), b1 = _mm256_loadu_ps(bias + n0 + 8);
+            for (int i = 0; i < MR; i++) { acc[i][0] = _mm256_add_ps(acc[i][0], b0); acc[i][1] = _mm256_add_ps(acc[i][1], b1); }
+        }
         for (int i = 0; i < MR; i++) { _mm256_storeu_ps(c + i * ldc + n0, acc[i][0]); _mm256_storeu_ps(c + i * ldc + n0 + 8, acc[i][1]); }
     }
 }
@@ -75,7 +79,7 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
 /// The hot loop: 24 accumulators (6 rows × 4 vectors of 16 columns); per k, 4 panel loads and 6
 /// broadcasts of A (folded into the FMAs as {1to16} memory operands).
 __attribute__((target("avx512f")))
-static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount) {
+static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
     __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];   // c0 … c5: accumulators of rows 0 … 5
     for (int v = 0; v < 4; v++) {
         c0[v] = load ? _mm512_loadu_ps(c + 0 * ldc + 16 * v) : _mm512_setzero_ps();
@@ -102,6 +106,13 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
         XL_ROW(c0, a0) XL_ROW(c1, a1) XL_ROW(c2, a2) XL_ROW(c3, a3) XL_ROW(c4, a4) XL_ROW(c5, a5)
 #undef XL_ROW
     }
+    if (bias) {   // + bias[n], rounded once, as `finish` adds it
+        for (int v = 0; v < 4; v++) {
+            __m512 b = _mm512_loadu_ps(bias + 16 * v);
+            c0[v] = _mm512_add_ps(c0[v], b); c1[v] = _mm512_add_ps(c1[v], b); c2[v] = _mm512_add_ps(c2[v], b);
+            c3[v] = _mm512_add_ps(c3[v], b); c4[v] = _mm512_add_ps(c4[v], b); c5[v] = _mm512_add_ps(c5[v], b);
+        }
+    }
     for (int v = 0; v < 4; v++) {
         _mm512_storeu_ps(c + 0 * ldc + 16 * v, c0[v]);
         _mm512_storeu_ps(c + 1 * ldc + 16 * v, c1[v]);
@@ -112,7 +123,7 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     }
 }
 
-typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int);
+typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int, const float *);
 
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
@@ -253,6 +264,8 @@ static void gemm(int level, int M, int N, int K, float alpha,
     if ((!packed && !panel) || (beta != 0.0f && split && !old)) { fputs("xlsweep: out of memory for an fp32 product panel\n", stderr); abort(); }
     long rs = a_transposed ? 1 : lda, ks = a_transposed ? lda : 1;
     int epilogue = alpha != 1.0f || beta != 0.0f || bias != NULL;
+    // A bias alone is added by the vector micro-kernels as they store a whole tile's last k block.
+    int fuseBias = bias != NULL && alpha == 1.0f && beta == 0.0f && level >= XL_CPU_AVX2;
     float tile[MR][NR] __attribute__((aligned(64)));
     for (int n0 = 0; n0 < N; n0 += NR) {
         int width = N - n0 < NR ? N - n0 : NR;
@@ -283,14 +296,15 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 long cs = whole ? ldc : NR;
                 if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
-                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share);
+                int fused = fuseBias && whole && last;
+                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;
                     const float *sums = whole ? out : tile[i];
                     if (!last) { if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float)); continue; }
                     // Without `old`, an edge tile's C_old is still in `out` (whole tiles have beta = 0 then).
                     const float *prior = old ? old + (long)(m0 + i) * N + n0 : out;
-                    if (epilogue) finish(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
+                    if (epilogue && !fused) finish(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
                     else if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float));
                 }
             }

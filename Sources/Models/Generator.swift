@@ -43,7 +43,10 @@ public struct Generator: Sendable {
         let request = ForwardRequest(interventions: interventions, logits: .lastPosition)
         let vocab = model.config.vocabSize
         var rngs = seeds.map { SplitMix64(seed: $0) }
+        // Each cache holds exactly the prompt and the new tokens (grown by doubling, 100 caches of 21
+        // positions would take 32 each: a third of them unused).
         let caches = seeds.map { _ in model.makeCache() }
+        for cache in caches { cache.reserve(prompt.count + maxNewTokens) }
         var generated = seeds.map { _ in [Int]() }
         var pending = seeds.map { _ in prompt }
         var active = Array(seeds.indices)

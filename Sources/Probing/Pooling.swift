@@ -7,22 +7,46 @@ public enum Pooling: String, Sendable, CaseIterable {
     /// - Parameters: tokens `[Σ lengths, units]` packed by sentence (no padding rows);
     ///   lengths: tokens per sentence. Returns `[sentences, units]`.
     public func pool(_ tokens: [Float], lengths: [Int], units: Int) throws -> [Float] {
+        try pool(tokens[...], lengths: lengths, units: units)
+    }
+
+    /// `pool` over a slice (a view of a larger buffer).
+    public func pool(_ tokens: ArraySlice<Float>, lengths: [Int], units: Int) throws -> [Float] {
         guard tokens.count == lengths.reduce(0, +) * units else {
             throw ProbingError.shape("pooling: \(tokens.count) values for \(lengths.reduce(0, +)) tokens × \(units) units")
         }
         var out = [Float](repeating: 0, count: lengths.count * units)
+        // Each unit's sum (or maximum) runs over its tokens in order, in Double; eight units at a
+        // time, row by row (contiguous reads), which changes no unit's order of operations.
+        var acc = [SIMD8<Double>](repeating: .zero, count: (units + 7) / 8)
         var row = 0
-        for (s, n) in lengths.enumerated() {
-            guard n > 0 else { throw ProbingError.empty("pooling: sentence \(s) has no tokens") }
-            for u in 0..<units {
-                var acc: Double = self == .mean ? 0 : -.infinity
-                for t in row..<(row + n) {
-                    let v = Double(tokens[t * units + u])
-                    acc = self == .mean ? acc + v : Swift.max(acc, v)
+        try tokens.withUnsafeBufferPointer { t in
+            try out.withUnsafeMutableBufferPointer { o in
+                for (s, n) in lengths.enumerated() {
+                    guard n > 0 else { throw ProbingError.empty("pooling: sentence \(s) has no tokens") }
+                    let start = SIMD8<Double>(repeating: self == .mean ? 0 : -.infinity)
+                    for b in acc.indices { acc[b] = start }
+                    for r in row..<(row + n) {
+                        let x = t.baseAddress! + r * units
+                        var u = 0, b = 0
+                        while u + 8 <= units {
+                            let v = SIMD8<Double>(UnsafeRawPointer(x + u).loadUnaligned(as: SIMD8<Float>.self))
+                            acc[b] = self == .mean ? acc[b] + v : acc[b].replacing(with: v, where: v .>= acc[b])   // as Swift.max: y ≥ x ? y : x
+                            u += 8; b += 1
+                        }
+                        while u < units {
+                            let v = Double(x[u])
+                            acc[b][u % 8] = self == .mean ? acc[b][u % 8] + v : Swift.max(acc[b][u % 8], v)
+                            u += 1
+                        }
+                    }
+                    for u in 0..<units {
+                        let a = acc[u / 8][u % 8]
+                        o[s * units + u] = Float(self == .mean ? a / Double(n) : a)
+                    }
+                    row += n
                 }
-                out[s * units + u] = Float(self == .mean ? acc / Double(n) : acc)
             }
-            row += n
         }
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import XCTest
 @testable import Probing
 
@@ -96,6 +97,35 @@ final class ProbingPropertyTests: XCTestCase {
         XCTAssertThrowsError(try AveragePrecision.score([0.3, 0.1], labels: [false, false]))
         XCTAssertEqual(try Pooling.mean.pool([1, 2, 3, 6], lengths: [2], units: 2), [2, 4])
         XCTAssertEqual(try Pooling.max.pool([1, 2, 3, 6, 0, -1], lengths: [2, 1], units: 2), [3, 6, 0, -1])
+    }
+
+    /// Pooling eight units at a time gives the bits of the plain definition — per unit, a Double
+    /// sum (or Swift.max) over its tokens in order — for widths that are not multiples of eight,
+    /// with signed zeros, NaN and infinities among the values.
+    func testPoolingIsThePlainPerUnitLoop() throws {
+        var rng = SplitMix64(seed: 21)
+        for units in [1, 7, 37, 4096] {
+            let lengths = [1, 5, 3, 26]
+            var tokens = (0..<(lengths.reduce(0, +) * units)).map { _ in Float(rng.nextUniform() * 4 - 2) }
+            for i in stride(from: 3, to: tokens.count, by: 11) { tokens[i] = i % 2 == 0 ? 0 : -0.0 }
+            if units > 1 { tokens[units + 1] = .nan; tokens[2 * units] = .infinity }
+            for pooling in Pooling.allCases {
+                var expected = [Float](repeating: 0, count: lengths.count * units), row = 0
+                for (s, n) in lengths.enumerated() {
+                    for u in 0..<units {
+                        var acc: Double = pooling == .mean ? 0 : -.infinity
+                        for t in row..<(row + n) {
+                            let v = Double(tokens[t * units + u])
+                            acc = pooling == .mean ? acc + v : Swift.max(acc, v)
+                        }
+                        expected[s * units + u] = Float(pooling == .mean ? acc / Double(n) : acc)
+                    }
+                    row += n
+                }
+                let got = try pooling.pool(tokens, lengths: lengths, units: units)
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(pooling), \(units) units")
+            }
+        }
     }
 
     func testProbeSeedsAndConfusion() throws {

@@ -125,7 +125,7 @@ extension TaskRunner {
                 defer { seen += 1 }
                 guard next < chosen.count, chosen[next] == seen else { continue }
                 next += 1
-                for (l, site) in hidden.enumerated() { probeHidden[l] += rows[site]![(t * d)..<((t + 1) * d)] }
+                for (l, site) in hidden.enumerated() { probeHidden[l] += rows[site]!.row(t) }
                 probeIDs.append(Int64(kept[t]))
                 probeSentence.append(Int64(index))
             }
@@ -147,7 +147,7 @@ extension TaskRunner {
             used.append(Int64(index))
             poolTokens += Int64(kept.count)
             for (l, site) in mlp.enumerated() {
-                let values = rows[site]!
+                let values = rows[site]!.keptRows
                 pooled[l] += try pooling.pool(values, lengths: [kept.count], units: width)
                 values.withUnsafeBufferPointer { v in
                     active.withUnsafeMutableBufferPointer { a in

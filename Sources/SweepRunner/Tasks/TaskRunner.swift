@@ -89,10 +89,10 @@ public final class TaskRunner {
         return (ids, ids.map { !special.contains($0) })
     }
 
-    /// Forward passes over `texts` in batches: per sequence, per site, the kept tokens' rows, and
-    /// the kept tokens' ids.
+    /// Forward passes over `texts` in batches: per sequence, per site, its rows (views into the
+    /// forward's output, not copies) with the kept tokens marked, and the kept tokens' ids.
     func activations(_ texts: [String], sites: [HookSite], model m: LoadedModel,
-                     _ body: (Int, [HookSite: [Float]], [Int]) throws -> Void) throws {
+                     _ body: (Int, [HookSite: SentenceRows], [Int]) throws -> Void) throws {
         let tokenizer = m.tokenizer!
         let encoded = texts.map { encode($0, tokenizer) }
         let batch = sweep.config.batchSize
@@ -105,19 +105,15 @@ public final class TaskRunner {
             var row = 0
             for (b, index) in indices.enumerated() {
                 let (ids, keep) = encoded[index]
-                var rows: [HookSite: [Float]] = [:]
+                let kept = keep.indices.filter { keep[$0] }
+                var rows: [HookSite: SentenceRows] = [:]
                 for site in sites {
                     let width = site.width(m.config)
                     guard let packed = out.activations[site] else { continue }
-                    var kept: [Float] = []
-                    kept.reserveCapacity(keep.count * width)
-                    for (t, k) in keep.enumerated() where k {
-                        kept.append(contentsOf: packed[((row + t) * width)..<((row + t + 1) * width)])
-                    }
-                    rows[site] = kept
+                    rows[site] = SentenceRows(rows: packed[(row * width)..<((row + ids.count) * width)], width: width, kept: kept)
                 }
                 row += out.lengths[b]
-                try body(index, rows, zip(ids, keep).filter(\.1).map(\.0))
+                try body(index, rows, kept.map { ids[$0] })
             }
         }
     }
@@ -129,5 +125,32 @@ public final class TaskRunner {
         let lid = try LanguageIdentifier(training: training)
         identifier = lid
         return lid
+    }
+}
+
+/// One sentence's activations at one site: every token's row `[tokens, width]` (a view into the
+/// forward's output) and the positions of the kept tokens (special tokens are not kept).
+struct SentenceRows {
+    let rows: ArraySlice<Float>
+    let width: Int
+    let kept: [Int]
+
+    /// Kept token `k`'s row.
+    func row(_ k: Int) -> ArraySlice<Float> {
+        let at = rows.startIndex + kept[k] * width
+        return rows[at..<(at + width)]
+    }
+
+    /// The kept tokens' rows `[kept, width]`: a view when they are consecutive (all but a leading
+    /// BOS, as a rule), else a copy.
+    var keptRows: ArraySlice<Float> {
+        guard let first = kept.first else { return rows[rows.startIndex..<rows.startIndex] }
+        if kept.last! - first + 1 == kept.count {
+            return rows[(rows.startIndex + first * width)..<(rows.startIndex + (first + kept.count) * width)]
+        }
+        var copy: [Float] = []
+        copy.reserveCapacity(kept.count * width)
+        for k in kept.indices { copy += row(k) }
+        return copy[...]
     }
 }
