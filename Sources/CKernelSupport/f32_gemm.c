@@ -279,7 +279,8 @@ static void gemm(int level, int M, int N, int K, float alpha,
             // column block): the next one is fetched into L2 a share per row tile, so that reading
             // the weights from memory is spread over the tiles instead of stalling the first.
             const char *next = packed && (k0 + kc < K || n0 + NR < N) ? (const char *)(panel + (size_t)kc * NR) : NULL;
-            long nextLines = next ? (long)(K - k0 - kc < KC ? (k0 + kc < K ? K - k0 - kc : (K < KC ? K : KC)) : KC) * NR * 4 / 64 : 0;
+            int nextKc = k0 + kc < K ? (K - k0 - kc < KC ? K - k0 - kc : KC) : (K < KC ? K : KC);   // its k depth
+            long nextLines = next ? (long)nextKc * NR * (long)sizeof(float) / 64 : 0;
             long tiles = (M + MR - 1) / MR, perTile = (nextLines + tiles - 1) / tiles, fetched = 0;
             for (int m0 = 0; m0 < M; m0 += MR) {
                 int rows = M - m0 < MR ? M - m0 : MR;

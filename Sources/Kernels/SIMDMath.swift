@@ -35,3 +35,17 @@ public func simdTanh(_ x: Vec16) -> Vec16 {
     let c = pointwiseMin(pointwiseMax(x, Vec16(repeating: -9)), Vec16(repeating: 9))
     return 1 - 2 / (simdExp(2 * c) + 1)
 }
+
+/// The largest of `count` floats at `x`, 16 lanes at a time; NaN is never the largest (−∞ when
+/// every value is NaN or −∞, or there are none).
+public func largestValue(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    var best = Vec16(repeating: -.infinity)
+    let raw = UnsafeRawPointer(x)
+    for i in 0..<(n / 16) {
+        let v = raw.loadUnaligned(fromByteOffset: i * 64, as: Vec16.self)
+        best.replace(with: v, where: v .> best)
+    }
+    var m = best.max()
+    for i in (n / 16 * 16)..<n where x[i] > m { m = x[i] }
+    return m
+}

@@ -113,14 +113,7 @@ struct SamplingWeights {
     /// Nil when the choice is greedy (no finite maximum, or 1/T not finite).
     init?(_ logits: UnsafeBufferPointer<Float>, temperature: Double) {
         let n = logits.count
-        var best = Vec16(repeating: -.infinity)
-        let base = UnsafeRawPointer(logits.baseAddress!)
-        for c in 0..<(n / 16) {
-            let v = base.loadUnaligned(fromByteOffset: c * 64, as: Vec16.self)
-            best.replace(with: v, where: v .> best)
-        }
-        var m = best.max()
-        for i in (n / 16 * 16)..<n where logits[i] > m { m = logits[i] }
+        let m = largestValue(logits.baseAddress!, count: n)
         let inverse = Float(1 / temperature)
         guard m.isFinite, inverse.isFinite else { return nil }
         maximum = m

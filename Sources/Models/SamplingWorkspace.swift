@@ -50,10 +50,9 @@ extension SamplingOptions {
     }
 }
 
-/// Buffers of one sampling thread: the exponentials, weights and weight buckets by token id, the
+/// Buffers of one sampling thread: the weights and weight buckets by token id, the
 /// histogram, and the boundary bucket's tokens. Reused from token to token, so a step allocates nothing.
 public struct SamplingWorkspace {
-    var exponentials: UnsafeMutablePointer<Float>
     var weights: UnsafeMutablePointer<UInt64>
     var buckets: UnsafeMutablePointer<UInt16>
     var members: UnsafeMutablePointer<UInt64>
@@ -68,21 +67,20 @@ public struct SamplingWorkspace {
     public private(set) var largestBoundaryBucket = 0
 
     public init() {
-        exponentials = .allocate(capacity: 16); weights = .allocate(capacity: 0); buckets = .allocate(capacity: 0)
+        weights = .allocate(capacity: 0); buckets = .allocate(capacity: 0)
         members = .allocate(capacity: 0)
         counts = .allocate(capacity: Self.bucketCount * 4); masses = .allocate(capacity: Self.bucketCount * 4)
     }
 
     /// Frees the buffers (the workspace is a value that does not own them automatically).
     public func release() {
-        exponentials.deallocate(); weights.deallocate(); buckets.deallocate(); members.deallocate()
+        weights.deallocate(); buckets.deallocate(); members.deallocate()
         counts.deallocate(); masses.deallocate()
     }
 
     mutating func reserve(_ n: Int) {
         guard n > capacity else { return }
         release()
-        exponentials = .allocate(capacity: (n + 15) / 16 * 16)
         weights = .allocate(capacity: n); buckets = .allocate(capacity: n); members = .allocate(capacity: n)
         counts = .allocate(capacity: Self.bucketCount * 4); masses = .allocate(capacity: Self.bucketCount * 4)
         capacity = n

@@ -56,15 +56,8 @@ public struct LensReading: Sendable {
         top = [Int](repeating: 0, count: rows)
         for r in 0..<rows {
             let x = logits + r * vocab
-            // The largest logit 16 lanes at a time, then its first id (NaN is never the largest).
-            var best = Vec16(repeating: -.infinity)
-            let row = UnsafeRawPointer(x)
-            for i in 0..<(vocab / 16) {
-                let v = row.loadUnaligned(fromByteOffset: i * 64, as: Vec16.self)
-                best.replace(with: v, where: v .> best)
-            }
-            var m = best.max()
-            for v in (vocab / 16 * 16)..<vocab where x[v] > m { m = x[v] }
+            // The largest logit, then its first id (NaN is never the largest).
+            let m = largestValue(x, count: vocab)
             var arg = 0
             if m > -.infinity { while !(x[arg] == m) { arg += 1 } }
             top[r] = arg

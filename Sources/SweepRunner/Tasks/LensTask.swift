@@ -85,7 +85,7 @@ extension TaskRunner {
         let scored = next.filter { $0 >= 0 }.count   // lens tokens that have a next token
         // The tokens in equal chunks of at most `lensRows`: each chunk reads the whole head once, and
         // a short last chunk (200 = 64 + 64 + 64 + 8) would read it for a few rows.
-        let chunk = T == 0 ? 1 : (T + (T + Self.lensRows - 1) / Self.lensRows - 1) / ((T + Self.lensRows - 1) / Self.lensRows)
+        let chunks = max(1, (T + Self.lensRows - 1) / Self.lensRows), chunk = max(1, (T + chunks - 1) / chunks)
         let rows = FloatBuffer(count: chunk * d, uninitialized: true)
         let logits = FloatBuffer(count: chunk * vocab, uninitialized: true)
         for l in 0...n {
