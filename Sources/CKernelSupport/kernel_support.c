@@ -21,3 +21,11 @@ void xl_keep_large_blocks_in_heap(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+int xl_return_free_heap(void) {
+#ifdef __GLIBC__
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

@@ -173,11 +173,15 @@ extension Linear {
 
 /// Large activation buffers are kept in the heap between forward passes instead of being mapped
 /// and page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
-enum Heap {
+public enum Heap {
     static let configured: Bool = {
         xl_keep_large_blocks_in_heap()
         return true
     }()
 
     @inline(__always) static func configure() { _ = configured }
+
+    /// Hands the heap's free pages back to the system: the large blocks one task freed (a pool of
+    /// activations, a generation's caches) are kept for reuse within it, not resident into the next.
+    public static func returnFree() { _ = xl_return_free_heap() }
 }

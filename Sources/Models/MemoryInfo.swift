@@ -40,4 +40,20 @@ public enum MemoryInfo {
         }
         return best
     }
+
+    /// This process's resident high-water mark (`VmHWM` in /proc/self/status): since it started, or
+    /// since the last `resetPeakResident`. Nil where /proc has no such line.
+    public static func peakResidentBytes(proc: String = "/proc") -> Int? {
+        guard let text = try? String(contentsOfFile: proc + "/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        return kb * 1024
+    }
+
+    /// Starts a new high-water mark at the current resident size (Linux 4.0 on: "5" written to
+    /// /proc/self/clear_refs), so `peakResidentBytes` measures what follows. False where it cannot.
+    @discardableResult
+    public static func resetPeakResident(proc: String = "/proc") -> Bool {
+        (try? "5".write(toFile: proc + "/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+    }
 }

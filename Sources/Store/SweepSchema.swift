@@ -131,7 +131,7 @@ public enum SweepSchema {
         "task_worker": ("worker that ran the task", one, ["task"]),
         "task_attempt": ("attempt that produced the fragment", one, ["task"]),
         "task_cpu": ("kernel level of the worker's CPU", one, ["task"]),
-        "task_peak_rss_bytes": ("peak resident memory of the worker", "byte", ["task"]),
+        "task_peak_rss_bytes": ("peak resident memory of the worker while the task ran", "byte", ["task"]),
         "missing_task_failure": ("whose fault the missing task's failure was", one, ["missing_task"]),
         "missing_task_error": ("last failure of the missing task", one, ["missing_task"]),
         "virtual_source_sha256": ("SHA-256 of the fragment file recorded when it was written", one, ["virtual_source"]),

@@ -7,6 +7,11 @@
 /// reused instead of being mapped and page-faulted in anew each time.
 void xl_keep_large_blocks_in_heap(void);
 
+/// Hands the heap's free pages back to the system (glibc malloc_trim(0): the top of the heap and
+/// every whole free page inside it), so what one task freed does not stay resident into the next.
+/// Returns 1 when memory was released.
+int xl_return_free_heap(void);
+
 /// Asks Linux to send this process `signal` when its parent dies (prctl PR_SET_PDEATHSIG), then
 /// checks that the parent is still `parent`: a local worker never outlives its `run`, even
 /// after a SIGKILL. Returns 0, or -1 when the parent is already gone or prctl is unavailable.

@@ -55,19 +55,27 @@ public final class TaskRunner {
     public var placement: (host: String, worker: String, attempt: Int) = (ProcessInfo.processInfo.hostName, "local:\(getpid())", 1)
     var started = Date()
 
-    /// Where and when the current task ran, and this process's peak memory: attributes of its
-    /// fragment beside what binds it (they change no result).
+    /// Where and when the current task ran, and this process's peak memory while it ran (since
+    /// the task started where Linux can reset the high-water mark, else since the process did):
+    /// attributes of its fragment beside what binds it (they change no result).
     func provenance() -> [String: String] {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peak = (peakIsPerTask ? MemoryInfo.peakResidentBytes() : nil) ?? Int(usage.ru_maxrss) * 1024
         return ["task_started": String(format: "%.3f", started.timeIntervalSince1970),
                 "task_seconds": String(format: "%.3f", Date().timeIntervalSince(started)),
                 "task_host": placement.host, "task_worker": placement.worker, "task_attempt": String(placement.attempt),
                 "task_cpu": "\(KernelPath.active)",
-                "task_peak_rss_bytes": String(Int(usage.ru_maxrss) * 1024)]
+                "task_peak_rss_bytes": String(peak)]
     }
 
+    /// Whether the high-water mark was reset when the current task started.
+    var peakIsPerTask = false
+
     public func run(_ task: SweepTask) throws {
+        // What earlier tasks freed goes back to the system, and the peak is this task's own.
+        Heap.returnFree()
+        peakIsPerTask = MemoryInfo.resetPeakResident()
         started = Date()
         let seed = task.seed(sweepSeed: sweep.config.seed)
         switch task.kind {
