@@ -53,17 +53,19 @@ public enum Fragment {
     }
 
     /// Writes the fragment of `task` into `directory` through `body`, durably, with string
-    /// attributes on its root (what it was made from).
+    /// attributes on its root (what it was made from), and those `after` gives once `body` has
+    /// written its datasets (how long the task took, its memory: the writing counted in).
     public static func write(task id: String, directory: String, attributes: [String: String] = [:],
-                             _ body: (HDF5Writer) throws -> Void) throws {
+                             after: () -> [String: String] = { [:] }, _ body: (HDF5Writer) throws -> Void) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let final = directory + "/" + fileName(task: id)
         let staging = final + ".partial-\(getpid())"
         let writer = try HDF5Writer(creating: staging)
-        writer.deflateLevel = 1
+        writer.deflateLevel = 0
         try writer.setAttribute("task", id)
         for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try writer.setAttribute(key, value) }
         try body(writer)
+        for (key, value) in after().sorted(by: { $0.key < $1.key }) { try writer.setAttribute(key, value) }
         try writer.setAttribute("content_digest", writer.contentDigest)
         try writer.close()   // flushed, closed, renamed from its own temporary name to `staging`
         try fsyncFile(staging)

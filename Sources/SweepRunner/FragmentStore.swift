@@ -17,9 +17,10 @@ public struct FragmentStore: Sendable {
     /// The content digest a fragment records, if it is readable and has one.
     public func contentDigest(_ id: String) -> String? { try? reader(id).attribute("content_digest") }
 
-    /// Writes the fragment of `task` durably, bound to `inputs` and to the fragments it `read`,
-    /// with `provenance` attributes beside (when, where, which attempt: they bind nothing).
-    public func write(_ id: String, inputs: TaskInputs, read: [String] = [], provenance: [String: String] = [:],
+    /// Writes the fragment of `id` durably, bound to `inputs` and to the content digests of the
+    /// fragments it `read`, with `provenance` attributes beside (when, where, which attempt, how
+    /// long, its memory: they bind nothing), taken once `body` has written the data.
+    public func write(_ id: String, inputs: TaskInputs, read: [String] = [], provenance: () -> [String: String] = { [:] },
                       _ body: (HDF5Writer) throws -> Void) throws {
         var checksums: [String: String] = [:]
         for r in read {
@@ -29,7 +30,7 @@ public struct FragmentStore: Sendable {
         let readJSON = String(decoding: (try? JSONSerialization.data(withJSONObject: checksums, options: [.sortedKeys])) ?? Data("{}".utf8),
                               as: UTF8.self)
         let binding = ["inputs": inputs.json, "inputs_digest": inputs.digest, "read": readJSON, "fragment_schema": FragmentStore.schema]
-        try Fragment.write(task: id, directory: directory, attributes: provenance.merging(binding) { $1 }) { try body($0) }
+        try Fragment.write(task: id, directory: directory, attributes: binding, after: provenance) { try body($0) }
     }
 
     /// Opens the fragment of `id` for reading.

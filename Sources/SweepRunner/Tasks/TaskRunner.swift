@@ -48,7 +48,7 @@ public final class TaskRunner {
     /// Writes `task`'s fragment, bound to its inputs and to the content of the fragments it read —
     /// its dependencies in the plan, declared there once — with where and when it ran.
     func write(_ task: SweepTask, _ body: (HDF5Writer) throws -> Void) throws {
-        try store.write(task.id, inputs: inputs(task), read: sweep.plan.dependencies[task.id] ?? [], provenance: provenance(), body)
+        try store.write(task.id, inputs: inputs(task), read: sweep.plan.dependencies[task.id] ?? [], provenance: provenance, body)
     }
 
     /// Who runs the tasks (host, worker id, attempt of the current task), as the worker says.
