@@ -165,13 +165,38 @@ struct SiteRecorder {
 
     /// `sites` all name the tensor at `p` (`[rows, width]`), e.g. `blocks.L.resid_post` and `hidden.L+1`.
     mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        force(sites, p, rows: rows, width: width)
+        for site in sites where wanted.contains(site) {
+            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
+        }
+    }
+
+    /// Holds the forced units of `sites` at their values in the tensor at `p`.
+    func force(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         for site in sites {
             guard let units = interventions.values[site] else { continue }
             for r in 0..<rows { for (unit, value) in units { p[r * width + unit] = value } }
         }
-        for site in sites where wanted.contains(site) {
-            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
+    }
+
+    /// `site`'s tensor (`[rows, width]`), computed by `make` straight into the array that is kept
+    /// when the site is requested (no copy), else into `scratch`; then forced. `use` reads it.
+    mutating func produce(_ site: HookSite, rows: Int, width: Int, scratch: UnsafeMutablePointer<Float>,
+                          make: (UnsafeMutablePointer<Float>) -> Void, use: (UnsafeMutablePointer<Float>) -> Void) {
+        guard wanted.contains(site) else {
+            make(scratch)
+            force([site], scratch, rows: rows, width: width)
+            return use(scratch)
         }
+        var kept = [Float](unsafeUninitializedCapacity: rows * width) { b, count in
+            make(b.baseAddress!)
+            count = rows * width
+        }
+        kept.withUnsafeMutableBufferPointer { b in
+            force([site], b.baseAddress!, rows: rows, width: width)
+            use(b.baseAddress!)
+        }
+        captured[site] = kept
     }
 }
 
@@ -239,13 +264,13 @@ func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cou
 }
 
 /// The plain MLP of BLOOM, XGLM and GPT-NeoX: `down(act(up·x))` into `out`, with the hidden layer
-/// `[rows, dMLP]` (in `hidden`) recorded (and forced) at `blocks.L.mlp_post`.
+/// `[rows, dMLP]` (in `hidden`, or straight into the array kept when the site is requested) recorded (and forced) at `blocks.L.mlp_post`.
 func plainMLP(_ x: UnsafePointer<Float>, up: LinearWeights, down: LinearWeights, activation: (UnsafeMutablePointer<Float>, Int) -> Void,
               hidden: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, layer l: Int, dMLP: Int, _ pass: inout ForwardPass) {
-    up(x, hidden, rows: pass.rows)
-    activation(hidden, pass.rows * dMLP)
-    pass.visit([.mlpPost(l)], hidden, width: dMLP)
-    down(hidden, out, rows: pass.rows)
+    let rows = pass.rows
+    pass.recorder.produce(.mlpPost(l), rows: rows, width: dMLP, scratch: hidden,
+                          make: { h in up(x, h, rows: rows); activation(h, rows * dMLP) },
+                          use: { h in down(h, out, rows: rows) })
 }
 
 /// The gated MLP of Gemma 3, Llama and OLMo-2: `down(act(gate·x) ⊙ up·x)` into `out`, with the

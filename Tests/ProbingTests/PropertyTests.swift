@@ -124,6 +124,16 @@ final class ProbingPropertyTests: XCTestCase {
                 }
                 let got = try pooling.pool(tokens, lengths: lengths, units: units)
                 XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(pooling), \(units) units")
+                // Counting positives in the same pass: added to what the counts held, NaN, ±0 not positive.
+                var counts = (0..<units).map { Int64($0 % 3) }
+                let expectedCounts = (0..<units).map { u in
+                    Int64(u % 3) + Int64((0..<lengths.reduce(0, +)).filter { tokens[$0 * units + u] > 0 }.count)
+                }
+                let counted = try counts.withUnsafeMutableBufferPointer {
+                    try pooling.pool(tokens[...], lengths: lengths, units: units, countingPositivesInto: $0.baseAddress!)
+                }
+                XCTAssertEqual(counted.map(\.bitPattern), expected.map(\.bitPattern))
+                XCTAssertEqual(counts, expectedCounts, "\(pooling), \(units) units")
             }
         }
     }

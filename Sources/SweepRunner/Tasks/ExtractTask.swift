@@ -146,17 +146,10 @@ extension TaskRunner {
             guard !kept.isEmpty else { return }
             used.append(Int64(index))
             poolTokens += Int64(kept.count)
-            for (l, site) in mlp.enumerated() {
-                let values = rows[site]!.keptRows
-                pooled[l] += try pooling.pool(values, lengths: [kept.count], units: width)
-                values.withUnsafeBufferPointer { v in
-                    active.withUnsafeMutableBufferPointer { a in
-                        let counts = a.baseAddress! + l * width
-                        for t in 0..<kept.count {
-                            let row = v.baseAddress! + t * width
-                            for u in 0..<width { counts[u] &+= row[u] > 0 ? 1 : 0 }   // branch-free: vectorised
-                        }
-                    }
+            try active.withUnsafeMutableBufferPointer { a in
+                for (l, site) in mlp.enumerated() {
+                    pooled[l] += try pooling.pool(rows[site]!.keptRows, lengths: [kept.count], units: width,
+                                                  countingPositivesInto: a.baseAddress! + l * width)
                 }
             }
         }
