@@ -40,7 +40,7 @@
 // `a[i]` points at A(row i, first k of the block); consecutive k lie `ks` floats apart.
 // `load`: continue the chains stored in `tile`; else start them at 0.
 
-static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
+static void micro_generic(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias, const float *const *an) {
     for (int i = 0; i < MR; i++) {
         for (int n = 0; n < NR; n++) {
             float acc = load ? c[i * ldc + n] : 0.0f;
@@ -51,7 +51,7 @@ static void micro_generic(int kc, const float *const a[MR], long ks, const float
 }
 
 __attribute__((target("avx2,fma")))
-static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
+static void micro_avx2(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias, const float *const *an) {
     for (int n0 = 0; n0 < NR; n0 += 16) {
         __m256 acc[MR][2];
         for (int i = 0; i < MR; i++) {
@@ -77,9 +77,12 @@ static void micro_avx2(int kc, const float *const a[MR], long ks, const float *p
 }
 
 /// The hot loop: 24 accumulators (6 rows × 4 vectors of 16 columns); per k, 4 panel loads and 6
-/// broadcasts of A (folded into the FMAs as {1to16} memory operands).
+/// broadcasts of A. With A's rows k-contiguous (`ks` 1) the loop is unrolled by two, the panel
+/// prefetches are issued in a loop of their own, and the next tile's rows (`an`, when given) are
+/// fetched into L1 a line per two k, so that a tile does not start on six cold streams. None of
+/// this moves an FMA: every accumulator still takes k = 0, 1, … in order.
 __attribute__((target("avx512f")))
-static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias) {
+static void micro_avx512(int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load, const char *pf, int pfCount, const float *bias, const float *const *an) {
     __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];   // c0 … c5: accumulators of rows 0 … 5
     for (int v = 0; v < 4; v++) {
         c0[v] = load ? _mm512_loadu_ps(c + 0 * ldc + 16 * v) : _mm512_setzero_ps();
@@ -91,21 +94,47 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     }
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     const float *p = panel;
-    for (int k = 0; k < kc; k++, p += NR) {
-        XL_PREFETCH(k)
-        __m512 b0 = _mm512_load_ps(p), b1 = _mm512_load_ps(p + 16), b2 = _mm512_load_ps(p + 32), b3 = _mm512_load_ps(p + 48);
-#define XL_ROW(c, ai)                                                 \
+#define XL_ROW(c, ai, at)                                             \
         {                                                             \
-            __m512 x = _mm512_set1_ps(*ai);                           \
+            __m512 x = _mm512_set1_ps(ai[at]);                        \
             c[0] = _mm512_fmadd_ps(x, b0, c[0]);                      \
             c[1] = _mm512_fmadd_ps(x, b1, c[1]);                      \
             c[2] = _mm512_fmadd_ps(x, b2, c[2]);                      \
             c[3] = _mm512_fmadd_ps(x, b3, c[3]);                      \
-            ai += ks;                                                 \
         }
-        XL_ROW(c0, a0) XL_ROW(c1, a1) XL_ROW(c2, a2) XL_ROW(c3, a3) XL_ROW(c4, a4) XL_ROW(c5, a5)
-#undef XL_ROW
+#define XL_STEP(q, at)                                                                                   \
+        {                                                                                                \
+            __m512 b0 = _mm512_load_ps(q), b1 = _mm512_load_ps(q + 16), b2 = _mm512_load_ps(q + 32);     \
+            __m512 b3 = _mm512_load_ps(q + 48);                                                          \
+            XL_ROW(c0, a0, at) XL_ROW(c1, a1, at) XL_ROW(c2, a2, at)                                     \
+            XL_ROW(c3, a3, at) XL_ROW(c4, a4, at) XL_ROW(c5, a5, at)                                     \
+        }
+    int k = 0;
+    if (ks == 1) {
+        int prefetching = (pfCount + 3) / 4 < kc ? (pfCount + 3) / 4 : kc;
+        for (; k < prefetching; k++, p += NR) { XL_PREFETCH(k) XL_STEP(p, k) }
+        if (an) {   // one line of the next tile's rows per two k: row 0 … 5, then the next 16 floats
+            int row = 0;
+            long line = 0;
+            for (; k + 2 <= kc; k += 2, p += 2 * NR) {
+                if (line < kc) {
+                    _mm_prefetch((const char *)(an[row] + line), _MM_HINT_T0);
+                    if (++row == MR) { row = 0; line += 16; }
+                }
+                XL_STEP(p, k) XL_STEP(p + NR, k + 1)
+            }
+        }
+        for (; k + 2 <= kc; k += 2, p += 2 * NR) { XL_STEP(p, k) XL_STEP(p + NR, k + 1) }
+        for (; k < kc; k++, p += NR) XL_STEP(p, k)
+    } else {
+        for (; k < kc; k++, p += NR) {
+            XL_PREFETCH(k)
+            long at = (long)k * ks;
+            XL_STEP(p, at)
+        }
     }
+#undef XL_STEP
+#undef XL_ROW
     if (bias) {   // + bias[n], rounded once, as `finish` adds it
         for (int v = 0; v < 4; v++) {
             __m512 b = _mm512_loadu_ps(bias + 16 * v);
@@ -123,7 +152,8 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     }
 }
 
-typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int, const float *);
+typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int, const float *,
+                         const float *const *);
 
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
@@ -212,6 +242,16 @@ void xl_pack_f32(int level, const float *B, long ldb, int N, int K, float *packe
     }
 }
 
+void xl_pack_f32_nn(const float *B, long ldb, int N, int K, float *packed) {
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            pack_nn(B, ldb, n0, width, k0, kc, packed + (size_t)(n0 / NR) * NR * K + (size_t)k0 * NR);
+        }
+    }
+}
+
 float xl_packed_f32_at(const float *packed, int K, int n, int k) {
     return packed[(size_t)(n / NR) * NR * K + (size_t)k * NR + n % NR];
 }
@@ -220,25 +260,31 @@ float xl_packed_f32_at(const float *packed, int K, int n, int k) {
 
 static void gemm(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
-                 const float *B, long ldb, int b_k_contiguous, const float *packed,
+                 const float *B, long ldb, int b_k_contiguous, const float *packed, int packedK,
                  float beta, const float *bias, float *C, long ldc);
 
 void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
                  const float *B, long ldb, int b_k_contiguous,
                  float beta, const float *bias, float *C, long ldc) {
-    gemm(level, M, N, K, alpha, A, lda, a_transposed, B, ldb, b_k_contiguous, NULL, beta, bias, C, ldc);
+    gemm(level, M, N, K, alpha, A, lda, a_transposed, B, ldb, b_k_contiguous, NULL, 0, beta, bias, C, ldc);
 }
 
 void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
                         const float *bias, float *C, long ldc) {
-    gemm(level, M, N, K, 1.0f, A, lda, 0, NULL, 0, 1, packed, 0.0f, bias, C, ldc);
+    gemm(level, M, N, K, 1.0f, A, lda, 0, NULL, 0, 1, packed, K, 0.0f, bias, C, ldc);
 }
 
-/// `packed`, when given, holds B pre-packed (xl_pack_f32) from its first column on.
+void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
+                           const float *packed, int packedK, float beta, float *C, long ldc) {
+    gemm(level, M, N, K, alpha, A, lda, 0, NULL, 0, 1, packed, packedK, beta, NULL, C, ldc);
+}
+
+/// `packed`, when given, holds B pre-packed (xl_pack_f32) from its first column on, its panels
+/// `packedK` deep (K or more: the product may use the first K values of k).
 static void gemm(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
-                 const float *B, long ldb, int b_k_contiguous, const float *packed,
+                 const float *B, long ldb, int b_k_contiguous, const float *packed, int packedK,
                  float beta, const float *bias, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -271,14 +317,16 @@ static void gemm(int level, int M, int N, int K, float alpha,
         int width = N - n0 < NR ? N - n0 : NR;
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC, first = k0 == 0, last = k0 + kc == K;
-            if (packed) panel = (float *)packed + (size_t)(n0 / NR) * NR * K + (size_t)k0 * NR;
+            if (packed) panel = (float *)packed + (size_t)(n0 / NR) * NR * packedK + (size_t)k0 * NR;
             else if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
             else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
             else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
             // Pre-packed panels lie one after the other (k blocks of a column block, then the next
             // column block): the next one is fetched into L2 a share per row tile, so that reading
             // the weights from memory is spread over the tiles instead of stalling the first.
-            const char *next = packed && (k0 + kc < K || n0 + NR < N) ? (const char *)(panel + (size_t)kc * NR) : NULL;
+            const char *next = !packed ? NULL
+                             : k0 + kc < K ? (const char *)(panel + (size_t)kc * NR)
+                             : n0 + NR < N ? (const char *)(packed + (size_t)(n0 / NR + 1) * NR * packedK) : NULL;
             int nextKc = k0 + kc < K ? (K - k0 - kc < KC ? K - k0 - kc : KC) : (K < KC ? K : KC);   // its k depth
             long nextLines = next ? (long)nextKc * NR * (long)sizeof(float) / 64 : 0;
             long tiles = (M + MR - 1) / MR, perTile = (nextLines + tiles - 1) / tiles, fetched = 0;
@@ -288,8 +336,12 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 if (share > 4L * kc) share = 4L * kc;
                 const char *pf = next ? next + fetched * 64 : NULL;
                 fetched += share;
-                const float *a[MR];
+                const float *a[MR], *an[MR];
                 for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * rs + (long)k0 * ks;
+                // The next tile's rows, for the micro-kernel to fetch while it works on this one.
+                int nextRows = M - m0 - MR < MR ? M - m0 - MR : MR;
+                if (nextRows > 0)
+                    for (int i = 0; i < MR; i++) an[i] = A + (long)(m0 + MR + (i < nextRows ? i : nextRows - 1)) * rs + (long)k0 * ks;
                 // A whole tile is accumulated in C itself; an edge tile in `tile`, copied in and out.
                 // (Not while C still holds the C_old that beta scales.)
                 int whole = rows == MR && width == NR && (beta == 0.0f || old);
@@ -298,7 +350,7 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
                 int fused = fuseBias && whole && last;
-                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL);
+                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL, nextRows > 0 ? an : NULL);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;
                     const float *sums = whole ? out : tile[i];

@@ -41,3 +41,27 @@ public struct SharedPointer<T>: @unchecked Sendable {
     public let base: UnsafeMutablePointer<T>
     public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
 }
+
+/// Element-wise work on large activations, split across the threads (each element is computed
+/// alone, so the split changes no bit); below `parallelMinimum` floats a second thread costs
+/// more than it saves.
+public let parallelMinimum = 1 << 16
+
+/// `dst[0..<count] = src[0..<count]`.
+public func parallelCopy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    if count < 2 * parallelMinimum { return dst.update(from: src, count: count) }
+    let s = SharedPointer(UnsafeMutablePointer(mutating: src)), d = SharedPointer(dst)
+    parallelChunks(count, minimumChunk: parallelMinimum) { r in
+        (d.base + r.lowerBound).update(from: s.base + r.lowerBound, count: r.count)
+    }
+}
+
+/// `y[i] += x[i]` for i in 0..<count (residual connections).
+public func parallelAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    @inline(__always) func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ r: Range<Int>) {
+        for i in r { y[i] += x[i] }
+    }
+    if count < 2 * parallelMinimum { return add(y, x, 0..<count) }
+    let ys = SharedPointer(y), xs = SharedPointer(UnsafeMutablePointer(mutating: x))
+    parallelChunks(count, minimumChunk: parallelMinimum) { r in add(ys.base, xs.base, r) }
+}

@@ -3,8 +3,9 @@ import Foundation
 /// Numerically stable softmax over one row, in place: exp(x - max) / Σ exp(x - max).
 public enum Softmax {
     public static func row(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
+        // The largest value, NaN never (a zero's sign, which the order could change, changes no
+        // exp(x − m) below).
+        let m = KernelSwitch.reference ? (0..<n).reduce(-Float.infinity) { max($0, x[$1]) } : largestValue(x, count: n)
         if m == -Float.infinity {  // a fully masked row contributes nothing
             for i in 0..<n { x[i] = 0 }
             return

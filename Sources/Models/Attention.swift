@@ -30,7 +30,9 @@ enum CausalAttention {
         let jobs = lengths.count * heads
         let qs = SharedPointer(UnsafeMutablePointer(mutating: q)), os = SharedPointer(out)
         parallelChunks(jobs) { range in
-            var scores: [Float] = []
+            var scores: [Float] = [], bias: [Float] = []
+            // A head's keys and values, packed once for all its blocks of queries.
+            let keysPacked = PackedOperand(), valuesPacked = PackedOperand()
             for job in range {
                 let s = job / heads, h = job % heads
                 let n = lengths[s], past = caches[s].length, keys = past + n
@@ -39,23 +41,34 @@ enum CausalAttention {
                 let qh = qs.base + starts[s] * width + h * headDim
                 let oh = os.base + starts[s] * width + h * headDim
                 if scores.count < n * keys { scores = [Float](repeating: 0, count: n * keys) }
+                // ALiBi's bias of key j, slope·j, the same for every query.
+                if let slopes {
+                    if bias.count < keys { bias = [Float](repeating: 0, count: keys) }
+                    for j in 0..<keys { bias[j] = slopes[h] * Float(j) }
+                }
                 scores.withUnsafeMutableBufferPointer { buffer in
                     let p = buffer.baseAddress!
                     // scores[i, j] = bias·j + scale · q_i·k_j  (BLOOM: alibi.baddbmm(q, kᵀ, beta=1, alpha=scale))
-                    if let slopes {
-                        let slope = slopes[h]
-                        for i in 0..<n { for j in 0..<keys { p[i * keys + j] = slope * Float(j) } }
+                    // for the keys a block of queries is computed over (the rest is masked below).
+                    func startWithBias(rows: Range<Int>, keys visible: Int) {
+                        guard slopes != nil else { return }
+                        bias.withUnsafeBufferPointer { b in
+                            for i in rows { (p + i * keys).update(from: b.baseAddress!, count: visible) }
+                        }
                     }
                     if n == 1 {   // a decoding step: one query (the same bits as the product below)
+                        startWithBias(rows: 0..<1, keys: keys)
                         Linear.rowProduct(n: keys, k: headDim, alpha: scale, a: qh, b: k, ldb: kvWidth,
                                           transposeB: true, beta: slopes == nil ? 0 : 1, c: p)
                     } else {
                         // In blocks of queries, each against the keys its last query sees: the causal
                         // rest is masked below, so it is not computed (every element's chain is its own).
+                        keysPacked.pack(k, ldb: kvWidth, transposeB: true, depth: headDim, columns: keys)
                         for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
-                            let rows = min(Self.queryBlock, n - i0)
-                            Linear.gemm(m: rows, n: past + i0 + rows, k: headDim, alpha: scale, a: qh + i0 * width, lda: width,
-                                        b: k, ldb: kvWidth, transposeB: true, beta: slopes == nil ? 0 : 1, c: p + i0 * keys, ldc: keys)
+                            let rows = min(Self.queryBlock, n - i0), seen = past + i0 + rows
+                            startWithBias(rows: i0..<(i0 + rows), keys: seen)
+                            keysPacked.product(m: rows, n: seen, k: headDim, alpha: scale, a: qh + i0 * width, lda: width,
+                                               beta: slopes == nil ? 0 : 1, c: p + i0 * keys, ldc: keys)
                         }
                     }
                     // Causal mask: query i sees keys first…past+i; the rest get probability 0.
@@ -71,10 +84,11 @@ enum CausalAttention {
                     } else {
                         // Each block of queries over the keys its last query sees: a chain's trailing
                         // masked terms are fma(0, v, acc) = acc, so leaving them out changes no bit.
+                        valuesPacked.pack(v, ldb: kvWidth, transposeB: false, depth: keys, columns: headDim)
                         for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
                             let rows = min(Self.queryBlock, n - i0)
-                            Linear.gemm(m: rows, n: headDim, k: past + i0 + rows, alpha: 1, a: p + i0 * keys, lda: keys, b: v, ldb: kvWidth,
-                                        transposeB: false, beta: 0, c: oh + i0 * width, ldc: width)
+                            valuesPacked.product(m: rows, n: headDim, k: past + i0 + rows, alpha: 1, a: p + i0 * keys, lda: keys,
+                                                 beta: 0, c: oh + i0 * width, ldc: width)
                         }
                     }
                 }
@@ -117,13 +131,17 @@ enum CausalAttention {
 func splitFusedHeads(_ qkv: UnsafePointer<Float>, rows: Int, heads: Int, headDim hd: Int,
                      q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
     let width = heads * hd
-    for row in 0..<rows {
-        let src = qkv + row * 3 * width
-        for h in 0..<heads {
-            let at = row * width + h * hd
-            (q + at).update(from: src + h * 3 * hd, count: hd)
-            (k + at).update(from: src + h * 3 * hd + hd, count: hd)
-            (v + at).update(from: src + h * 3 * hd + 2 * hd, count: hd)
+    let all = SharedPointer(UnsafeMutablePointer(mutating: qkv))
+    let (qs, ks, vs) = (SharedPointer(q), SharedPointer(k), SharedPointer(v))
+    parallelChunks(rows, minimumChunk: max(1, parallelMinimum / (3 * width))) { range in
+        for row in range {
+            let src = all.base + row * 3 * width
+            for h in 0..<heads {
+                let at = row * width + h * hd
+                (qs.base + at).update(from: src + h * 3 * hd, count: hd)
+                (ks.base + at).update(from: src + h * 3 * hd + hd, count: hd)
+                (vs.base + at).update(from: src + h * 3 * hd + 2 * hd, count: hd)
+            }
         }
     }
 }

@@ -131,12 +131,17 @@ struct ForwardPass {
     /// Appends each new token's key and value rows (`[rows, kvWidth]`) to its sequence's cache at layer `layer`.
     func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int) {
         let width = caches.first?.width ?? 0
+        var starts: [Int] = []
         var row = 0
-        for (s, n) in lengths.enumerated() {
-            let c = caches[s], at = c.length * width
-            (c.keys[slot(layer)].pointer + at).update(from: keys + row * width, count: n * width)
-            (c.values[slot(layer)].pointer + at).update(from: values + row * width, count: n * width)
-            row += n
+        for n in lengths { starts.append(row); row += n }
+        let ks = SharedPointer(UnsafeMutablePointer(mutating: keys)), vs = SharedPointer(UnsafeMutablePointer(mutating: values))
+        // Sequences split across the threads when there is enough to copy (a decoding step's rows are not).
+        parallelChunks(lengths.count, minimumChunk: rows * width < 2 * parallelMinimum ? lengths.count : 1) { sequences in
+            for s in sequences {
+                let c = caches[s], at = c.length * width, n = lengths[s]
+                (c.keys[slot(layer)].pointer + at).update(from: ks.base + starts[s] * width, count: n * width)
+                (c.values[slot(layer)].pointer + at).update(from: vs.base + starts[s] * width, count: n * width)
+            }
         }
     }
 }
@@ -167,7 +172,10 @@ struct SiteRecorder {
     mutating func visit(_ sites: [HookSite], _ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         force(sites, p, rows: rows, width: width)
         for site in sites where wanted.contains(site) {
-            captured[site] = Array(UnsafeBufferPointer(start: p, count: rows * width))
+            captured[site] = [Float](unsafeUninitializedCapacity: rows * width) { b, count in
+                parallelCopy(p, to: b.baseAddress!, count: rows * width)
+                count = rows * width
+            }
         }
     }
 
@@ -263,7 +271,7 @@ func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, length
 
 /// In-place y += x over `count` floats (residual connections).
 func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] += x[i] }
+    parallelAdd(y, x, count: count)
 }
 
 /// The plain MLP of BLOOM, XGLM and GPT-NeoX: `down(act(up·x))` into `out`, with the hidden layer

@@ -64,6 +64,17 @@ float xl_packed_f32_at(const float *packed, int K, int n, int k);
 void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
                         const float *bias, float *C, long ldc);
 
+/// Packs B `[K][N]` (n-contiguous, row stride ldb: attention's values) into the same panels as
+/// `xl_pack_f32` (B(k, n) of column n and depth k where packing `[N][K]` would put it).
+void xl_pack_f32_nn(const float *B, long ldb, int N, int K, float *packed);
+
+/// `xl_gemm_f32` with A row-major and B pre-packed (`xl_pack_f32` or `xl_pack_f32_nn`) with
+/// `packedK` ≥ K values of k, of which the first K are used; alpha and beta as there: the same bits
+/// as packing per call. Attention packs a head's keys and values once and multiplies each block of
+/// queries by them.
+void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
+                           const float *packed, int packedK, float beta, float *C, long ldc);
+
 /// Register-only loops of one product instruction (peak.c): fp32 FMA on 256 or 512 bits,
 /// VDPBF16PS, AMX TDPBF16PS. Returns the FLOPs done (2 per multiply-add) by `iterations` rounds of
 /// 12 independent chains (AMX: 4 tile products); the caller times it. A kind this CPU lacks must
