@@ -146,6 +146,31 @@ final class FP32GemmTests: XCTestCase {
     }
 
     /// Non-finite values propagate as IEEE arithmetic says (no lane drops a NaN or an infinity).
+    /// A B packed once (attention's keys, `transposeB`, and values) and multiplied by blocks that
+    /// use its first k rows and n columns: the bits of `Linear.gemm` on B where it lies — across
+    /// several 64-column panels, a depth past one 512-deep block, alpha and beta.
+    func testPackedOperandProductsAreTheUnpackedBits() {
+        let operand = PackedOperand()
+        for (depth, columns, transposeB) in [(64, 200, true), (80, 130, true), (600, 64, false), (300, 128, false), (37, 5, true)] {
+            let ldb = (transposeB ? depth : columns) + 3
+            let b = random((transposeB ? columns : depth) * ldb, seed: UInt64(depth * columns), scale: 1)
+            b.withUnsafeBufferPointer { bp in
+                operand.pack(bp.baseAddress!, ldb: ldb, transposeB: transposeB, depth: depth, columns: columns)
+                for (m, n, k, alpha, beta) in [(24, columns, depth, Float(0.125), Float(1)), (7, max(1, columns - 9), max(1, depth - 30), 1, 0),
+                                               (30, min(columns, 64), depth, 0.5, 0)] {
+                    let a = random(m * (k + 1), seed: UInt64(m + n + k), scale: 1)
+                    let c0 = random(m * n, seed: 7, scale: 1)
+                    var expected = c0, packed = c0
+                    Linear.gemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: k + 1, b: bp.baseAddress!, ldb: ldb, transposeB: transposeB,
+                                beta: beta, c: &expected, ldc: n)
+                    operand.product(m: m, n: n, k: k, alpha: alpha, a: a, lda: k + 1, beta: beta, c: &packed, ldc: n)
+                    XCTAssertEqual(packed.map(\.bitPattern), expected.map(\.bitPattern),
+                                   "depth \(depth), columns \(columns), transposeB \(transposeB): \(m)×\(n)×\(k)")
+                }
+            }
+        }
+    }
+
     func testNonFiniteValuesPropagate() {
         let (m, n, k) = (3, 70, 9)
         var a = random(m * k, seed: 1, scale: 1)
