@@ -173,7 +173,7 @@ struct SiteRecorder {
         force(sites, p, rows: rows, width: width)
         for site in sites where wanted.contains(site) {
             captured[site] = [Float](unsafeUninitializedCapacity: rows * width) { b, count in
-                parallelCopy(p, to: b.baseAddress!, count: rows * width)
+                if let base = b.baseAddress { parallelCopy(p, to: base, count: rows * width) }
                 count = rows * width
             }
         }
