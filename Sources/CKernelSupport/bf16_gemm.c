@@ -457,3 +457,173 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
     free(panel);
     free(rounded);
 }
+
+// MARK: - pre-packed weights
+//
+// A weight matrix that every forward multiplies by is packed once, at load, into the panels
+// `xl_gemm_bf16_nt` builds on every call (fp16 rounded to bf16 on the way): for each 64 columns
+// (zero past N), panel[pair][64] over all (K + 1) / 2 pairs (the last one half when K is odd),
+// the panels one after the other. A panel holds the very words per-call packing would put there,
+// so the products are the same bits; the forward no longer spends a tenth of its time repacking.
+
+size_t xl_packed_bf16_count(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)((K + 1) / 2); }
+
+void xl_pack_bf16(int level, const uint16_t *B, long ldb, int b_is_fp16, int N, int K, uint32_t *packed) {
+    int depth = (K + 1) / 2;
+    uint16_t *rounded = b_is_fp16 ? aligned_alloc(64, ((size_t)NR * K * 2 + 63) / 64 * 64) : NULL;
+    if (b_is_fp16 && !rounded) { fputs("xlsweep: out of memory for a bf16 weight panel\n", stderr); abort(); }
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        const uint16_t *rows = B + (long)n0 * ldb;
+        long stride = ldb;
+        if (b_is_fp16) {
+            for (int n = 0; n < width; n++) {
+                const uint16_t *src = B + (long)(n0 + n) * ldb;
+                uint16_t *dst = rounded + (long)n * K;
+                if (level >= XL_CPU_AVX512) fp16_row_to_bf16_avx512(src, dst, K);
+                else if (level >= XL_CPU_AVX2) fp16_row_to_bf16_avx2(src, dst, K);
+                else fp16_row_to_bf16_generic(src, dst, K);
+            }
+            rows = rounded;
+            stride = K;
+        }
+        uint32_t *panel = packed + (size_t)(n0 / NR) * NR * depth;
+        if (level >= XL_CPU_AVX512 && width == NR && !(K & 1) && (long)NR * stride * 2 < (1L << 31))
+            pack_panel_avx512(rows, stride, K / 2, panel);
+        else
+            pack_panel(rows, stride, width, K, depth, panel);
+    }
+    free(rounded);
+}
+
+float xl_packed_bf16_at(const uint32_t *packed, int K, int n, int k) {
+    uint32_t word = packed[(size_t)(n / NR) * NR * ((K + 1) / 2) + (size_t)(k / 2) * NR + n % NR];
+    return bf16_to_float((uint16_t)(k & 1 ? word >> 16 : word));
+}
+
+// `pfCount` cache lines from `pf` into L2, spread over the pair steps (four at most per step).
+#define XL_PREFETCH(p)                                                              \
+        for (int l = 4 * (p); l < 4 * (p) + 4 && l < pfCount; l++) _mm_prefetch(pf + 64L * l, _MM_HINT_T1);
+
+/// `micro_avx512_bf16` for a whole tile of a pre-packed product, accumulated in registers and
+/// written straight to C (+ bias, rounded once, as `store_sums` adds it). Unrolled by two pairs;
+/// while it works it fetches its share of the next panel into L2 (`pf`, `pfCount` lines) and the
+/// next tile's rows of A into L1 (`an`, a line per two pairs), so neither the next panel nor the
+/// next tile starts cold. Every accumulator takes its pairs in order: the same bits.
+__attribute__((target("avx512f,avx512bf16")))
+static void micro_bf16_direct(int pairs, int half, const uint16_t *const a[MR], const uint32_t *panel, float *c, long ldc,
+                              const float *bias, const uint16_t *const *an, const char *pf, int pfCount) {
+    __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];   // accumulators of rows 0 … 5
+    for (int v = 0; v < 4; v++) {
+        c0[v] = _mm512_setzero_ps(); c1[v] = _mm512_setzero_ps(); c2[v] = _mm512_setzero_ps();
+        c3[v] = _mm512_setzero_ps(); c4[v] = _mm512_setzero_ps(); c5[v] = _mm512_setzero_ps();
+    }
+    const uint16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    const uint32_t *q = panel;
+#define XL_ROW(cc, ai, p)                                                               \
+        {                                                                               \
+            uint32_t w;                                                                 \
+            memcpy(&w, ai + 2 * (long)(p), 4);                                          \
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)w);                           \
+            cc[0] = _mm512_dpbf16_ps(cc[0], x, b0);                                     \
+            cc[1] = _mm512_dpbf16_ps(cc[1], x, b1);                                     \
+            cc[2] = _mm512_dpbf16_ps(cc[2], x, b2);                                     \
+            cc[3] = _mm512_dpbf16_ps(cc[3], x, b3);                                     \
+        }
+#define XL_STEP(r, p)                                                                                       \
+        {                                                                                                   \
+            __m512bh b0 = (__m512bh)_mm512_load_si512(r), b1 = (__m512bh)_mm512_load_si512(r + 16);         \
+            __m512bh b2 = (__m512bh)_mm512_load_si512(r + 32), b3 = (__m512bh)_mm512_load_si512(r + 48);    \
+            XL_ROW(c0, a0, p) XL_ROW(c1, a1, p) XL_ROW(c2, a2, p)                                           \
+            XL_ROW(c3, a3, p) XL_ROW(c4, a4, p) XL_ROW(c5, a5, p)                                           \
+        }
+    int p = 0;
+    int prefetching = (pfCount + 3) / 4 < pairs ? (pfCount + 3) / 4 : pairs;
+    for (; p < prefetching; p++, q += NR) { XL_PREFETCH(p) XL_STEP(q, p) }
+    if (an) {   // one line (32 values) of the next tile's rows per two pairs: row 0 … 5, then the next line
+        int row = 0;
+        long line = 0, values = 2L * pairs + half;
+        for (; p + 2 <= pairs; p += 2, q += 2 * NR) {
+            if (line < values) {
+                _mm_prefetch((const char *)(an[row] + line), _MM_HINT_T0);
+                if (++row == MR) { row = 0; line += 32; }
+            }
+            XL_STEP(q, p) XL_STEP(q + NR, p + 1)
+        }
+    }
+    for (; p + 2 <= pairs; p += 2, q += 2 * NR) { XL_STEP(q, p) XL_STEP(q + NR, p + 1) }
+    for (; p < pairs; p++, q += NR) XL_STEP(q, p)
+#undef XL_STEP
+#undef XL_ROW
+    if (half) {   // K odd: the last pair holds its even value only (the odd one is 0 in A and in the panel)
+        __m512bh b0 = (__m512bh)_mm512_load_si512(q), b1 = (__m512bh)_mm512_load_si512(q + 16);
+        __m512bh b2 = (__m512bh)_mm512_load_si512(q + 32), b3 = (__m512bh)_mm512_load_si512(q + 48);
+#define XL_HALF(cc, ai)                                                                 \
+        {                                                                               \
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)(uint32_t)ai[2L * pairs]);    \
+            cc[0] = _mm512_dpbf16_ps(cc[0], x, b0);                                     \
+            cc[1] = _mm512_dpbf16_ps(cc[1], x, b1);                                     \
+            cc[2] = _mm512_dpbf16_ps(cc[2], x, b2);                                     \
+            cc[3] = _mm512_dpbf16_ps(cc[3], x, b3);                                     \
+        }
+        XL_HALF(c0, a0) XL_HALF(c1, a1) XL_HALF(c2, a2) XL_HALF(c3, a3) XL_HALF(c4, a4) XL_HALF(c5, a5)
+#undef XL_HALF
+    }
+    if (bias) {
+        for (int v = 0; v < 4; v++) {
+            __m512 b = _mm512_loadu_ps(bias + 16 * v);
+            c0[v] = _mm512_add_ps(c0[v], b); c1[v] = _mm512_add_ps(c1[v], b); c2[v] = _mm512_add_ps(c2[v], b);
+            c3[v] = _mm512_add_ps(c3[v], b); c4[v] = _mm512_add_ps(c4[v], b); c5[v] = _mm512_add_ps(c5[v], b);
+        }
+    }
+    for (int v = 0; v < 4; v++) {
+        _mm512_storeu_ps(c + 0 * ldc + 16 * v, c0[v]);
+        _mm512_storeu_ps(c + 1 * ldc + 16 * v, c1[v]);
+        _mm512_storeu_ps(c + 2 * ldc + 16 * v, c2[v]);
+        _mm512_storeu_ps(c + 3 * ldc + 16 * v, c3[v]);
+        _mm512_storeu_ps(c + 4 * ldc + 16 * v, c4[v]);
+        _mm512_storeu_ps(c + 5 * ldc + 16 * v, c5[v]);
+    }
+}
+#undef XL_PREFETCH
+
+void xl_gemm_bf16_packed(int level, int M, int N, int K, const uint16_t *A, long lda, const uint32_t *packed,
+                         const float *bias, float *C, long ldc, int activation) {
+    if (M <= 0 || N <= 0) return;
+    if (level > XL_CPU_AVX512_BF16) level = XL_CPU_AVX512_BF16;   // pre-packed products are the portable ones
+    micro_fn micro = level >= XL_CPU_AVX512_BF16 ? micro_avx512_bf16
+                   : level >= XL_CPU_AVX512 ? micro_avx512
+                   : level >= XL_CPU_AVX2 ? micro_avx2 : micro_generic;
+    int pairs = K / 2, half = K & 1;
+    size_t panelWords = (size_t)NR * (pairs + half);
+    float tile[MR][NR] __attribute__((aligned(64)));
+    long tiles = (M + MR - 1) / MR;
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        int width = N - n0 < NR ? N - n0 : NR;
+        const uint32_t *panel = packed + (size_t)(n0 / NR) * panelWords;
+        // The panels lie one after the other: the next one is fetched into L2 a share per row tile,
+        // so reading the weights from memory is spread over the tiles instead of stalling the first.
+        const char *next = n0 + NR < N ? (const char *)(panel + panelWords) : NULL;
+        long nextLines = next ? (long)(panelWords * 4 / 64) : 0, perTile = (nextLines + tiles - 1) / tiles, fetched = 0;
+        for (int m0 = 0; m0 < M; m0 += MR) {
+            int rows = M - m0 < MR ? M - m0 : MR;
+            const uint16_t *a[MR], *an[MR];
+            for (int i = 0; i < MR; i++) a[i] = A + (long)(m0 + (i < rows ? i : rows - 1)) * lda;
+            if (level >= XL_CPU_AVX512_BF16 && rows == MR && width == NR) {
+                long share = perTile < nextLines - fetched ? perTile : nextLines - fetched;
+                if (share > 4L * pairs) share = 4L * pairs;
+                const char *pf = next ? next + fetched * 64 : NULL;
+                fetched += share;
+                int nextRows = M - m0 - MR < MR ? M - m0 - MR : MR;
+                if (nextRows > 0)
+                    for (int i = 0; i < MR; i++) an[i] = A + (long)(m0 + MR + (i < nextRows ? i : nextRows - 1)) * lda;
+                micro_bf16_direct(pairs, half, a, panel, C + (long)m0 * ldc + n0, ldc, bias ? bias + n0 : NULL,
+                                  nextRows > 0 ? an : NULL, pf, (int)share);
+            } else {
+                micro(pairs, half, a, panel, tile);
+                store_sums(&tile[0][0], NR, rows, width, bias, C, ldc, m0, n0);
+            }
+            if (activation != XL_ACTIVATION_NONE) xl_activation_rows(level, activation, C + (long)m0 * ldc + n0, ldc, rows, width);
+        }
+    }
+}

@@ -261,31 +261,32 @@ float xl_packed_f32_at(const float *packed, int K, int n, int k) {
 static void gemm(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
                  const float *B, long ldb, int b_k_contiguous, const float *packed, int packedK,
-                 float beta, const float *bias, float *C, long ldc);
+                 float beta, const float *bias, float *C, long ldc, int activation);
 
 void xl_gemm_f32(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
                  const float *B, long ldb, int b_k_contiguous,
                  float beta, const float *bias, float *C, long ldc) {
-    gemm(level, M, N, K, alpha, A, lda, a_transposed, B, ldb, b_k_contiguous, NULL, 0, beta, bias, C, ldc);
+    gemm(level, M, N, K, alpha, A, lda, a_transposed, B, ldb, b_k_contiguous, NULL, 0, beta, bias, C, ldc, XL_ACTIVATION_NONE);
 }
 
 void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
-                        const float *bias, float *C, long ldc) {
-    gemm(level, M, N, K, 1.0f, A, lda, 0, NULL, 0, 1, packed, K, 0.0f, bias, C, ldc);
+                        const float *bias, float *C, long ldc, int activation) {
+    gemm(level, M, N, K, 1.0f, A, lda, 0, NULL, 0, 1, packed, K, 0.0f, bias, C, ldc, activation);
 }
 
 void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
                            const float *packed, int packedK, float beta, float *C, long ldc) {
-    gemm(level, M, N, K, alpha, A, lda, 0, NULL, 0, 1, packed, packedK, beta, NULL, C, ldc);
+    gemm(level, M, N, K, alpha, A, lda, 0, NULL, 0, 1, packed, packedK, beta, NULL, C, ldc, XL_ACTIVATION_NONE);
 }
 
 /// `packed`, when given, holds B pre-packed (xl_pack_f32) from its first column on, its panels
-/// `packedK` deep (K or more: the product may use the first K values of k).
+/// `packedK` deep (K or more: the product may use the first K values of k). `activation` is applied
+/// to each tile's rows once they are final, while they are in L1.
 static void gemm(int level, int M, int N, int K, float alpha,
                  const float *A, long lda, int a_transposed,
                  const float *B, long ldb, int b_k_contiguous, const float *packed, int packedK,
-                 float beta, const float *bias, float *C, long ldc) {
+                 float beta, const float *bias, float *C, long ldc, int activation) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int m = 0; m < M; m++)
@@ -360,6 +361,7 @@ static void gemm(int level, int M, int N, int K, float alpha,
                     if (epilogue && !fused) finish(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
                     else if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float));
                 }
+                if (last && activation != XL_ACTIVATION_NONE) xl_activation_rows(level, activation, C + (long)m0 * ldc + n0, ldc, rows, width);
             }
         }
     }

@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 /// Element-wise activations over a flat buffer, in place.
@@ -83,4 +84,35 @@ public enum Activation {
             x[i] = 0.5 * v * (1 + tanhf(inner))
         }
     }
+}
+
+/// An activation the product kernels apply to each tile of their output as they finish it
+/// (`xl_activation_rows`, activation.c), bit for bit the vector code of the `Activation` it names:
+/// the MLP's hidden layer then takes no pass over memory of its own.
+public enum FusedActivation: Int32, Sendable {
+    case none = 0, bloomGELU = 1, geluTanh = 2
+
+    /// The fusable activation a config names (`hidden_act`, `activation_function`), else `.none`.
+    public init(named name: String) {
+        switch name {
+        case "bloom_gelu": self = .bloomGELU
+        case "gelu_new", "gelu_pytorch_tanh": self = .geluTanh
+        default: self = .none
+        }
+    }
+
+    /// Applies it in place after the fact (`Activation`'s own code).
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .none: break
+        case .bloomGELU: Activation.bloomGELU(x, count: count)
+        case .geluTanh: Activation.geluTanh(x, count: count)
+        }
+    }
+
+    /// Whether a product with `columns` output columns may apply it tile by tile: `Activation`
+    /// computes whole 16-float groups of the flat buffer with its vector code (what the kernels
+    /// replicate) and a tail with libm, so every row must be whole groups; and not in the scalar
+    /// reference mode, whose activations are libm's.
+    public func isFusable(columns: Int) -> Bool { self != .none && !KernelSwitch.reference && columns % 16 == 0 }
 }

@@ -74,12 +74,16 @@ public final class PackedMatrix: @unchecked Sendable {
 
 extension Linear {
     /// nn.Linear over rows with a pre-packed weight: y[M, N] = x[M, K] · W[N, K]ᵀ + bias[N], the
-    /// same bits as `forward(_:weight:)` on the unpacked matrix.
+    /// same bits as `forward(_:weight:)` on the unpacked matrix; then `activation`, applied by the
+    /// kernel to each finished tile where it can be (the same bits as applying it after).
     /// - Parameters: x `[rows, inFeatures]`; y `[rows, outFeatures]`, overwritten.
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, packed weight: PackedMatrix,
-                               bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+                               bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
+                               activation: FusedActivation = .none) {
         guard rows > 0 else { return }
         precondition(weight.rows == outFeatures && weight.cols == inFeatures, "packed weight shape")
+        let fused = activation.isFusable(columns: outFeatures)
+        defer { if !fused { activation.apply(y, count: rows * outFeatures) } }
         if KernelSwitch.reference {
             for r in 0..<rows {
                 for o in 0..<outFeatures {
@@ -99,7 +103,8 @@ extension Linear {
         parallelChunks(columnBlocks, minimumChunk: work < 1 << 21 ? columnBlocks : 1) { blocks in
             let n0 = blocks.lowerBound * 64, n1 = min(outFeatures, blocks.upperBound * 64)
             xl_gemm_f32_packed(level, Int32(rows), Int32(n1 - n0), Int32(inFeatures), xs.base, inFeatures,
-                               ws.base + n0 * inFeatures, bs.map { UnsafePointer($0.base + n0) }, ys.base + n0, outFeatures)
+                               ws.base + n0 * inFeatures, bs.map { UnsafePointer($0.base + n0) }, ys.base + n0, outFeatures,
+                               fused ? activation.rawValue : FusedActivation.none.rawValue)
         }
     }
 }

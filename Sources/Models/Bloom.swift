@@ -120,7 +120,7 @@ public final class Bloom: DecoderStack {
 
         block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
         if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }
-        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: { Activation.bloomGELU($0, count: $1) },
+        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: "bloom_gelu",
                  hidden: s.mlp.pointer, out: s.attn.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)

@@ -276,11 +276,17 @@ func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cou
 
 /// The plain MLP of BLOOM, XGLM and GPT-NeoX: `down(act(up·x))` into `out`, with the hidden layer
 /// `[rows, dMLP]` (in `hidden`, or straight into the array kept when the site is requested) recorded (and forced) at `blocks.L.mlp_post`.
-func plainMLP(_ x: UnsafePointer<Float>, up: LinearWeights, down: LinearWeights, activation: (UnsafeMutablePointer<Float>, Int) -> Void,
+func plainMLP(_ x: UnsafePointer<Float>, up: LinearWeights, down: LinearWeights, activation: String,
               hidden: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, layer l: Int, dMLP: Int, _ pass: inout ForwardPass) {
     let rows = pass.rows
+    // BLOOM's GELU and the tanh GELU are applied by the up product to each tile it finishes (no pass
+    // of their own over the hidden layer); other activations after it.
+    let fused = FusedActivation(named: activation)
     pass.recorder.produce(.mlpPost(l), rows: rows, width: dMLP, scratch: hidden,
-                          make: { h in up(x, h, rows: rows); activation(h, rows * dMLP) },
+                          make: { h in
+                              up(x, h, rows: rows, activation: fused)
+                              if fused == .none { Activation.named(activation, h, count: rows * dMLP) }
+                          },
                           use: { h in down(h, out, rows: rows) })
 }
 

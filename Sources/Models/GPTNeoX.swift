@@ -102,7 +102,7 @@ public final class GPTNeoX: DecoderStack {
         if !config.parallelResidual { addInPlace(x, s.attn.pointer, count: t * d) }
 
         block.postAttentionNorm(x, s.ln.pointer, rows: t, eps: eps)
-        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: { Activation.named(config.activation, $0, count: $1) },
+        plainMLP(s.ln.pointer, up: block.up, down: block.down, activation: config.activation,
                  hidden: s.mlp.pointer, out: s.mlpOut.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.mlpOut.pointer, width: d)
         if config.parallelResidual { addInPlace(s.mlpOut.pointer, s.attn.pointer, count: t * d) }   // (mlp + attn) + x

@@ -47,8 +47,9 @@ struct WeightLoader {
     /// A weight matrix `[rows, cols]` in the loader's precision. fp32: packed once into the
     /// product kernel's panels (read from the memory map when stored as fp32, else widened one
     /// tensor at a time), and the file's pages of the tensor handed back to the kernel, so the
-    /// process keeps only the packed copy resident. bf16: used in place (memory-mapped) when
-    /// stored as bf16 or fp16, else rounded to bf16.
+    /// process keeps only the packed copy resident. bf16: read in place (memory-mapped) when
+    /// stored as bf16 or fp16, else rounded to bf16; then, but for embeddings (whose rows are looked
+    /// up) and on AMX hosts, packed once into the bf16 kernel's panels and the file's pages handed back.
     mutating func loadMatrix(_ name: String, rows: Int, cols: Int, role: WeightTable.Role = .product) throws -> MatrixWeights {
         if let recorder {
             recorder.table.add(name, [rows, cols], role: role)
@@ -83,17 +84,25 @@ struct WeightLoader {
             record.file.release(offset: record.byteOffset, count: record.byteCount)
             return .packed(packed)
         case .bf16:
+            // Matrices only ever multiplied by are packed into the kernel's panels (same bits);
+            // embeddings, whose rows are looked up, stay as stored.
+            let pack = role != .embedding && PackedHalfMatrix.isUsable
             if let store {
                 let record = try store.record(prefixes.map { $0 + name })
                 if record.dtype == .bf16 || record.dtype == .f16, record.shape == [rows, cols], record.byteOffset % 2 == 0 {
                     canonical[name] = record.name
                     let base = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
-                    return .half(HalfMatrix(borrowing: base, rows: rows, cols: cols,
-                                            format: record.dtype == .f16 ? .fp16 : .bf16, owner: record.file))
+                    let matrix = HalfMatrix(borrowing: base, rows: rows, cols: cols,
+                                            format: record.dtype == .f16 ? .fp16 : .bf16, owner: record.file)
+                    guard pack else { return .half(matrix) }
+                    let packed = PackedHalfMatrix(packing: matrix)
+                    record.file.release(offset: record.byteOffset, count: record.byteCount)
+                    return .packedHalf(packed)
                 }
             }
             let wide = try load(name, [rows, cols])
-            return .half(HalfMatrix(rounding: wide.pointer, rows: rows, cols: cols))
+            let matrix = HalfMatrix(rounding: wide.pointer, rows: rows, cols: cols)
+            return pack ? .packedHalf(PackedHalfMatrix(packing: matrix)) : .half(matrix)
         }
     }
 
@@ -177,12 +186,15 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 enum MatrixWeights: Sendable {
     case packed(PackedMatrix)
     case half(HalfMatrix)
+    /// 16-bit, packed for the bf16 product kernels (matrices that are only multiplied by).
+    case packedHalf(PackedHalfMatrix)
 
     /// Row `r` widened to fp32 (embedding lookup).
     func row(_ r: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
         switch self {
         case .packed(let m): m.row(r, into: dst)
         case .half(let m): m.row(r, into: dst)
+        case .packedHalf(let m): m.row(r, into: dst)
         }
     }
 }
@@ -215,21 +227,26 @@ struct LinearWeights: Sendable {
         outFeatures = vocab
     }
 
-    /// y `[rows, out]` = x `[rows, in]` · Wᵀ + b
-    func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
+    /// y `[rows, out]` = activation(x `[rows, in]` · Wᵀ + b): packed weights apply the activation
+    /// as each tile is finished, others after the product (the same bits).
+    func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, activation: FusedActivation = .none) {
         switch weight {
         case .packed(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, packed: w, bias: bias?.pointer,
-                           outFeatures: outFeatures, into: y)
+                           outFeatures: outFeatures, into: y, activation: activation)
         case .half(let w):
             Linear.forward(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias?.pointer,
                            outFeatures: outFeatures, into: y)
+            activation.apply(y, count: rows * outFeatures)
+        case .packedHalf(let w):
+            Linear.forward(x, rows: rows, inFeatures: inFeatures, packed: w, bias: bias?.pointer,
+                           outFeatures: outFeatures, into: y, activation: activation)
         }
     }
 }
 
-/// Products of one input by several bias-free matrices (Gemma's q/k/v, gate/up). Packed fp32
-/// matrices whose rows fill whole 64-row panels are stacked (their panels simply follow one
+/// Products of one input by several bias-free matrices (Gemma's q/k/v, gate/up). Packed matrices
+/// (fp32, or bf16 pre-packed) whose rows fill whole 64-row panels are stacked (their panels simply follow one
 /// another) and run as one product — one pass over the input instead of several, and the same
 /// bits per element (each keeps its K order) — then split; others run one by one.
 struct FusedLinear: Sendable {
@@ -243,18 +260,24 @@ struct FusedLinear: Sendable {
 
     init(_ parts: [LinearWeights]) {
         let inFeatures = parts[0].inFeatures
+        let stackable = parts.allSatisfy { $0.bias == nil && $0.inFeatures == inFeatures && $0.outFeatures % 64 == 0 }
         let packed = parts.compactMap { part -> PackedMatrix? in
-            if case .packed(let w) = part.weight, part.bias == nil, part.inFeatures == inFeatures, part.outFeatures % 64 == 0 { return w }
-            return nil
+            if case .packed(let w) = part.weight { return w } else { return nil }
         }
-        guard parts.count > 1, packed.count == parts.count else {
+        let packedHalf = parts.compactMap { part -> PackedHalfMatrix? in
+            if case .packedHalf(let w) = part.weight { return w } else { return nil }
+        }
+        let stacked: MatrixWeights
+        if parts.count > 1, stackable, packed.count == parts.count {
+            stacked = .packed(PackedMatrix(concatenating: packed))
+        } else if parts.count > 1, stackable, packedHalf.count == parts.count {
+            stacked = .packedHalf(PackedHalfMatrix(concatenating: packedHalf))
+        } else {
             products = .separate(parts)
             return
         }
         let widths = parts.map(\.outFeatures)
-        let total = widths.reduce(0, +)
-        let matrix = PackedMatrix(concatenating: packed)
-        products = .fused(LinearWeights(weight: .packed(matrix), bias: nil, inFeatures: inFeatures, outFeatures: total),
+        products = .fused(LinearWeights(weight: stacked, bias: nil, inFeatures: inFeatures, outFeatures: widths.reduce(0, +)),
                           widths: widths)
     }
 

@@ -132,7 +132,7 @@ public final class XGLM: DecoderStack {
         addInPlace(x, s.attn.pointer, count: t * d)
 
         block.mlpNorm(x, s.ln.pointer, rows: t, eps: config.layerNormEps)
-        plainMLP(s.ln.pointer, up: block.fc1, down: block.fc2, activation: { Activation.named(config.activation, $0, count: $1) },
+        plainMLP(s.ln.pointer, up: block.fc1, down: block.fc2, activation: config.activation,
                  hidden: s.mlp.pointer, out: s.attn.pointer, layer: l, dMLP: config.dMLP, &pass)
         pass.visit([.mlpOut(l)], s.attn.pointer, width: d)
         addInPlace(x, s.attn.pointer, count: t * d)

@@ -27,7 +27,7 @@ final class PackedMatrixTests: XCTestCase {
                         xl_gemm_f32(level.rawValue, Int32(m), Int32(n), Int32(k), 1, x, k, 0, w, k, 1, 0,
                                     withBias ? b.baseAddress : nil, &plain, n)
                         xl_gemm_f32_packed(level.rawValue, Int32(m), Int32(n), Int32(k), x, k, packed.pointer,
-                                           withBias ? b.baseAddress : nil, &fast, n)
+                                           withBias ? b.baseAddress : nil, &fast, n, 0)
                     }
                     XCTAssertEqual(plain.map(\.bitPattern), fast.map(\.bitPattern), "\(m)×\(n)×\(k) at \(level), bias \(withBias)")
                 }

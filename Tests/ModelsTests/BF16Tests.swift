@@ -1,3 +1,4 @@
+import CKernelSupport
 import Checkpoints
 import Foundation
 import Kernels
@@ -54,15 +55,35 @@ final class BF16Tests: XCTestCase {
     /// `dtype=torch.bfloat16` rounds the fp16 weights.
     func testFP16CheckpointAgreesWithTransformersBF16() throws { try check("bloom-tiny-fp16") }
 
-    /// bf16 and fp16 checkpoints' matrices are used in place: no copy, the pointer lies in the mapping.
-    func testHalfWeightsStayMapped() throws {
+    /// bf16 and fp16 checkpoints: the embedding (whose rows are looked up) is used in place, the
+    /// pointer in the mapping; a product matrix is packed once into the bf16 kernel's panels, each
+    /// value the file's (fp16 rounded to bf16), and on AMX hosts used in place too.
+    func testHalfWeightsAreMappedOrPackedFromTheFile() throws {
         for (name, format) in [("bloom-tiny-bf16", HalfMatrix.Format.bf16), ("bloom-tiny-fp16", .fp16)] {
             let loaded = try LoadedModel.load(Fixtures.path(name), dtype: .bf16)
             let bloom = try XCTUnwrap(loaded.model as? Bloom)
-            guard case .half(let m) = bloom.blocks[0].up.weight else { return XCTFail("\(name): up projection is not 16-bit") }
+            let embedding = try loaded.weights.record(["word_embeddings.weight", "transformer.word_embeddings.weight"])
+            guard case .half(let e) = bloom.embedding else { return XCTFail("\(name): the embedding is not 16-bit") }
+            XCTAssertEqual(UnsafeRawPointer(e.base), embedding.file.bytes + embedding.byteOffset, name)
+            XCTAssertEqual(e.format, format, name)
             let record = try loaded.weights.record(["h.0.mlp.dense_h_to_4h.weight", "transformer.h.0.mlp.dense_h_to_4h.weight"])
-            XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset, name)
-            XCTAssertEqual(m.format, format, name)
+            let stored = (record.file.bytes + record.byteOffset).assumingMemoryBound(to: UInt16.self)
+            switch bloom.blocks[0].up.weight {
+            case .packedHalf(let p):
+                XCTAssertTrue(PackedHalfMatrix.isUsable, name)
+                for r in 0..<p.rows {
+                    for c in 0..<p.cols {
+                        let bits = stored[r * p.cols + c]
+                        let expected = format == .bf16 ? Float(bitPattern: UInt32(bits) << 16)
+                                                       : Float(bitPattern: UInt32(Float(Float16(bitPattern: bits)).bf16Rounded) << 16)
+                        XCTAssertEqual(p[r, c].bitPattern, expected.bitPattern, "\(name) (\(r), \(c))")
+                    }
+                }
+            case .half(let m):
+                XCTAssertFalse(PackedHalfMatrix.isUsable, name)
+                XCTAssertEqual(UnsafeRawPointer(m.base), record.file.bytes + record.byteOffset, name)
+            case .packed: XCTFail("\(name): up projection is not 16-bit")
+            }
         }
     }
 
@@ -87,5 +108,15 @@ final class BF16Tests: XCTestCase {
         XCTAssertTrue(note.contains("28.0 GB") && note.contains("24.0 GB"), note)
         XCTAssertEqual(LoadedModel.choosePrecision(.fp32, fp32Bytes: 28_000_000_000, available: 1).0, .fp32)
         XCTAssertEqual(LoadedModel.choosePrecision(.bf16, fp32Bytes: 1, available: 1 << 40).0, .bf16)
+    }
+}
+
+private extension Float {
+    /// Round to nearest even bf16 bits (the values here are finite).
+    var bf16Rounded: UInt16 {
+        var out: UInt16 = 0
+        var x = self
+        xl_round_to_bf16(KernelPath.detected.rawValue, &x, &out, 1)
+        return out
     }
 }

@@ -38,6 +38,25 @@ void xl_round_to_bf16(int level, const float *x, uint16_t *y, size_t count);
 void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda, const uint16_t *B, long ldb,
                      int b_is_fp16, const float *bias, float *C, long ldc);
 
+/// uint32 words of B `[N][K]` pre-packed by `xl_pack_bf16`: N rounded up to 64, times (K + 1) / 2.
+size_t xl_packed_bf16_count(int N, int K);
+
+/// Packs 16-bit B `[N][K]` (row stride ldb; fp16 when `b_is_fp16`, rounded to bf16 here) once into
+/// the panels `xl_gemm_bf16_nt` builds per call: per 64 columns (zero past N) a pair-major
+/// [(K + 1) / 2][64] panel of (B[n][2p] | B[n][2p + 1] << 16). `packed` must be 64-byte aligned.
+void xl_pack_bf16(int level, const uint16_t *B, long ldb, int b_is_fp16, int N, int K, uint32_t *packed);
+
+/// B(n, k) of a pre-packed bf16 matrix with K columns of k, widened to fp32 (exact).
+float xl_packed_bf16_at(const uint32_t *packed, int K, int n, int k);
+
+/// `xl_gemm_bf16_nt` with B pre-packed (`xl_pack_bf16`), from a column that is a multiple of 64
+/// on (`packed` points at that column's panel): the same bits as packing per call at any portable
+/// level. AMX is not taken here (a level above AVX-512 BF16 runs AVX-512 BF16): AMX hosts multiply
+/// through `xl_gemm_bf16_nt`.
+/// Then `activation` (XL_ACTIVATION_…), applied to each finished tile: the same bits as applying it after.
+void xl_gemm_bf16_packed(int level, int M, int N, int K, const uint16_t *A, long lda, const uint32_t *packed,
+                         const float *bias, float *C, long ldc, int activation);
+
 /// C[m][n] = alpha · Σ_k A(m, k)·B(k, n) (+ beta · C[m][n] when beta is not 0) (+ bias[n] if bias is
 /// not NULL) for m < M, n < N, in fp32, using the kernels of `level` (must not exceed
 /// xl_cpu_features()). A(m, k) = A[m·lda + k], or A[k·lda + m] when `a_transposed`; B(k, n) =
@@ -61,8 +80,9 @@ float xl_packed_f32_at(const float *packed, int K, int n, int k);
 
 /// `xl_gemm_f32` with alpha 1, beta 0, A row-major and B pre-packed, from a column that is a
 /// multiple of 64 on (`packed` points at that column's panel): the same bits as packing per call.
+/// Then `activation` (XL_ACTIVATION_…), applied to each finished tile: the same bits as applying it after.
 void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda, const float *packed,
-                        const float *bias, float *C, long ldc);
+                        const float *bias, float *C, long ldc, int activation);
 
 /// Packs B `[K][N]` (n-contiguous, row stride ldb: attention's values) into the same panels as
 /// `xl_pack_f32` (B(k, n) of column n and depth k where packing `[N][K]` would put it).
@@ -74,6 +94,14 @@ void xl_pack_f32_nn(const float *B, long ldb, int N, int K, float *packed);
 /// queries by them.
 void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
                            const float *packed, int packedK, float beta, float *C, long ldc);
+
+/// Activations a product kernel can apply to its output as it finishes a tile (activation.c):
+/// BLOOM's tanh GELU and the tanh-approximated GELU, bit for bit what Kernels' `Activation.bloomGELU`
+/// and `Activation.geluTanh` compute on 16-lane vectors.
+enum { XL_ACTIVATION_NONE = 0, XL_ACTIVATION_BLOOM_GELU = 1, XL_ACTIVATION_GELU_TANH = 2 };
+
+/// Applies activation `kind` in place to `rows` rows of `width` floats, row stride `ld`.
+void xl_activation_rows(int level, int kind, float *x, long ld, int rows, int width);
 
 /// Register-only loops of one product instruction (peak.c): fp32 FMA on 256 or 512 bits,
 /// VDPBF16PS, AMX TDPBF16PS. Returns the FLOPs done (2 per multiply-add) by `iterations` rounds of
