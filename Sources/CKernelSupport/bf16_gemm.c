@@ -506,7 +506,9 @@ float xl_packed_bf16_at(const uint32_t *packed, int K, int n, int k) {
         for (int l = 4 * (p); l < 4 * (p) + 4 && l < pfCount; l++) _mm_prefetch(pf + 64L * l, _MM_HINT_T1);
 
 /// `micro_avx512_bf16` for a whole tile of a pre-packed product, accumulated in registers and
-/// written straight to C (+ bias, rounded once, as `store_sums` adds it). Unrolled by two pairs;
+/// written straight to C (+ bias, rounded once, as `store_sums` adds it), whose lines it fetches for
+/// writing as it starts (a forward's outputs are cold: 24 store misses at the end of every tile
+/// otherwise). Unrolled by two pairs;
 /// while it works it fetches its share of the next panel into L2 (`pf`, `pfCount` lines) and the
 /// next tile's rows of A into L1 (`an`, a line per two pairs), so neither the next panel nor the
 /// next tile starts cold. Every accumulator takes its pairs in order: the same bits.
@@ -537,6 +539,8 @@ static void micro_bf16_direct(int pairs, int half, const uint16_t *const a[MR], 
             XL_ROW(c0, a0, p) XL_ROW(c1, a1, p) XL_ROW(c2, a2, p)                                           \
             XL_ROW(c3, a3, p) XL_ROW(c4, a4, p) XL_ROW(c5, a5, p)                                           \
         }
+    // The tile's lines of C, fetched for writing now: its stores at the end then do not wait on memory.
+    for (int i = 0; i < MR; i++) for (int v = 0; v < 4; v++) __builtin_prefetch(c + i * ldc + 16 * v, 1, 3);
     int p = 0;
     int prefetching = (pfCount + 3) / 4 < pairs ? (pfCount + 3) / 4 : pairs;
     for (; p < prefetching; p++, q += NR) { XL_PREFETCH(p) XL_STEP(q, p) }
