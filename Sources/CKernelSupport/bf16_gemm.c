@@ -149,6 +149,15 @@ static void fp16_row_to_bf16_avx2(const uint16_t *src, uint16_t *dst, int count)
     fp16_row_to_bf16_generic(src + i, dst + i, count - i);
 }
 
+/// `count` rows of K fp16 values (row stride ldb) rounded to bf16 into `dst` (row stride K).
+static void fp16_rows_to_bf16(int level, const uint16_t *src, long ldb, int count, int K, uint16_t *dst) {
+    for (int n = 0; n < count; n++) {
+        if (level >= XL_CPU_AVX512) fp16_row_to_bf16_avx512(src + (long)n * ldb, dst + (long)n * K, K);
+        else if (level >= XL_CPU_AVX2) fp16_row_to_bf16_avx2(src + (long)n * ldb, dst + (long)n * K, K);
+        else fp16_row_to_bf16_generic(src + (long)n * ldb, dst + (long)n * K, K);
+    }
+}
+
 // MARK: - micro-kernels: tile[MR][NR] = A[MR rows][pairs] · panel[pairs][NR]
 //
 // `a[i]` points at row i of A at the panel's first k; `panel` holds, for pair p and column n, the
@@ -435,13 +444,7 @@ void xl_gemm_bf16_nt(int level, int M, int N, int K, const uint16_t *A, long lda
     for (int n0 = 0; n0 < N; n0 += NR) {
         int width = N - n0 < NR ? N - n0 : NR;
         if (b_is_fp16) {
-            for (int n = 0; n < width; n++) {
-                const uint16_t *src = B + (long)(n0 + n) * ldb;
-                uint16_t *dst = rounded + (long)n * K;
-                if (level >= XL_CPU_AVX512) fp16_row_to_bf16_avx512(src, dst, K);
-                else if (level >= XL_CPU_AVX2) fp16_row_to_bf16_avx2(src, dst, K);
-                else fp16_row_to_bf16_generic(src, dst, K);
-            }
+            fp16_rows_to_bf16(level, B + (long)n0 * ldb, ldb, width, K, rounded);
             pack_panel(rounded, K, width, K, pairs + half, panel);
         } else {
             pack_panel(B + (long)n0 * ldb, ldb, width, K, pairs + half, panel);
@@ -477,13 +480,7 @@ void xl_pack_bf16(int level, const uint16_t *B, long ldb, int b_is_fp16, int N, 
         const uint16_t *rows = B + (long)n0 * ldb;
         long stride = ldb;
         if (b_is_fp16) {
-            for (int n = 0; n < width; n++) {
-                const uint16_t *src = B + (long)(n0 + n) * ldb;
-                uint16_t *dst = rounded + (long)n * K;
-                if (level >= XL_CPU_AVX512) fp16_row_to_bf16_avx512(src, dst, K);
-                else if (level >= XL_CPU_AVX2) fp16_row_to_bf16_avx2(src, dst, K);
-                else fp16_row_to_bf16_generic(src, dst, K);
-            }
+            fp16_rows_to_bf16(level, rows, ldb, width, K, rounded);
             rows = rounded;
             stride = K;
         }

@@ -60,13 +60,9 @@ public enum Linear {
         guard rows > 0 else { return }
         precondition(weight.rows == outFeatures && weight.cols == inFeatures, "bf16 weight shape")
         let level = KernelPath.active.rawValue
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * inFeatures)
+        let xb = roundedToBF16(x, rows: rows, inFeatures: inFeatures)
         defer { xb.deallocate() }
-        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), xbs = SharedPointer(xb)
-        parallelChunks(rows, minimumChunk: max(1, (1 << 16) / max(1, inFeatures))) { r in
-            xl_round_to_bf16(level, xs.base + r.lowerBound * inFeatures, xbs.base + r.lowerBound * inFeatures,
-                             r.count * inFeatures)
-        }
+        let xbs = SharedPointer(xb)
         let ys = SharedPointer(y), bs = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
         let columnBlocks = (outFeatures + 63) / 64
         let work = rows * outFeatures * inFeatures
@@ -76,6 +72,18 @@ public enum Linear {
                             weight.base + n0 * inFeatures, inFeatures, weight.format == .fp16 ? 1 : 0, bs.map { UnsafePointer($0.base + n0) },
                             ys.base + n0, outFeatures)
         }
+    }
+
+    /// `x` `[rows, inFeatures]` rounded to bf16 (nearest even) on our threads, into storage the caller deallocates.
+    static func roundedToBF16(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int) -> UnsafeMutablePointer<UInt16> {
+        let level = KernelPath.active.rawValue
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * inFeatures)
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), xbs = SharedPointer(xb)
+        parallelChunks(rows, minimumChunk: max(1, (1 << 16) / max(1, inFeatures))) { r in
+            xl_round_to_bf16(level, xs.base + r.lowerBound * inFeatures, xbs.base + r.lowerBound * inFeatures,
+                             r.count * inFeatures)
+        }
+        return xb
     }
 
     /// The scalar ground truth of `forward` (double accumulation).

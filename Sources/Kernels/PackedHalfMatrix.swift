@@ -74,13 +74,9 @@ extension Linear {
         defer { if !fused { activation.apply(y, count: rows * outFeatures) } }
         Heap.configure()
         let level = KernelPath.active.rawValue
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * inFeatures)
+        let xb = roundedToBF16(x, rows: rows, inFeatures: inFeatures)
         defer { xb.deallocate() }
-        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), xbs = SharedPointer(xb)
-        parallelChunks(rows, minimumChunk: max(1, (1 << 16) / max(1, inFeatures))) { r in
-            xl_round_to_bf16(level, xs.base + r.lowerBound * inFeatures, xbs.base + r.lowerBound * inFeatures,
-                             r.count * inFeatures)
-        }
+        let xbs = SharedPointer(xb)
         let ys = SharedPointer(y), ws = SharedPointer(weight.pointer), bs = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
         let columnBlocks = (outFeatures + 63) / 64, depth = (inFeatures + 1) / 2
         let work = rows * outFeatures * inFeatures
