@@ -109,9 +109,9 @@ final class PackedHalfMatrixTests: XCTestCase {
 
     /// A product with the activation fused (fp32 pre-packed and bf16 pre-packed) is the product,
     /// then `Activation` over its output; a width that is not whole 16-float groups is activated
-    /// after the product.
+    /// after the product; K past the fp32 kernel's 512-deep blocks is activated once, at the last.
     func testProductsWithAFusedActivationAreTheProductThenTheActivation() {
-        for (m, n, k) in [(7, 128, 33), (13, 80, 64), (5, 70, 19)] {
+        for (m, n, k) in [(7, 128, 33), (13, 80, 64), (5, 70, 19), (8, 192, 1030)] {
             let x = values(m * k, seed: 4, scale: 3), w = values(n * k, seed: 5, scale: 0.5), bias = values(n, seed: 6)
             let fp32 = w.withUnsafeBufferPointer { PackedMatrix(packing: $0.baseAddress!, rows: n, cols: k) }
             let half = w.withUnsafeBufferPointer { HalfMatrix(rounding: $0.baseAddress!, rows: n, cols: k) }
