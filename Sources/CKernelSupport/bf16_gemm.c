@@ -12,6 +12,7 @@
 // neither the tile it falls in nor the number of rows or threads: a batch gives the same bits as
 // its rows computed alone.
 #include "CKernelSupport.h"
+#include "tile_store.h"
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,21 +571,7 @@ static void micro_bf16_direct(int pairs, int half, const uint16_t *const a[MR], 
         XL_HALF(c0, a0) XL_HALF(c1, a1) XL_HALF(c2, a2) XL_HALF(c3, a3) XL_HALF(c4, a4) XL_HALF(c5, a5)
 #undef XL_HALF
     }
-    if (bias) {
-        for (int v = 0; v < 4; v++) {
-            __m512 b = _mm512_loadu_ps(bias + 16 * v);
-            c0[v] = _mm512_add_ps(c0[v], b); c1[v] = _mm512_add_ps(c1[v], b); c2[v] = _mm512_add_ps(c2[v], b);
-            c3[v] = _mm512_add_ps(c3[v], b); c4[v] = _mm512_add_ps(c4[v], b); c5[v] = _mm512_add_ps(c5[v], b);
-        }
-    }
-    for (int v = 0; v < 4; v++) {
-        _mm512_storeu_ps(c + 0 * ldc + 16 * v, c0[v]);
-        _mm512_storeu_ps(c + 1 * ldc + 16 * v, c1[v]);
-        _mm512_storeu_ps(c + 2 * ldc + 16 * v, c2[v]);
-        _mm512_storeu_ps(c + 3 * ldc + 16 * v, c3[v]);
-        _mm512_storeu_ps(c + 4 * ldc + 16 * v, c4[v]);
-        _mm512_storeu_ps(c + 5 * ldc + 16 * v, c5[v]);
-    }
+    XL_STORE_TILE_AVX512(c, ldc, bias, c0, c1, c2, c3, c4, c5);
 }
 #undef XL_PREFETCH
 

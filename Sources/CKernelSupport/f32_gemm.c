@@ -16,6 +16,7 @@
 // (panel[k][n], zero past N) that stays in L2 while every row of A passes over it; A is
 // broadcast from where it lies (6 rows at a time), so it is never copied.
 #include "CKernelSupport.h"
+#include "tile_store.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,21 +136,7 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
     }
 #undef XL_STEP
 #undef XL_ROW
-    if (bias) {   // + bias[n], rounded once, as `finish` adds it
-        for (int v = 0; v < 4; v++) {
-            __m512 b = _mm512_loadu_ps(bias + 16 * v);
-            c0[v] = _mm512_add_ps(c0[v], b); c1[v] = _mm512_add_ps(c1[v], b); c2[v] = _mm512_add_ps(c2[v], b);
-            c3[v] = _mm512_add_ps(c3[v], b); c4[v] = _mm512_add_ps(c4[v], b); c5[v] = _mm512_add_ps(c5[v], b);
-        }
-    }
-    for (int v = 0; v < 4; v++) {
-        _mm512_storeu_ps(c + 0 * ldc + 16 * v, c0[v]);
-        _mm512_storeu_ps(c + 1 * ldc + 16 * v, c1[v]);
-        _mm512_storeu_ps(c + 2 * ldc + 16 * v, c2[v]);
-        _mm512_storeu_ps(c + 3 * ldc + 16 * v, c3[v]);
-        _mm512_storeu_ps(c + 4 * ldc + 16 * v, c4[v]);
-        _mm512_storeu_ps(c + 5 * ldc + 16 * v, c5[v]);
-    }
+    XL_STORE_TILE_AVX512(c, ldc, bias, c0, c1, c2, c3, c4, c5);
 }
 
 typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int, const float *,

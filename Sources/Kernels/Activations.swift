@@ -39,11 +39,12 @@ public enum Activation {
     }
 
     /// The activation a config names (`hidden_act`, `activation_function`), in place.
+    /// The names the product kernels can fuse are `FusedActivation`'s.
     public static func named(_ name: String, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        let fusable = FusedActivation(named: name)
+        if fusable != .none { return fusable.apply(x, count: count) }
         switch name {
         case "relu": for i in 0..<count { x[i] = max(0, x[i]) }
-        case "gelu_new", "gelu_pytorch_tanh": geluTanh(x, count: count)
-        case "bloom_gelu": bloomGELU(x, count: count)
         case "silu": silu(x, count: count)
         default: gelu(x, count: count)
         }
