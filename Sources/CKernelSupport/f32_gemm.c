@@ -17,6 +17,7 @@
 // broadcast from where it lies (6 rows at a time), so it is never copied.
 #include "CKernelSupport.h"
 #include "tile_store.h"
+#include "transpose8.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
@@ -160,27 +161,11 @@ static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, in
     for (int nb = 0; nb < NR; nb += 8) {
         const float *rows = B + (long)(n0 + nb) * ldb + k0;
         for (int kb = 0; kb < kc; kb += 8) {
-            __m256 r0 = _mm256_loadu_ps(rows + 0 * ldb + kb), r1 = _mm256_loadu_ps(rows + 1 * ldb + kb);
-            __m256 r2 = _mm256_loadu_ps(rows + 2 * ldb + kb), r3 = _mm256_loadu_ps(rows + 3 * ldb + kb);
-            __m256 r4 = _mm256_loadu_ps(rows + 4 * ldb + kb), r5 = _mm256_loadu_ps(rows + 5 * ldb + kb);
-            __m256 r6 = _mm256_loadu_ps(rows + 6 * ldb + kb), r7 = _mm256_loadu_ps(rows + 7 * ldb + kb);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + i * ldb + kb);
+            xl_transpose8_avx2(r, t);
             float *out = panel + (long)kb * NR + nb;
-            _mm256_store_ps(out + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
-            _mm256_store_ps(out + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
-            _mm256_store_ps(out + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
-            _mm256_store_ps(out + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
-            _mm256_store_ps(out + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
-            _mm256_store_ps(out + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
-            _mm256_store_ps(out + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
-            _mm256_store_ps(out + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+            for (int q = 0; q < 8; q++) _mm256_store_ps(out + q * NR, t[q]);
         }
     }
 }

@@ -143,20 +143,8 @@ extension Linear {
             c[j] = v
         }
         if transposeB {
-            // Eight outputs (rows of B) advance together, lane l the chain of row j + l.
-            var j = 0
-            while j < n {
-                let rows = min(8, n - j)
-                @inline(__always) func row(_ l: Int) -> UnsafePointer<Float> { b + (j + min(l, rows - 1)) * ldb }
-                let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
-                var acc = SIMD8<Float>()
-                for p in 0..<k {
-                    let bv = SIMD8<Float>(r0[p], r1[p], r2[p], r3[p], r4[p], r5[p], r6[p], r7[p])
-                    acc = acc.addingProduct(SIMD8(repeating: a[p]), bv)
-                }
-                for l in 0..<rows { finish(acc[l], j + l) }
-                j += 8
-            }
+            // Eight outputs (rows of B) advance together, their values gathered by 8 × 8 transposes (C).
+            xl_row_product_nt(KernelPath.fp32.rawValue, Int32(n), Int32(k), alpha, a, b, ldb, beta, c)
         } else {
             // Sixteen outputs (columns of B) at a time, lane l the chain of column j + l.
             var j = 0
@@ -180,14 +168,16 @@ extension Linear {
 }
 
 /// Large activation buffers are kept in the heap between forward passes instead of being mapped
-/// and page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB).
+/// and page-faulted in anew each time (glibc's default for blocks ≥ 128 KiB), and every thread
+/// allocates from that one heap (a thread's own arena maps any block over 64 MiB afresh). The
+/// CLI configures it before it starts a thread; a library user may call `configure()` first too.
 public enum Heap {
     static let configured: Bool = {
         xl_keep_large_blocks_in_heap()
         return true
     }()
 
-    @inline(__always) static func configure() { _ = configured }
+    @inline(__always) public static func configure() { _ = configured }
 
     /// Hands the heap's free pages back to the system: the large blocks one task freed (a pool of
     /// activations, a generation's caches) are kept for reuse within it, not resident into the next.

@@ -87,9 +87,16 @@ public struct SamplingWorkspace {
     }
 
     /// Writes every token's weight and bucket and the histogram; returns W, the weight of all.
-    mutating func weigh(_ logits: UnsafeBufferPointer<Float>, _ sw: SamplingWeights, countTokens: Bool) -> UInt64 {
+    /// At AVX-512 and above the pass is C's (`SamplingKernel`, the same bits); `level` is for tests.
+    mutating func weigh(_ logits: UnsafeBufferPointer<Float>, _ sw: SamplingWeights, countTokens: Bool,
+                        level: KernelPath = .fp32) -> UInt64 {
         let n = logits.count
         size = n
+        if level >= .avx512 {
+            return SamplingKernel.weigh(logits, maximum: sw.maximum, inverseTemperature: sw.inverseTemperature, scale: sw.scale,
+                                        weights: weights, buckets: buckets, masses: masses, counts: countTokens ? counts : nil,
+                                        bucketCount: Self.bucketCount, level: level)
+        }
         // Weights and buckets 16 tokens at a time: t = e · 2^s + 2⁵² holds round(e · 2^s) in its
         // low bits, and t − 2⁵² (exact) is that integer as a double, whose exponent and top five
         // fraction bits are the bucket's leading bit and the five below it.

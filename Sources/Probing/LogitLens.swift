@@ -50,7 +50,8 @@ public struct LensReading: Sendable {
     public var top: [Int]
 
     /// Reads `rows` rows of `vocab` logits at `logits`, overwriting them with exp(x − max).
-    public init(logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, members: [[Int]]) {
+    /// `level` is the exp pass's (`exponentiateShifted`), for tests.
+    public init(logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, members: [[Int]], level: KernelPath = .fp32) {
         let targets = members.count
         mass = [Double](repeating: 0, count: rows * (targets + 1))
         top = [Int](repeating: 0, count: rows)
@@ -65,14 +66,7 @@ public struct LensReading: Sendable {
                 for j in 0...targets { mass[r * (targets + 1) + j] = .nan }
                 continue
             }
-            let raw = UnsafeMutableRawPointer(x)
-            let stride = MemoryLayout<Vec16>.stride
-            var acc = SIMD8<Double>()
-            for i in 0..<(vocab / 16) {
-                let e = simdExp(raw.loadUnaligned(fromByteOffset: i * stride, as: Vec16.self) - m)
-                raw.storeBytes(of: e, toByteOffset: i * stride, as: Vec16.self)
-                acc += SIMD8<Double>(e.lowHalf) + SIMD8<Double>(e.highHalf)
-            }
+            let acc = exponentiateShifted(x, count: vocab, by: m, level: level)
             var total = acc.sum()
             for i in (vocab / 16 * 16)..<vocab { let e = expf(x[i] - m); x[i] = e; total += Double(e) }
             var attributed = 0.0

@@ -17,6 +17,7 @@ struct XLSweep: ParsableCommand {
     /// Checks the CPU (the Swift kernels of this build use AVX2 + FMA) and `XLSWEEP_CPU` before any
     /// command runs.
     static func main() {
+        Heap.configure()   // before any thread allocates (see Heap)
         #if XLSWEEP_NEEDS_AVX2
         if KernelPath.detected < .avx2 {
             FileHandle.standardError.write(Data(("xlsweep: error: this build needs a CPU with AVX2 and FMA (x86-64 from 2013 on); "

@@ -108,6 +108,13 @@ final class FP32GemmTests: XCTestCase {
                     var c = c0
                     Linear.rowProduct(n: n, k: k, alpha: alpha, a: a, b: wide, ldb: stride, transposeB: bKContiguous, beta: beta, c: &c)
                     XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(s)")
+                    if bKContiguous {   // the C keys' product at every level this CPU has
+                        for level in KernelPath.allCases where level <= KernelPath.fp32 {
+                            var cl = c0
+                            xl_row_product_nt(level.rawValue, Int32(n), Int32(k), alpha, a, wide, stride, beta, &cl)
+                            XCTAssertEqual(cl.map(\.bitPattern), expected.map(\.bitPattern), "\(s) at \(level)")
+                        }
+                    }
                 }
             }
         }

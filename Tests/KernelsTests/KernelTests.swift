@@ -1,3 +1,4 @@
+import CKernelSupport
 import XCTest
 @testable import Kernels
 
@@ -102,5 +103,25 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(out, values.map { Float(Float16($0)) })
         out.withUnsafeMutableBufferPointer { Precision.convertBF16(bf16, $0.baseAddress!, count: values.count) }
         XCTAssertEqual(out, values.map { Float(bitPattern: $0.bitPattern & 0xFFFF_0000) })
+    }
+
+    /// The logit lens's exp pass (`exponentiateShifted`) is the same bits in Swift's vector loop
+    /// and in C (AVX-512, and scalar lanes at the generic level): the exponentials written back and
+    /// the eight partial sums, with NaN, ±∞, huge and tiny values among them and a ragged tail.
+    func testExpPassIsTheSameInSwiftAndC() {
+        var logits = random(4_099, seed: 21, scale: 30)
+        for (i, v) in [(3, Float.nan), (40, -.infinity), (41, .infinity), (77, 1e30), (78, -1e30), (90, 1e-30)] { logits[i] = v }
+        var swift = logits
+        let expected = swift.withUnsafeMutableBufferPointer { exponentiateShifted($0.baseAddress!, count: $0.count, by: 2.5, level: .avx2) }
+        for level in [KernelPath.avx512] where level <= KernelPath.fp32 {
+            var c = logits
+            let acc = c.withUnsafeMutableBufferPointer { exponentiateShifted($0.baseAddress!, count: $0.count, by: 2.5, level: level) }
+            XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "exponentials at \(level)")
+            XCTAssertEqual((0..<8).map { acc[$0].bitPattern }, (0..<8).map { expected[$0].bitPattern }, "sums at \(level)")
+        }
+        var scalar = logits, acc = [Double](repeating: 0, count: 8)
+        scalar.withUnsafeMutableBufferPointer { xl_exp_shift_sum(KernelPath.generic.rawValue, $0.baseAddress!, $0.count / 16 * 16, 2.5, &acc) }
+        XCTAssertEqual(scalar.map(\.bitPattern), swift.map(\.bitPattern), "exponentials, C scalar lanes")
+        XCTAssertEqual(acc.map(\.bitPattern), (0..<8).map { expected[$0].bitPattern }, "sums, C scalar lanes")
     }
 }

@@ -45,6 +45,46 @@ final class SamplingTests: XCTestCase {
         }
     }
 
+    /// The weighing pass — weights, buckets, the histograms of weight and count, the total — is
+    /// the same whichever code computes it: Swift's vector loop (below AVX-512), C's AVX-512 loop
+    /// and C's scalar lanes, on every awkward case, at two temperatures, counting tokens or not.
+    func testWeighingPassIsTheSameInSwiftAndC() {
+        var swift = SamplingWorkspace(), c = SamplingWorkspace()
+        defer { swift.release(); c.release() }
+        let levels: [KernelPath] = [.generic] + (KernelPath.fp32 >= .avx512 ? [.avx512] : [])
+        let tables = SamplingWorkspace.bucketCount
+        for (name, logits) in logitCases() {
+            for temperature in [0.8, 0.3] {
+                guard let sw = logits.withUnsafeBufferPointer({ SamplingWeights($0, temperature: temperature) }) else { continue }
+                for countTokens in [false, true] {
+                    swift.reserve(logits.count)
+                    let expected = logits.withUnsafeBufferPointer { swift.weigh($0, sw, countTokens: countTokens, level: .avx2) }
+                    for level in levels {
+                        c.reserve(logits.count)
+                        for b in 0..<(4 * tables) { c.masses[b] = 99; c.counts[b] = 99 }
+                        let total = logits.withUnsafeBufferPointer {
+                            SamplingKernel.weigh($0, maximum: sw.maximum, inverseTemperature: sw.inverseTemperature, scale: sw.scale,
+                                                 weights: c.weights, buckets: c.buckets, masses: c.masses,
+                                                 counts: countTokens ? c.counts : nil, bucketCount: tables, level: level)
+                        }
+                        let what = "\(name), T \(temperature), counting \(countTokens), C at \(level)"
+                        XCTAssertEqual(total, expected, what)
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: c.weights, count: logits.count)),
+                                       Array(UnsafeBufferPointer(start: swift.weights, count: logits.count)), what)
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: c.buckets, count: logits.count)),
+                                       Array(UnsafeBufferPointer(start: swift.buckets, count: logits.count)), what)
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: c.masses, count: tables)),
+                                       Array(UnsafeBufferPointer(start: swift.masses, count: tables)), what)
+                        if countTokens {
+                            XCTAssertEqual(Array(UnsafeBufferPointer(start: c.counts, count: tables)),
+                                           Array(UnsafeBufferPointer(start: swift.counts, count: tables)), what)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// NaN logits weigh nothing (and are never drawn); +∞ or no finite logit at all makes the
     /// choice greedy, as does a temperature whose inverse is not finite.
     func testNaNAndInfinitiesAreNamedCases() {

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import XCTest
 @testable import Probing
 
@@ -36,5 +37,20 @@ final class LogitLensReadingTests: XCTestCase {
             XCTAssertEqual(reading.mass[r * 4 + 3], 1 - attributed, accuracy: 1e-6)
             XCTAssertEqual(reading.top[r], row.firstIndex(of: m)!)
         }
+    }
+
+    /// The reading at the active level (C's exp pass with AVX-512) is the same bits as with
+    /// Swift's vector loop.
+    func testReadingIsTheSameWithEitherExpPass() {
+        var rng = SplitMix64(seed: 5)
+        let vocab = 4_099
+        let rows = (0..<(3 * vocab)).map { _ in Float(rng.nextUniform() * 16 - 8) }
+        var a = rows, b = rows
+        let members = [[0, 5, 17, 1000], Array(100..<300)]
+        let active = a.withUnsafeMutableBufferPointer { LensReading(logits: $0.baseAddress!, rows: 3, vocab: vocab, members: members) }
+        let plain = b.withUnsafeMutableBufferPointer { LensReading(logits: $0.baseAddress!, rows: 3, vocab: vocab, members: members, level: .avx2) }
+        XCTAssertEqual(active.mass.map(\.bitPattern), plain.mass.map(\.bitPattern))
+        XCTAssertEqual(active.top, plain.top)
+        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
     }
 }

@@ -103,6 +103,20 @@ enum { XL_ACTIVATION_NONE = 0, XL_ACTIVATION_BLOOM_GELU = 1, XL_ACTIVATION_GELU_
 /// Applies activation `kind` in place to `rows` rows of `width` floats, row stride `ld`.
 void xl_activation_rows(int level, int kind, float *x, long ld, int rows, int width);
 
+/// One row a[k] times B `[N][K]` (rows k-contiguous, stride ldb) into c[n], each output the
+/// product kernels' chain then alpha · and + beta · c (row_product.c): a decoding query's scores.
+void xl_row_product_nt(int level, int n, int k, float alpha, const float *a, const float *b, long ldb, float beta, float *c);
+
+/// Sampling's weights (sampling.c; Models/SamplingWorkspace.swift): weights[i], buckets[i] and the
+/// histogram of weight per bucket into masses[0 ..< bucketCount] (and of count into counts, when
+/// given), both used as four tables of `bucketCount`; returns the weight of all tokens.
+uint64_t xl_sampling_weigh(int level, const float *logits, long n, float maximum, float inverse, double scale,
+                           uint64_t *weights, uint16_t *buckets, uint64_t *masses, uint32_t *counts, int bucketCount);
+
+/// The logit lens's pass (sampling.c; Probing/LogitLens.swift): x = exp(x − m) in place over n
+/// floats (a multiple of 16), acc[l] += (double)e[l] + (double)e[l + 8] per 16 values.
+void xl_exp_shift_sum(int level, float *x, long n, float m, double acc[8]);
+
 /// Register-only loops of one product instruction (peak.c): fp32 FMA on 256 or 512 bits,
 /// VDPBF16PS, AMX TDPBF16PS. Returns the FLOPs done (2 per multiply-add) by `iterations` rounds of
 /// 12 independent chains (AMX: 4 tile products); the caller times it. A kind this CPU lacks must
