@@ -93,6 +93,31 @@ uint64_t xl_sampling_weigh(int level, const float *logits, long n, float maximum
     return total;
 }
 
+/// The tokens of bucket `target` as sort keys (~weight << idBits | id), ascending id; returns how
+/// many. AVX-512: 32 buckets compared at a time (the boundary bucket holds a few thousand of 262k).
+__attribute__((target("avx512f,avx512bw")))
+static long members_avx512(const uint16_t *buckets, const uint64_t *weights, long n, uint16_t target, int idBits, uint64_t *members) {
+    const __m512i t = _mm512_set1_epi16((short)target);
+    long m = 0, i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint32_t hits = (uint32_t)_mm512_cmpeq_epi16_mask(_mm512_loadu_si512((const void *)(buckets + i)), t);
+        while (hits) {
+            long at = i + __builtin_ctz(hits);
+            members[m++] = ~weights[at] << idBits | (uint64_t)at;
+            hits &= hits - 1;
+        }
+    }
+    for (; i < n; i++) if (buckets[i] == target) members[m++] = ~weights[i] << idBits | (uint64_t)i;
+    return m;
+}
+
+long xl_bucket_members(int level, const uint16_t *buckets, const uint64_t *weights, long n, int target, int idBits, uint64_t *members) {
+    if (level >= XL_CPU_AVX512) return members_avx512(buckets, weights, n, (uint16_t)target, idBits, members);
+    long m = 0;
+    for (long i = 0; i < n; i++) if (buckets[i] == target) members[m++] = ~weights[i] << idBits | (uint64_t)i;
+    return m;
+}
+
 // MARK: - the logit lens's pass (Probing/LogitLens.swift, LensReading)
 
 /// x[i] = exp(x[i] − m) over `n` floats (a multiple of 16), returning in acc[l] the running sum,

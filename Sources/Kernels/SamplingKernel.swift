@@ -15,6 +15,13 @@ public enum SamplingKernel {
         return xl_sampling_weigh(level.rawValue, logits.baseAddress!, logits.count, maximum, inverseTemperature, scale,
                                  weights, buckets, masses, counts, Int32(bucketCount))
     }
+
+    /// The tokens of bucket `target` as sort keys ~weight << idBits | id (ascending id) into
+    /// `members`; returns how many. AVX-512: 32 buckets compared at a time.
+    public static func members(of target: Int, buckets: UnsafePointer<UInt16>, weights: UnsafePointer<UInt64>, count: Int,
+                               idBits: Int, into members: UnsafeMutablePointer<UInt64>, level: KernelPath = .fp32) -> Int {
+        xl_bucket_members(level.rawValue, buckets, weights, count, Int32(target), Int32(idBits), members)
+    }
 }
 
 /// x = exp(x − m) in place (`simdExp`) over the first count / 16 · 16 floats, returning per lane l

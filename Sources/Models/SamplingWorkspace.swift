@@ -164,7 +164,7 @@ public struct SamplingWorkspace {
     /// Where the kept set ends: the buckets summed heaviest first to the one where `rule` ends it,
     /// then that bucket's tokens in (weight descending, id ascending) order. Returns the last kept
     /// token's weight and id and the kept weight.
-    mutating func boundary(_ rule: SamplingOptions.KeepRule) -> (weight: UInt64, id: Int, kept: UInt64) {
+    mutating func boundary(_ rule: SamplingOptions.KeepRule, level: KernelPath = .fp32) -> (weight: UInt64, id: Int, kept: UInt64) {
         var count = 0, weight: UInt64 = 0, bucket = 0
         // Without top-k the counts were not kept (nor needed: the weight ends the set, at the latest
         // with the last weighted token), and an empty bucket is one without weight.
@@ -182,9 +182,13 @@ public struct SamplingWorkspace {
         let target = UInt16(bucket)
         let idBits = UInt64(Int.bitWidth - size.leadingZeroBitCount)
         let w = weights
-        for i in 0..<size where buckets[i] == target {
-            members[m] = ~w[i] &<< idBits | UInt64(i)
-            m += 1
+        if level >= .avx512 {
+            m = SamplingKernel.members(of: bucket, buckets: buckets, weights: w, count: size, idBits: Int(idBits), into: members, level: level)
+        } else {
+            for i in 0..<size where buckets[i] == target {
+                members[m] = ~w[i] &<< idBits | UInt64(i)
+                m += 1
+            }
         }
         largestBoundaryBucket = max(largestBoundaryBucket, m)
         var inBucket = UnsafeMutableBufferPointer(start: members, count: m)

@@ -79,6 +79,13 @@ final class SamplingTests: XCTestCase {
                             XCTAssertEqual(Array(UnsafeBufferPointer(start: c.counts, count: tables)),
                                            Array(UnsafeBufferPointer(start: swift.counts, count: tables)), what)
                         }
+                        // The boundary bucket's tokens, gathered by C at this level and by Swift's loop.
+                        c.size = logits.count
+                        let options = countTokens ? SamplingOptions(temperature: temperature, topK: 50, topP: 0.95)
+                                                  : SamplingOptions(temperature: temperature, topP: 0.9)
+                        let rule = SamplingOptions.KeepRule(options, count: logits.count, total: total)
+                        let (a, b) = (swift.boundary(rule, level: .avx2), c.boundary(rule, level: level))
+                        XCTAssertEqual([a.weight, UInt64(a.id), a.kept], [b.weight, UInt64(b.id), b.kept], what)
                     }
                 }
             }

@@ -113,6 +113,10 @@ void xl_row_product_nt(int level, int n, int k, float alpha, const float *a, con
 uint64_t xl_sampling_weigh(int level, const float *logits, long n, float maximum, float inverse, double scale,
                            uint64_t *weights, uint16_t *buckets, uint64_t *masses, uint32_t *counts, int bucketCount);
 
+/// The tokens whose bucket is `target`, as keys ~weights[i] << idBits | i in ascending i, into
+/// `members`; returns how many (sampling.c: the boundary bucket's tokens, before they are ordered).
+long xl_bucket_members(int level, const uint16_t *buckets, const uint64_t *weights, long n, int target, int idBits, uint64_t *members);
+
 /// The logit lens's pass (sampling.c; Probing/LogitLens.swift): x = exp(x − m) in place over n
 /// floats (a multiple of 16), acc[l] += (double)e[l] + (double)e[l + 8] per 16 values.
 void xl_exp_shift_sum(int level, float *x, long n, float m, double acc[8]);
