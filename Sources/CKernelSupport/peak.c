@@ -5,7 +5,11 @@
 // compiler cannot drop them. Called on every core at once by `xlsweep bench peak` (PeakRates).
 #include "CKernelSupport.h"
 #include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHAINS 12
 
@@ -98,4 +102,54 @@ double xl_peak_loop(int kind, long iterations) {
     }
     // The sum is finite and small; this comparison only keeps the loop's result alive.
     return sink == 12345.0f ? flops + 1 : flops;
+}
+
+// MARK: - on every core at once
+
+typedef struct {
+    int kind;
+    long iterations;
+    atomic_int *go;   // 0: wait, 1: run, −1: return without running
+    double flops;
+} peak_job;
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void *peak_thread(void *argument) {
+    peak_job *job = argument;
+    int go;
+    while ((go = atomic_load_explicit(job->go, memory_order_acquire)) == 0) _mm_pause();
+    if (go > 0) job->flops = xl_peak_loop(job->kind, job->iterations);
+    return NULL;
+}
+
+double xl_peak_rate(int kind, long iterations, int threads) {
+    if (threads < 1) return 0;
+    peak_job *jobs = calloc((size_t)threads, sizeof(peak_job));
+    pthread_t *ids = calloc((size_t)threads, sizeof(pthread_t));
+    if (!jobs || !ids) { free(jobs); free(ids); return 0; }
+    atomic_int go = 0;
+    int started = 0;
+    for (; started < threads; started++) {
+        jobs[started] = (peak_job){kind, iterations, &go, 0};
+        if (pthread_create(&ids[started], NULL, peak_thread, &jobs[started]) != 0) break;
+    }
+    double rate = 0;
+    if (started < threads) {   // a thread could not be started: nothing measured
+        atomic_store_explicit(&go, -1, memory_order_release);
+        for (int t = 0; t < started; t++) pthread_join(ids[t], NULL);
+    } else {
+        double t0 = seconds_now(), flops = 0;
+        atomic_store_explicit(&go, 1, memory_order_release);
+        for (int t = 0; t < threads; t++) { pthread_join(ids[t], NULL); flops += jobs[t].flops; }
+        double elapsed = seconds_now() - t0;
+        rate = elapsed > 0 ? flops / elapsed : 0;
+    }
+    free(jobs);
+    free(ids);
+    return rate;
 }

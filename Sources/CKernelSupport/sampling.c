@@ -1,9 +1,12 @@
-// Step 2 of sampling (Models/Sampling.swift, SamplingWorkspace.weigh) with AVX-512: every
-// token's integer weight round(exp((l − m) · (1/T)) · 2^s), its weight bucket, and the histogram
-// of weight (and of count) per bucket, in one pass over the logits. Lane for lane the Swift
-// vector code: exp is simdExp's (simd_exp.h), the weight is exact in a double, and the
-// histogram's sums are integer, so neither the order nor the table a token is added to changes
-// a bit.
+// The passes over a 262k-token row of logits that a decoding step and the logit lens make, in C
+// with AVX-512 (Swift's vector code, compiled for AVX2, stays for the CPUs below):
+// - sampling's weighing (Models/SamplingWorkspace.swift `weigh`): every token's integer weight
+//   round(exp((l − m) · (1/T)) · 2^s), its weight bucket, and the histogram of weight (and of
+//   count) per bucket, in one pass. Lane for lane the Swift code: exp is simdExp's (simd_exp.h),
+//   the weight is exact in a double, and the histogram's sums are integer, so neither the order
+//   nor the table a token is added to changes a bit;
+// - the boundary bucket's tokens gathered as sort keys (`boundary`);
+// - the lens's exp(x − max) with its running sums (Kernels/SIMDMath.swift `exponentiateShifted`).
 #include "CKernelSupport.h"
 #include "simd_exp.h"
 #include <math.h>

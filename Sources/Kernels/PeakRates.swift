@@ -52,7 +52,8 @@ public struct PeakRates: Sendable {
         return PeakRates(rates: best, threads: threads)
     }
 
-    /// GFLOP/s of `loop` on `threads` threads, each running the same number of iterations.
+    /// GFLOP/s of `loop` on `threads` threads of their own started together, each running the same
+    /// number of iterations.
     static func rate(_ loop: Loop, threads: Int, seconds: Double) -> Double {
         // Calibrate on one thread: iterations for about `seconds`.
         var iterations = 1 << 16
@@ -66,14 +67,7 @@ public struct PeakRates: Sendable {
             }
             iterations *= 4
         }
-        let n = iterations
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let flops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
-        defer { flops.deallocate() }
-        let shared = SharedPointer(flops)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in shared.base[t] = xl_peak_loop(loop.rawValue, n) }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        return (0..<threads).reduce(0) { $0 + flops[$1] } / elapsed / 1e9
+        return xl_peak_rate(loop.rawValue, iterations, Int32(threads)) / 1e9
     }
 
     /// The rate fp32 products can reach: the loop of the level the fp32 kernels run on.

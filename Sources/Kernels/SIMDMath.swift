@@ -1,3 +1,5 @@
+import CKernelSupport
+
 /// Vector transcendental functions on 16 fp32 lanes (Cephes-style range reduction + polynomial).
 /// Relative error ≈ 2 ulp over the clamped range; used by GELU and softmax.
 public typealias Vec16 = SIMD16<Float>
@@ -48,4 +50,25 @@ public func largestValue(_ x: UnsafePointer<Float>, count n: Int) -> Float {
     var m = best.max()
     for i in (n / 16 * 16)..<n where x[i] > m { m = x[i] }
     return m
+}
+
+/// x = exp(x − m) in place (`simdExp`) over the first count / 16 · 16 floats, returning per lane l
+/// the running sum, over each 16 values e, of Double(e[l]) + Double(e[l + 8]) (the logit lens's
+/// softmax denominator before its last reduction). AVX-512: C's pass (sampling.c), the same bits.
+public func exponentiateShifted(_ x: UnsafeMutablePointer<Float>, count: Int, by m: Float, level: KernelPath = .fp32) -> SIMD8<Double> {
+    var acc = SIMD8<Double>()
+    if level >= .avx512 {
+        withUnsafeMutableBytes(of: &acc) {
+            xl_exp_shift_sum(level.rawValue, x, count / 16 * 16, m, $0.baseAddress!.assumingMemoryBound(to: Double.self))
+        }
+        return acc
+    }
+    let raw = UnsafeMutableRawPointer(x)
+    let stride = MemoryLayout<Vec16>.stride
+    for i in 0..<(count / 16) {
+        let e = simdExp(raw.loadUnaligned(fromByteOffset: i * stride, as: Vec16.self) - m)
+        raw.storeBytes(of: e, toByteOffset: i * stride, as: Vec16.self)
+        acc += SIMD8<Double>(e.lowHalf) + SIMD8<Double>(e.highHalf)
+    }
+    return acc
 }

@@ -35,11 +35,12 @@ public struct FLOPCount: Sendable, Equatable {
     }
 
     /// `samples` continuations of a `prompt`-token prompt by `newTokens` tokens (the last token
-    /// drawn is not fed back): the prompt's forward with logits at its end, then a step per token.
+    /// drawn is not fed back): the prompt's forward with logits at its end, once (the samples share
+    /// it, and `Generator` runs it once), then a step per token per sample.
     public func generation(samples: Int, prompt: Int, newTokens: Int) -> Double {
-        guard newTokens > 0 else { return 0 }
-        var perSample = sequence(tokens: prompt, headRows: 1)
-        for step in 1..<newTokens { perSample += decodeStep(position: prompt + step - 1) }
-        return Double(samples) * perSample
+        guard newTokens > 0, samples > 0 else { return 0 }
+        var steps = 0.0
+        for step in 1..<newTokens { steps += decodeStep(position: prompt + step - 1) }
+        return sequence(tokens: prompt, headRows: 1) + Double(samples) * steps
     }
 }

@@ -29,9 +29,10 @@ public struct Generator: Sendable {
         return generated
     }
 
-    /// One continuation of `prompt` per seed, all advanced together: one forward per step over the
-    /// unfinished sequences, so the weights are read once per step, not once per sample, and the
-    /// products are matrix products, not matrix-vector ones. The samples' draws are split across
+    /// One continuation of `prompt` per seed, all advanced together: the prompt's forward once for
+    /// all of them, then one forward per step over the unfinished sequences, so the weights are
+    /// read once per step, not once per sample, and the products are matrix products, not
+    /// matrix-vector ones. The samples' draws are split across
     /// the kernel threads (each sample has its own stream, so the split changes nothing). Each
     /// sequence has its own cache and random stream (the sample for seed s is drawn as by
     /// `generate(seed: s)`; batched products may round differently in the last bit).
@@ -54,9 +55,19 @@ public struct Generator: Sendable {
         var workspaces = (0..<threads).map { _ in SamplingWorkspace() }
         defer { for w in workspaces { w.release() } }
         var next = [Int](repeating: 0, count: seeds.count)
-        for _ in 0..<maxNewTokens where !active.isEmpty {
+        for step in 0..<maxNewTokens where !active.isEmpty {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let result = try model.forward(active.map { pending[$0] }, caches: active.map { caches[$0] }, request: request)
+            // The first step's sequences are all the prompt, under the same interventions: one
+            // forward serves them all (a row's bits do not depend on its batch), its cache copied
+            // to every sample's and every sample drawing from its logits.
+            let shared = step == 0 && active.count > 1
+            let result: ForwardResult
+            if shared {
+                result = try model.forward([prompt], caches: [caches[active[0]]], request: request)
+                for s in active.dropFirst() { caches[s].copy(from: caches[active[0]]) }
+            } else {
+                result = try model.forward(active.map { pending[$0] }, caches: active.map { caches[$0] }, request: request)
+            }
             let t1 = DispatchTime.now().uptimeNanoseconds
             let rows = active
             rngs.withUnsafeMutableBufferPointer { r in
@@ -69,7 +80,7 @@ public struct Generator: Sendable {
                                 let lo = rows.count * c / threads, hi = rows.count * (c + 1) / threads
                                 for row in lo..<hi {
                                     let s = rows[row]
-                                    let slice = UnsafeBufferPointer(start: lp.base + row * vocab, count: vocab)
+                                    let slice = UnsafeBufferPointer(start: lp.base + (shared ? 0 : row) * vocab, count: vocab)
                                     op.base[s] = sampling.choose(slice, rng: &rp.base[s], workspace: &wp.base[c])
                                 }
                             }

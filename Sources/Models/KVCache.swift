@@ -34,4 +34,16 @@ public final class KVCache: @unchecked Sendable {
 
     /// Records that `n` positions were written to every layer.
     func advance(_ n: Int) { length += n }
+
+    /// Becomes a copy of `other`'s positions: a sequence whose tokens so far are `other`'s.
+    func copy(from other: KVCache) {
+        precondition(layers == other.layers && width == other.width, "caches of different models")
+        length = 0
+        reserve(other.length)
+        for l in 0..<other.keys.count {
+            keys[l].pointer.update(from: other.keys[l].pointer, count: other.length * width)
+            values[l].pointer.update(from: other.values[l].pointer, count: other.length * width)
+        }
+        length = other.length
+    }
 }

@@ -13,7 +13,10 @@ final class FLOPCountTests: XCTestCase {
         XCTAssertEqual(b.sequence(tokens: 5), 2 * Double(12 * 64 * 64 * 3) * 5 + 2 * Double(64 * 3) * 5 * 6)
         XCTAssertEqual(b.decodeStep(position: 4), 2 * Double(12 * 64 * 64 * 3 + 64_000) + 4 * Double(64 * 3) * 5)
         XCTAssertEqual(b.generation(samples: 2, prompt: 1, newTokens: 3),
-                       2 * (b.sequence(tokens: 1, headRows: 1) + b.decodeStep(position: 1) + b.decodeStep(position: 2)))
+                       b.sequence(tokens: 1, headRows: 1) + 2 * (b.decodeStep(position: 1) + b.decodeStep(position: 2)),
+                       "the prompt's forward once for both samples")
+        XCTAssertEqual(b.generation(samples: 3, prompt: 4, newTokens: 1), b.sequence(tokens: 4, headRows: 1))
+        XCTAssertEqual(b.generation(samples: 0, prompt: 4, newTokens: 5), 0)
 
         let llama = try ModelConfig(json: ["model_type": "llama", "vocab_size": 500, "hidden_size": 64, "num_hidden_layers": 2,
                                            "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 96,

@@ -159,19 +159,22 @@ final class SamplingTests: XCTestCase {
             let force = Interventions([.mlpPost(0): [(5, 1.5), (9, -0.5)]])
             let sampling = SamplingOptions(temperature: 0.8, topP: 0.9)
             let seeds: [UInt64] = [0, 1, 2, 3, 4, 5, 6]
-            let batched = try Generator(model: model).generate(prompt: [2], maxNewTokens: 10, sampling: sampling, seeds: seeds,
-                                                               interventions: force)
-            for (s, seed) in seeds.enumerated() {
-                var rng = SplitMix64(seed: seed)
-                let cache = model.makeCache()
-                var pending = [2], tokens: [Int] = []
-                for _ in 0..<10 {
-                    let logits = try model.forward([pending], caches: [cache], request: ForwardRequest(interventions: force, logits: .lastPosition)).logits
-                    let next = sampling.chooseReference(logits[...], rng: &rng)
-                    tokens.append(next)
-                    pending = [next]
+            // A one-token prompt and a longer one (the prompt's forward runs once, its cache copied).
+            for prompt in [[2], [2, 40, 7, 13]] {
+                let batched = try Generator(model: model).generate(prompt: prompt, maxNewTokens: 10, sampling: sampling, seeds: seeds,
+                                                                   interventions: force)
+                for (s, seed) in seeds.enumerated() {
+                    var rng = SplitMix64(seed: seed)
+                    let cache = model.makeCache()
+                    var pending = prompt, tokens: [Int] = []
+                    for _ in 0..<10 {
+                        let logits = try model.forward([pending], caches: [cache], request: ForwardRequest(interventions: force, logits: .lastPosition)).logits
+                        let next = sampling.chooseReference(logits[...], rng: &rng)
+                        tokens.append(next)
+                        pending = [next]
+                    }
+                    XCTAssertEqual(batched[s], tokens, "\(name) seed \(seed), prompt \(prompt)")
                 }
-                XCTAssertEqual(batched[s], tokens, "\(name) seed \(seed)")
             }
         }
     }

@@ -128,4 +128,10 @@ void xl_exp_shift_sum(int level, float *x, long n, float m, double acc[8]);
 enum { XL_PEAK_FP32_AVX2 = 0, XL_PEAK_FP32_AVX512 = 1, XL_PEAK_BF16_AVX512 = 2, XL_PEAK_BF16_AMX = 3 };
 double xl_peak_loop(int kind, long iterations);
 
+/// FLOP/s of `iterations` rounds of loop `kind` on each of `threads` threads of their own, started
+/// together: the FLOPs of all over the wall time from the start to the last one's end (a dispatch
+/// pool may run such short loops one after another and halve the figure). 0 when a thread could
+/// not be started.
+double xl_peak_rate(int kind, long iterations, int threads);
+
 #endif
