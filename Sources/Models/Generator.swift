@@ -35,7 +35,7 @@ public struct Generator: Sendable {
     /// matrix-vector ones. The samples' draws are split across
     /// the kernel threads (each sample has its own stream, so the split changes nothing). Each
     /// sequence has its own cache and random stream (the sample for seed s is drawn as by
-    /// `generate(seed: s)`; batched products may round differently in the last bit).
+    /// `generate(seed: s)`, the same tokens: a row's bits do not depend on its batch).
     /// `profile`, when given, receives the seconds spent in forwards and in sampling.
     public func generate(prompt: [Int], maxNewTokens: Int, sampling: SamplingOptions, seeds: [UInt64],
                          interventions: Interventions = Interventions(), stopToken: Int? = nil,
