@@ -1,9 +1,9 @@
 import CKernelSupport
 
-/// Sampling's passes over a row of logits in C (sampling.c) for AVX-512 CPUs: the weighing (every
-/// token's integer weight round(exp((l − m) · (1/T)) · 2^s), its weight bucket, and the histogram
-/// of weight and count per bucket) and the boundary bucket's tokens — lane for lane what
-/// `SamplingWorkspace` computes in Swift, which they stand in for at `.avx512` and above.
+/// Sampling's passes over a row of logits in C (sampling.c): the weighing (every token's integer
+/// weight round(exp((l − m) · (1/T)) · 2^s), its weight bucket, and the histogram of weight and
+/// count per bucket) — lane for lane what `SamplingWorkspace.weigh`'s Swift loop computes, which it
+/// stands in for at `.avx512` and above — and the boundary bucket's tokens.
 public enum SamplingKernel {
     /// `masses` (and `counts`, when given) hold four tables of `bucketCount`; the histogram ends up
     /// in the first. Returns the weight of all tokens. Below `.avx512` the C pass computes one
@@ -17,7 +17,7 @@ public enum SamplingKernel {
     }
 
     /// The tokens of bucket `target` as sort keys ~weight << idBits | id (ascending id) into
-    /// `members`; returns how many. AVX-512: 32 buckets compared at a time.
+    /// `members`; returns how many. AVX-512: 32 buckets compared at a time; below, one by one.
     public static func members(of target: Int, buckets: UnsafePointer<UInt16>, weights: UnsafePointer<UInt64>, count: Int,
                                idBits: Int, into members: UnsafeMutablePointer<UInt64>, level: KernelPath = .fp32) -> Int {
         xl_bucket_members(level.rawValue, buckets, weights, count, Int32(target), Int32(idBits), members)

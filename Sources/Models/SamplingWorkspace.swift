@@ -178,18 +178,9 @@ public struct SamplingWorkspace {
         }
         // The bucket's tokens as keys that sort ascending in (weight descending, id ascending)
         // order: the weight's complement above the id (w < 2^(s+1) and s + 1 + id bits ≤ 63).
-        var m = 0
-        let target = UInt16(bucket)
         let idBits = UInt64(Int.bitWidth - size.leadingZeroBitCount)
         let w = weights
-        if level >= .avx512 {
-            m = SamplingKernel.members(of: bucket, buckets: buckets, weights: w, count: size, idBits: Int(idBits), into: members, level: level)
-        } else {
-            for i in 0..<size where buckets[i] == target {
-                members[m] = ~w[i] &<< idBits | UInt64(i)
-                m += 1
-            }
-        }
+        let m = SamplingKernel.members(of: bucket, buckets: buckets, weights: w, count: size, idBits: Int(idBits), into: members, level: level)
         largestBoundaryBucket = max(largestBoundaryBucket, m)
         var inBucket = UnsafeMutableBufferPointer(start: members, count: m)
         inBucket.sort()

@@ -79,7 +79,16 @@ final class SamplingTests: XCTestCase {
                             XCTAssertEqual(Array(UnsafeBufferPointer(start: c.counts, count: tables)),
                                            Array(UnsafeBufferPointer(start: swift.counts, count: tables)), what)
                         }
-                        // The boundary bucket's tokens, gathered by C at this level and by Swift's loop.
+                        // The boundary bucket's tokens as C gathers them at this level, against a plain filter.
+                        let n = logits.count
+                        for target in Set([0, n / 3, n / 2, n - 1].map { Int(c.buckets[$0]) } + [0]) {
+                            let idBits = Int.bitWidth - logits.count.leadingZeroBitCount
+                            let plain = (0..<logits.count).filter { Int(c.buckets[$0]) == target }
+                                .map { ~c.weights[$0] << UInt64(idBits) | UInt64($0) }
+                            let m = SamplingKernel.members(of: target, buckets: c.buckets, weights: c.weights, count: logits.count,
+                                                           idBits: idBits, into: c.members, level: level)
+                            XCTAssertEqual(Array(UnsafeBufferPointer(start: c.members, count: m)), plain, "\(what), bucket \(target)")
+                        }
                         c.size = logits.count
                         let options = countTokens ? SamplingOptions(temperature: temperature, topK: 50, topP: 0.95)
                                                   : SamplingOptions(temperature: temperature, topP: 0.9)
