@@ -143,6 +143,49 @@ static void micro_avx512(int kc, const float *const a[MR], long ks, const float 
 typedef void (*micro_fn)(int, const float *const[MR], long, const float *, float *, long, int, const char *, int, const float *,
                          const float *const *);
 
+/// The last tile of a product whose rows are not a multiple of MR: `R` rows (1 … 5) of the same
+/// chains as `micro_avx512` (one accumulator per element, k = 0, 1, … in order, bias added once
+/// as it is stored), so a row's bits do not depend on the tile it falls in; no row is computed
+/// that is not wanted (100 rows were 17 six-row tiles: 2% of a decoding step's products wasted).
+__attribute__((target("avx512f"), always_inline))
+static inline void edge_avx512(const int R, int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc,
+                               int load, const char *pf, int pfCount, const float *bias) {
+    __m512 acc[MR - 1][4];
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = load ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
+    const float *p = panel;
+    for (int k = 0; k < kc; k++, p += NR) {
+        XL_PREFETCH(k)
+        __m512 b0 = _mm512_load_ps(p), b1 = _mm512_load_ps(p + 16), b2 = _mm512_load_ps(p + 32), b3 = _mm512_load_ps(p + 48);
+        long at = (long)k * ks;
+        for (int i = 0; i < R; i++) {
+            __m512 x = _mm512_set1_ps(a[i][at]);
+            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(x, b2, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(x, b3, acc[i][3]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < 4; v++) {
+            __m512 out = acc[i][v];
+            if (bias) out = _mm512_add_ps(out, _mm512_loadu_ps(bias + 16 * v));
+            _mm512_storeu_ps(c + i * ldc + 16 * v, out);
+        }
+}
+
+__attribute__((target("avx512f")))
+static void micro_avx512_edge(int rows, int kc, const float *const a[MR], long ks, const float *panel, float *c, long ldc, int load,
+                              const char *pf, int pfCount, const float *bias) {
+    switch (rows) {
+    case 1: edge_avx512(1, kc, a, ks, panel, c, ldc, load, pf, pfCount, bias); break;
+    case 2: edge_avx512(2, kc, a, ks, panel, c, ldc, load, pf, pfCount, bias); break;
+    case 3: edge_avx512(3, kc, a, ks, panel, c, ldc, load, pf, pfCount, bias); break;
+    case 4: edge_avx512(4, kc, a, ks, panel, c, ldc, load, pf, pfCount, bias); break;
+    default: edge_avx512(5, kc, a, ks, panel, c, ldc, load, pf, pfCount, bias); break;
+    }
+}
+
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
 /// B `[N][K]` (k-contiguous, row stride ldb): panel[k][n] = B[n0 + n][k0 + k].
@@ -315,15 +358,18 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 int nextRows = M - m0 - MR < MR ? M - m0 - MR : MR;
                 if (nextRows > 0)
                     for (int i = 0; i < MR; i++) an[i] = A + (long)(m0 + MR + (i < nextRows ? i : nextRows - 1)) * rs + (long)k0 * ks;
-                // A whole tile is accumulated in C itself; an edge tile in `tile`, copied in and out.
-                // (Not while C still holds the C_old that beta scales.)
-                int whole = rows == MR && width == NR && (beta == 0.0f || old);
+                // A whole tile is accumulated in C itself; a partial one in `tile`, copied in and out
+                // (all 64 columns of fewer rows count as whole with AVX-512, whose edge kernel computes
+                // just those rows). Not while C still holds the C_old that beta scales.
+                int edge = rows < MR && level >= XL_CPU_AVX512;
+                int whole = (rows == MR || edge) && width == NR && (beta == 0.0f || old);
                 float *c = whole ? C + (long)m0 * ldc + n0 : &tile[0][0];
                 long cs = whole ? ldc : NR;
                 if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
                 int fused = fuseBias && whole && last;
-                micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL, nextRows > 0 ? an : NULL);
+                if (edge && whole) micro_avx512_edge(rows, kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL);
+                else micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL, nextRows > 0 ? an : NULL);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;
                     const float *sums = whole ? out : tile[i];
