@@ -137,32 +137,12 @@ extension Linear {
             gemm(m: 1, n: n, k: k, alpha: alpha, a: a, lda: max(1, k), b: b, ldb: ldb, transposeB: transposeB, beta: beta, c: c, ldc: n)
             return
         }
-        @inline(__always) func finish(_ acc: Float, _ j: Int) {
-            var v = alpha != 1 ? alpha * acc : acc
-            if beta != 0 { v = v + beta * c[j] }
-            c[j] = v
-        }
         if transposeB {
             // Eight outputs (rows of B) advance together, their values gathered by 8 × 8 transposes (C).
             xl_row_product_nt(KernelPath.fp32.rawValue, Int32(n), Int32(k), alpha, a, b, ldb, beta, c)
         } else {
-            // Sixteen outputs (columns of B) at a time, lane l the chain of column j + l.
-            var j = 0
-            let rb = UnsafeRawPointer(b)
-            while j + 16 <= n {
-                var acc = SIMD16<Float>()
-                for p in 0..<k {
-                    acc = acc.addingProduct(SIMD16(repeating: a[p]), rb.loadUnaligned(fromByteOffset: (p * ldb + j) * 4, as: SIMD16<Float>.self))
-                }
-                for l in 0..<16 { finish(acc[l], j + l) }
-                j += 16
-            }
-            while j < n {
-                var acc: Float = 0
-                for p in 0..<k { acc = acc.addingProduct(a[p], b[p * ldb + j]) }
-                finish(acc, j)
-                j += 1
-            }
+            // Sixteen outputs (columns of B) a vector, lane l the chain of column j + l (C).
+            xl_row_product_nn(KernelPath.fp32.rawValue, Int32(n), Int32(k), alpha, a, b, ldb, beta, c)
         }
     }
 }

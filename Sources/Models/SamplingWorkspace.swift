@@ -182,11 +182,49 @@ public struct SamplingWorkspace {
         let w = weights
         let m = SamplingKernel.members(of: bucket, buckets: buckets, weights: w, count: size, idBits: Int(idBits), into: members, level: level)
         largestBoundaryBucket = max(largestBoundaryBucket, m)
-        var inBucket = UnsafeMutableBufferPointer(start: members, count: m)
-        inBucket.sort()
         let idMask = (1 as UInt64) &<< idBits &- 1
+        // Not the whole bucket is ordered: its keys are split by their leading differing bits into
+        // 256 groups (ascending key = the same order), the groups summed in order to the one where
+        // the rule ends, and that group split again, until a few dozen keys remain to be sorted and
+        // walked. The rule is monotone in count and weight, so the token it ends at is the one a
+        // sort of the whole bucket finds.
+        var keys = UnsafeMutableBufferPointer(start: members, count: m)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * 256) { table in
+            let groupCount = table.baseAddress!, groupWeight = table.baseAddress! + 256
+            while keys.count > 48 {
+                var low = UInt64.max, high: UInt64 = 0
+                for key in keys { low = min(low, key); high = max(high, key) }
+                let shift = UInt64(max(0, 56 - (low ^ high).leadingZeroBitCount))   // the top 8 differing bits
+                groupCount.update(repeating: 0, count: 512)
+                for key in keys {
+                    let g = Int((key &>> shift) & 255)
+                    groupCount[g] += 1
+                    groupWeight[g] += w[Int(key & idMask)]
+                }
+                var chosen = -1, lastNonEmpty = 0
+                for g in 0..<256 where groupCount[g] > 0 {
+                    lastNonEmpty = g
+                    if rule.ends(count: count + Int(groupCount[g]), weight: weight + groupWeight[g]) { chosen = g; break }
+                    count += Int(groupCount[g])
+                    weight += groupWeight[g]
+                }
+                if chosen < 0 {   // the rule does not end in this bucket: all of it is kept, the last group walked
+                    chosen = lastNonEmpty
+                    count -= Int(groupCount[chosen])
+                    weight -= groupWeight[chosen]
+                }
+                // The chosen group's keys to the front.
+                var kept = 0
+                for i in 0..<keys.count where Int((keys[i] &>> shift) & 255) == chosen {
+                    keys.swapAt(i, kept)
+                    kept += 1
+                }
+                keys = UnsafeMutableBufferPointer(rebasing: keys[0..<kept])
+            }
+        }
+        keys.sort()
         var last = 0
-        for key in inBucket {
+        for key in keys {
             last = Int(key & idMask)
             count += 1
             weight += w[last]

@@ -94,7 +94,7 @@ final class FP32GemmTests: XCTestCase {
     /// chain too, for both layouts of B, row strides wider than K or N, alpha, beta, and shapes
     /// that are not multiples of its 8 and 16 lanes (and with a NaN among the values).
     func testRowProductIsTheDefinedChain() {
-        for (n, k) in [(1, 1), (7, 64), (21, 64), (64, 21), (65, 3), (300, 130), (16, 1030)] {
+        for (n, k) in [(1, 1), (7, 64), (21, 64), (64, 21), (65, 3), (300, 130), (16, 1030), (100, 5)] {
             for bKContiguous in [true, false] {
                 for (alpha, beta) in [(Float(1), Float(0)), (0.125, 1), (-3, 0.5)] {
                     let s = Product(m: 1, n: n, k: k, bKContiguous: bKContiguous, alpha: alpha, beta: beta)
@@ -110,12 +110,12 @@ final class FP32GemmTests: XCTestCase {
                     var c = c0
                     Linear.rowProduct(n: n, k: k, alpha: alpha, a: a, b: wide, ldb: stride, transposeB: bKContiguous, beta: beta, c: &c)
                     XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(s)")
-                    if bKContiguous {   // the C keys' product at every level this CPU has
-                        for level in KernelPath.allCases where level <= KernelPath.fp32 {
-                            var cl = c0
-                            xl_row_product_nt(level.rawValue, Int32(n), Int32(k), alpha, a, wide, stride, beta, &cl)
-                            XCTAssertEqual(cl.map(\.bitPattern), expected.map(\.bitPattern), "\(s) at \(level)")
-                        }
+                    // The C products (keys', values') at every level this CPU has.
+                    for level in KernelPath.allCases where level <= KernelPath.fp32 {
+                        var cl = c0
+                        if bKContiguous { xl_row_product_nt(level.rawValue, Int32(n), Int32(k), alpha, a, wide, stride, beta, &cl) }
+                        else { xl_row_product_nn(level.rawValue, Int32(n), Int32(k), alpha, a, wide, stride, beta, &cl) }
+                        XCTAssertEqual(cl.map(\.bitPattern), expected.map(\.bitPattern), "\(s) at \(level)")
                     }
                 }
             }

@@ -45,6 +45,46 @@ final class SamplingTests: XCTestCase {
         }
     }
 
+    /// Where the kept set ends (`boundary`: the last kept token's weight and id, and the kept
+    /// weight) is where walking every token sorted by (weight descending, id ascending) ends it —
+    /// also when the boundary bucket holds tens of thousands of tokens and is split several times
+    /// before any are sorted (flat logits, as a random-weight model's), and when the rule does not
+    /// end before the last token.
+    func testBoundaryIsWhereTheSortedWalkEnds() {
+        var rng = SplitMix64(seed: 5)
+        var cases = logitCases()
+        cases.append(("flat 100k", (0..<100_000).map { _ in Float(rng.nextUniform() * 0.05) }))
+        cases.append(("flat with ties", (0..<60_000).map { _ in Float(Int(rng.next() % 3)) * 1e-3 }))
+        let options = [SamplingOptions(temperature: 0.8, topP: 0.9), SamplingOptions(temperature: 1, topK: 50, topP: 0.95),
+                       SamplingOptions(temperature: 2, topK: 3), SamplingOptions(temperature: 0.8, topP: 0.2),
+                       SamplingOptions(temperature: 1, topK: 30_000), SamplingOptions(temperature: 1, topP: 0.999_999)]
+        var workspace = SamplingWorkspace()
+        defer { workspace.release() }
+        for (name, logits) in cases {
+            let n = logits.count
+            for (o, sampling) in options.enumerated() {
+                guard let sw = logits.withUnsafeBufferPointer({ SamplingWeights($0, temperature: sampling.temperature) }) else { continue }
+                workspace.reserve(n)
+                let counted = SamplingOptions.KeepRule(sampling, count: n, total: 0).limit < n
+                let total = logits.withUnsafeBufferPointer { workspace.weigh($0, sw, countTokens: counted) }
+                let rule = SamplingOptions.KeepRule(sampling, count: n, total: total)
+                guard rule.limit < n || rule.p != nil else { continue }
+                let got = workspace.boundary(rule)
+                let w = (0..<n).map { workspace.weights[$0] }
+                var kept = 0, weight: UInt64 = 0, last = 0
+                for id in (0..<n).sorted(by: { w[$0] != w[$1] ? w[$0] > w[$1] : $0 < $1 }) {
+                    last = id
+                    kept += 1
+                    weight += w[id]
+                    if rule.ends(count: kept, weight: weight) { break }
+                }
+                XCTAssertEqual(got.id, last, "\(name), options \(o)")
+                XCTAssertEqual(got.weight, w[last], "\(name), options \(o)")
+                XCTAssertEqual(got.kept, weight, "\(name), options \(o)")
+            }
+        }
+    }
+
     /// The weighing pass — weights, buckets, the histograms of weight and count, the total — is
     /// the same whichever code computes it: Swift's vector loop (below AVX-512), C's AVX-512 loop
     /// and C's scalar lanes, on every awkward case, at two temperatures, counting tokens or not.

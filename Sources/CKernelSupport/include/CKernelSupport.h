@@ -106,6 +106,9 @@ void xl_activation_rows(int level, int kind, float *x, long ld, int rows, int wi
 /// One row a[k] times B `[N][K]` (rows k-contiguous, stride ldb) into c[n], each output the
 /// product kernels' chain then alpha · and + beta · c (row_product.c): a decoding query's scores.
 void xl_row_product_nt(int level, int n, int k, float alpha, const float *a, const float *b, long ldb, float beta, float *c);
+/// One row a[k] times B `[K][N]` (n-contiguous, row stride ldb) into c[n], the same chain per output:
+/// a decoding query's probabilities against its values.
+void xl_row_product_nn(int level, int n, int k, float alpha, const float *a, const float *b, long ldb, float beta, float *c);
 
 /// Sampling's weights (sampling.c; Models/SamplingWorkspace.swift): weights[i], buckets[i] and the
 /// histogram of weight per bucket into masses[0 ..< bucketCount] (and of count into counts, when
