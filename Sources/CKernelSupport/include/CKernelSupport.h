@@ -106,6 +106,10 @@ void xl_activation_rows(int level, int kind, float *x, long ld, int rows, int wi
 /// One row a[k] times B `[N][K]` (rows k-contiguous, stride ldb) into c[n], each output the
 /// product kernels' chain then alpha · and + beta · c (row_product.c): a decoding query's scores.
 void xl_row_product_nt(int level, int n, int k, float alpha, const float *a, const float *b, long ldb, float beta, float *c);
+/// Adds `rows` rows of `units` floats into acc[units] (doubles): the sum (`mean`) or the running
+/// maximum v ≥ acc ? v : acc, unit by unit in row order; with `positives`, each unit's count of
+/// values > 0 incremented in the same pass (pooling.c).
+void xl_pool_rows(int level, const float *x, long rows, long units, int mean, double *acc, int64_t *positives);
 /// One row a[k] times B `[K][N]` (n-contiguous, row stride ldb) into c[n], the same chain per output:
 /// a decoding query's probabilities against its values.
 void xl_row_product_nn(int level, int n, int k, float alpha, const float *a, const float *b, long ldb, float beta, float *c);
