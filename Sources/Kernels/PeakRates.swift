@@ -70,6 +70,12 @@ public struct PeakRates: Sendable {
         return xl_peak_rate(loop.rawValue, iterations, Int32(threads)) / 1e9
     }
 
+    /// The higher rate of each loop of two measurements: taken before and after the work they
+    /// rate, so that one slow moment on a shared host does not lower the peak and flatter every share.
+    public func higher(_ other: PeakRates) -> PeakRates {
+        PeakRates(rates: rates.merging(other.rates, uniquingKeysWith: max), threads: threads)
+    }
+
     /// The rate fp32 products can reach: the loop of the level the fp32 kernels run on.
     public var fp32: Double {
         KernelPath.fp32 >= .avx512 ? rates[.fp32AVX512] ?? 0 : rates[.fp32AVX2] ?? 0

@@ -55,7 +55,7 @@ struct BenchPaper: ParsableCommand {
         // Measured before and after the sweep, the higher of each: on a shared host one slow moment
         // would otherwise lower the peak and flatter every share (seen: 200.6 before, 233.2 after).
         let after = PeakRates.measure()
-        let peak = PeakRates(rates: before.rates.merging(after.rates, uniquingKeysWith: max), threads: before.threads)
+        let peak = before.higher(after)
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         let sweepConfig = try SweepConfig(path: config, environment: env)

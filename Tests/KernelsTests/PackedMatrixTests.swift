@@ -77,4 +77,14 @@ final class PackedMatrixTests: XCTestCase {
         }
         if let loop = PeakRates.loops.first { XCTAssertEqual(xl_peak_rate(loop.rawValue, 1000, 0), 0, "no threads, no rate") }
     }
+
+    /// Two measurements combine loop by loop to the higher rate, a loop only one of them ran included.
+    func testPeakOfTwoMeasurementsIsTheHigherOfEachLoop() {
+        let before = PeakRates(rates: [.fp32AVX512: 200, .bf16AVX512: 420], threads: 2)
+        let after = PeakRates(rates: [.fp32AVX512: 230, .bf16AVX512: 400, .fp32AVX2: 100], threads: 2)
+        let peak = before.higher(after)
+        XCTAssertEqual(peak.rates, [.fp32AVX512: 230, .bf16AVX512: 420, .fp32AVX2: 100])
+        XCTAssertEqual(peak.threads, 2)
+        XCTAssertEqual(after.higher(before).rates, peak.rates)
+    }
 }
