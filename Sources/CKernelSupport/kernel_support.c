@@ -1,11 +1,6 @@
 #include "CKernelSupport.h"
 #include <malloc.h>
 #include <unistd.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -38,20 +33,6 @@ int xl_return_free_heap(void) {
 #ifdef __GLIBC__
     return malloc_trim(0);
 #else
-    return 0;
-#endif
-}
-
-int xl_advise_huge_pages(void *start, size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const char *setting = getenv("XLSWEEP_HUGE_PAGES");   // read per block: a few hundred per model
-    int enabled = !(setting && strcmp(setting, "0") == 0);
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t first = ((uintptr_t)start + huge - 1) & ~(huge - 1), end = ((uintptr_t)start + bytes) & ~(huge - 1);
-    if (!enabled || end <= first) return 0;
-    return madvise((void *)first, end - first, MADV_HUGEPAGE) == 0 ? 1 : 0;
-#else
-    (void)start; (void)bytes;
     return 0;
 #endif
 }

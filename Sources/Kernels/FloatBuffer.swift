@@ -21,7 +21,6 @@ public final class FloatBuffer: @unchecked Sendable {
         self.count = count
         owner = nil
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
-        Heap.adviseHugePages(raw, bytes: max(1, count) * 4)
         pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
         if !uninitialized { pointer.initialize(repeating: 0, count: max(1, count)) }
     }

@@ -162,10 +162,4 @@ public enum Heap {
     /// Hands the heap's free pages back to the system: the large blocks one task freed (a pool of
     /// activations, a generation's caches) are kept for reuse within it, not resident into the next.
     public static func returnFree() { _ = xl_return_free_heap() }
-
-    /// Asks for transparent huge pages over a block about to be written for the first time
-    /// (`xl_advise_huge_pages`): weights and activations of several MiB, streamed by the products.
-    @inline(__always) public static func adviseHugePages(_ start: UnsafeMutableRawPointer, bytes: Int) {
-        if bytes >= 4 << 20 { _ = xl_advise_huge_pages(start, bytes) }
-    }
 }

@@ -20,7 +20,6 @@ public final class PackedHalfMatrix: @unchecked Sendable {
         cols = matrix.cols
         let count = max(1, xl_packed_bf16_count(Int32(rows), Int32(cols)))
         pointer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: UInt32.self, capacity: count)
-        Heap.adviseHugePages(pointer, bytes: count * 4)
         let level = KernelPath.active.rawValue, fp16: Int32 = matrix.format == .fp16 ? 1 : 0
         let source = SharedPointer(UnsafeMutablePointer(mutating: matrix.base)), target = SharedPointer(pointer)
         let panels = (rows + 63) / 64, k = cols, depth = (cols + 1) / 2
@@ -39,7 +38,6 @@ public final class PackedHalfMatrix: @unchecked Sendable {
         cols = parts[0].cols
         let count = max(1, xl_packed_bf16_count(Int32(rows), Int32(cols)))
         pointer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: UInt32.self, capacity: count)
-        Heap.adviseHugePages(pointer, bytes: count * 4)
         var at = pointer
         for p in parts {
             let words = xl_packed_bf16_count(Int32(p.rows), Int32(p.cols))

@@ -16,7 +16,6 @@ public final class PackedMatrix: @unchecked Sendable {
         self.cols = cols
         let count = max(1, xl_packed_f32_count(Int32(rows), Int32(cols)))
         pointer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
-        Heap.adviseHugePages(pointer, bytes: count * 4)
         // Panels are packed by our threads, 64 rows of the matrix each: independent, data movement only.
         let level = KernelPath.fp32.rawValue
         let source = SharedPointer(UnsafeMutablePointer(mutating: values)), target = SharedPointer(pointer)
@@ -34,7 +33,6 @@ public final class PackedMatrix: @unchecked Sendable {
         self.cols = cols
         let count = max(1, xl_packed_f32_count(Int32(rows), Int32(cols)))
         pointer = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
-        Heap.adviseHugePages(pointer, bytes: count * 4)
         let slice = 256
         let wide = UnsafeMutableRawPointer.allocate(byteCount: max(1, slice * cols) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(1, slice * cols))
@@ -52,7 +50,6 @@ public final class PackedMatrix: @unchecked Sendable {
         rows = parts.reduce(0) { $0 + $1.rows }
         cols = parts[0].cols
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * cols) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(1, rows * cols))
-        Heap.adviseHugePages(pointer, bytes: max(1, rows * cols) * 4)
         var at = pointer
         for p in parts {
             at.update(from: p.pointer, count: p.rows * p.cols)

@@ -12,13 +12,6 @@ void xl_keep_large_blocks_in_heap(void);
 /// Returns 1 when memory was released.
 int xl_return_free_heap(void);
 
-/// Asks Linux to back the whole 2 MiB pages inside [start, start + bytes) with transparent huge
-/// pages (madvise MADV_HUGEPAGE; Linux's default mode applies them only where asked), before the
-/// block is first written: a product streaming 1 GB of packed weights per decoding step otherwise
-/// walks the page tables every 4 KiB. Changes no value. `XLSWEEP_HUGE_PAGES=0` turns it off.
-/// Returns 1 when advised, 0 when the block holds no whole huge page, it is off or unsupported.
-int xl_advise_huge_pages(void *start, size_t bytes);
-
 /// Asks Linux to send this process `signal` when its parent dies (prctl PR_SET_PDEATHSIG), then
 /// checks that the parent is still `parent`: a local worker never outlives its `run`, even
 /// after a SIGKILL. Returns 0, or -1 when the parent is already gone or prctl is unavailable.
