@@ -38,16 +38,31 @@ public enum Alignment {
     /// AP is read against. One draw serves the experts of every source language.
     public static func permutedAveragePrecision(pool: SentencePool, positives: Int, permutations: Int = 20,
                                                 seed: UInt64) throws -> [[Double]] {
+        try permutedAveragePrecision(rankings: pool.rankings, sentences: pool.sentences, positives: positives,
+                                     permutations: permutations, seed: seed)
+    }
+
+    /// The same draws for only the units of `subset` (one value per subset unit, in its order):
+    /// a unit's AP depends on its own ranking alone, so each value is bit-identical to the
+    /// whole pool's for that unit, at the cost of the units the baseline reads.
+    public static func permutedAveragePrecision(subset: UnitSubset, positives: Int, permutations: Int = 20,
+                                                seed: UInt64) throws -> [[Double]] {
+        try permutedAveragePrecision(rankings: [subset.ranking], sentences: subset.sentences, positives: positives,
+                                     permutations: permutations, seed: seed)
+    }
+
+    static func permutedAveragePrecision(rankings: [UnitRanking], sentences: Int, positives: Int, permutations: Int,
+                                         seed: UInt64) throws -> [[Double]] {
         var rng = SplitMix64(seed: seed)
         var out: [[Double]] = []
         for _ in 0..<permutations {
-            var indices = Array(0..<pool.sentences)
+            var indices = Array(0..<sentences)
             for i in 0..<positives {
-                let j = i + Int(rng.next() % UInt64(pool.sentences - i))
+                let j = i + Int(rng.next() % UInt64(sentences - i))
                 indices.swapAt(i, j)
             }
             let chosen = Array(indices[..<positives])
-            out.append(try pool.rankings.flatMap { try $0.averagePrecision(positives: chosen) })
+            out.append(try rankings.flatMap { try $0.averagePrecision(positives: chosen) })
         }
         return out
     }
@@ -63,9 +78,73 @@ public enum Alignment {
     /// The baseline from precomputed draws (`permutedAveragePrecision`).
     public static func permutationBaseline(experts: [UnitID], draws: [[Double]], layerSizes: [Int], layers: [Int]) -> Double {
         let units = UnitIndex(layers: layers, layerSizes: layerSizes)
-        let indices = experts.compactMap(units.flat)
+        return permutationBaseline(indices: experts.compactMap(units.flat), draws: draws)
+    }
+
+    /// The baseline from draws over a subset (`permutedAveragePrecision(subset:)`); every expert
+    /// must be one of the subset's units.
+    public static func permutationBaseline(experts: [UnitID], draws: [[Double]], subset: UnitSubset) -> Double {
+        permutationBaseline(indices: experts.map { id in
+            guard let column = subset.units.flat(id).flatMap({ subset.column[$0] }) else {
+                preconditionFailure("expert \(id) is not in the subset the draws were made for")
+            }
+            return column
+        }, draws: draws)
+    }
+
+    static func permutationBaseline(indices: [Int], draws: [[Double]]) -> Double {
         guard !indices.isEmpty, !draws.isEmpty else { return .nan }
         let means = draws.map { d in indices.reduce(0.0) { $0 + d[$1] } / Double(indices.count) }
         return means.reduce(0, +) / Double(means.count)
+    }
+}
+
+/// Some units of one language's pool, ranked on their own: the units a null distribution is read
+/// at (the experts of every source language), without ranking the other units of every layer.
+public struct UnitSubset: Sendable {
+    /// Flat index ↔ (layer, unit) of the whole pool.
+    public let units: UnitIndex
+    /// The subset's flat indices, ascending and distinct.
+    public let members: [Int]
+    public let sentences: Int
+    let column: [Int: Int]
+    let ranking: UnitRanking
+
+    /// - Parameters: pooled: per layer of `units`, `[sentences, units in the layer]`; members: flat indices.
+    public init(pooled: [[Float]], units: UnitIndex, sentences: Int, members: some Sequence<Int>) throws {
+        guard pooled.count == units.layers.count else {
+            throw ProbingError.shape("unit subset: \(pooled.count) layers of activations for \(units.layers.count) layers")
+        }
+        for (l, rows) in pooled.enumerated() where rows.count != sentences * units.layerSizes[l] {
+            throw ProbingError.shape("unit subset: layer \(units.layers[l]) holds \(rows.count) values for \(sentences) sentences × \(units.layerSizes[l]) units")
+        }
+        let sorted = Array(Set(members)).sorted()
+        guard let first = sorted.first, first >= 0, sorted.last! < units.count else {
+            throw ProbingError.shape("unit subset: members must be flat indices below \(units.count), at least one")
+        }
+        let m = sorted.count
+        var gathered = [Float](repeating: 0, count: sentences * m)
+        var located: [(layer: Int, unit: Int)] = []
+        located.reserveCapacity(m)
+        var l = 0
+        for flat in sorted {
+            while flat >= units.offsets[l] + units.layerSizes[l] { l += 1 }
+            located.append((l, flat - units.offsets[l]))
+        }
+        for i in 0..<sentences {
+            for (c, at) in located.enumerated() {
+                let x = pooled[at.layer][i * units.layerSizes[at.layer] + at.unit]
+                guard x.isFinite else {
+                    throw ProbingError.nonFinite(what: "activations", layer: units.layers[at.layer], unit: at.unit, row: i)
+                }
+                gathered[i * m + c] = x
+            }
+        }
+        self.units = units
+        self.members = sorted
+        self.sentences = sentences
+        column = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+        ranking = try UnitRanking(activations: gathered, sentences: sentences, units: m,
+                                  layer: units.layers[located[0].layer])
     }
 }

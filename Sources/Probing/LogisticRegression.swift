@@ -127,52 +127,26 @@ struct Objective: Sendable {
     let y: [Int]
     let n: Int, d: Int, k: Int
     let lambda: Double
+    /// `x` in sixteen-row column blocks (`RowBlocks`), built once per fit for the scores.
+    let blocks: RowBlocks?
+
+    init(x: [Float], y: [Int], n: Int, d: Int, k: Int, lambda: Double) {
+        self.x = x
+        self.y = y
+        self.n = n
+        self.d = d
+        self.k = k
+        self.lambda = lambda
+        blocks = k <= RowBlocks.maximumClasses ? RowBlocks(x, rows: n, columns: d) : nil
+    }
 
     static func scores(x: [Float], n: Int, d: Int, k: Int, w: [Float], b: [Float]) -> [Float] {
+        if k <= RowBlocks.maximumClasses { return RowBlocks(x, rows: n, columns: d).scores(classes: k, w: w, b: b) }
         var z = [Float](repeating: 0, count: n * k)
         z.withUnsafeMutableBufferPointer { zp in
             let zs = SharedPointer(zp.baseAddress!)
             x.withUnsafeBufferPointer { xp in
                 let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                if k <= 16 {
-                    // Classes in the 16 lanes: per feature, one broadcast and one FMA per row.
-                    let wt = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: d)
-                    defer { wt.deallocate() }
-                    for j in 0..<d {
-                        var v = SIMD16<Float>()
-                        for c in 0..<k { v[c] = w[c * d + j] }
-                        wt[j] = v
-                    }
-                    var bias = SIMD16<Float>()
-                    for c in 0..<k { bias[c] = b[c] }
-                    do {
-                        let ws = SharedPointer(wt)
-                        parallelChunks((n + 3) / 4, minimumChunk: 64) { blocks in
-                            for block in blocks {
-                                let r0 = block * 4, count = min(4, n - r0)
-                                var acc = (bias, bias, bias, bias)
-                                let x0 = xs.base + r0 * d
-                                let x1 = xs.base + min(r0 + 1, n - 1) * d
-                                let x2 = xs.base + min(r0 + 2, n - 1) * d
-                                let x3 = xs.base + min(r0 + 3, n - 1) * d
-                                for j in 0..<d {
-                                    let wj = ws.base[j]
-                                    acc.0 += x0[j] * wj
-                                    acc.1 += x1[j] * wj
-                                    acc.2 += x2[j] * wj
-                                    acc.3 += x3[j] * wj
-                                }
-                                for c in 0..<k {
-                                    zs.base[r0 * k + c] = acc.0[c]
-                                    if count > 1 { zs.base[(r0 + 1) * k + c] = acc.1[c] }
-                                    if count > 2 { zs.base[(r0 + 2) * k + c] = acc.2[c] }
-                                    if count > 3 { zs.base[(r0 + 3) * k + c] = acc.3[c] }
-                                }
-                            }
-                        }
-                    }
-                    return
-                }
                 w.withUnsafeBufferPointer { wp in
                     let ws = SharedPointer(UnsafeMutablePointer(mutating: wp.baseAddress!))
                     parallelChunks(n, minimumChunk: 512) { rows in
@@ -196,37 +170,64 @@ struct Objective: Sendable {
                 let rs = SharedPointer(UnsafeMutablePointer(mutating: rp.baseAddress!))
                 x.withUnsafeBufferPointer { xp in
                     let xs = SharedPointer(UnsafeMutablePointer(mutating: xp.baseAddress!))
-                    if k <= 16 {
-                        // Residual rows padded to 16 lanes; per block of 256 features, rows four at a
-                        // time are folded into accumulators that stay in L1 (a fixed order per element).
-                        let padded = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: n)
-                        defer { padded.deallocate() }
-                        for i in 0..<n {
-                            var v = SIMD16<Float>()
-                            for c in 0..<k { v[c] = rs.base[i * k + c] }
-                            padded[i] = v
-                        }
-                        let rows = SharedPointer(padded)
-                        let block = 256
-                        parallelChunks((d + block - 1) / block) { blocks in
-                            let acc = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: block)
+                    if k <= RowBlocks.maximumClasses {
+                        // Features in the 16 lanes, per block of 256 features and at most four
+                        // classes: rows four at a time are folded into accumulators that stay in L1,
+                        // each element as acc + (((x0·r0 + x1·r1) + x2·r2) + x3·r3) in row order.
+                        let block = 256, vectors = block / 16
+                        let blocks = (d + block - 1) / block
+                        let quads = (k + 3) / 4
+                        parallelChunks(blocks * quads) { items in
+                            let acc = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: 4 * vectors)
                             defer { acc.deallocate() }
-                            for bIndex in blocks {
+                            for item in items {
+                                let bIndex = item / quads, c0 = (item % quads) * 4, cw = min(4, k - c0)
                                 let j0 = bIndex * block, width = min(block, d - j0)
-                                acc.initialize(repeating: SIMD16(), count: block)
+                                let full = width / 16
+                                acc.initialize(repeating: SIMD16(), count: 4 * vectors)
+                                // Columns past the last whole vector are gathered into zero-padded vectors.
+                                @inline(__always) func load(_ row: UnsafePointer<Float>, _ v: Int) -> SIMD16<Float> {
+                                    if _fastPath(v < full) { return UnsafeRawPointer(row + v * 16).loadUnaligned(as: SIMD16<Float>.self) }
+                                    var t = SIMD16<Float>()
+                                    for l in 0..<(width - full * 16) { t[l] = row[full * 16 + l] }
+                                    return t
+                                }
+                                let used = (width + 15) / 16
+                                // Classes past the last are summed on class c0's residuals and not stored.
+                                let (q1, q2, q3) = (min(1, cw - 1), min(2, cw - 1), min(3, cw - 1))
+                                let (p0, p1, p2, p3) = (acc, acc + vectors, acc + 2 * vectors, acc + 3 * vectors)
                                 var i = 0
                                 while i + 4 <= n {
-                                    let (r0, r1, r2, r3) = (rows.base[i], rows.base[i + 1], rows.base[i + 2], rows.base[i + 3])
-                                    let x0 = xs.base + i * d + j0, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
-                                    for j in 0..<width { acc[j] += x0[j] * r0 + x1[j] * r1 + x2[j] * r2 + x3[j] * r3 }
+                                    let x0 = UnsafePointer(xs.base + i * d + j0), x1 = x0 + d, x2 = x1 + d, x3 = x2 + d
+                                    let r0 = rs.base + i * k + c0, r1 = r0 + k, r2 = r1 + k, r3 = r2 + k
+                                    let (s00, s10, s20, s30) = (r0[0], r1[0], r2[0], r3[0])
+                                    let (s01, s11, s21, s31) = (r0[q1], r1[q1], r2[q1], r3[q1])
+                                    let (s02, s12, s22, s32) = (r0[q2], r1[q2], r2[q2], r3[q2])
+                                    let (s03, s13, s23, s33) = (r0[q3], r1[q3], r2[q3], r3[q3])
+                                    for v in 0..<used {
+                                        let (a0, a1, a2, a3) = (load(x0, v), load(x1, v), load(x2, v), load(x3, v))
+                                        p0[v] += a0 * s00 + a1 * s10 + a2 * s20 + a3 * s30
+                                        p1[v] += a0 * s01 + a1 * s11 + a2 * s21 + a3 * s31
+                                        p2[v] += a0 * s02 + a1 * s12 + a2 * s22 + a3 * s32
+                                        p3[v] += a0 * s03 + a1 * s13 + a2 * s23 + a3 * s33
+                                    }
                                     i += 4
                                 }
                                 while i < n {
-                                    let ri = rows.base[i], xi = xs.base + i * d + j0
-                                    for j in 0..<width { acc[j] += xi[j] * ri }
+                                    let xi = UnsafePointer(xs.base + i * d + j0), r = rs.base + i * k + c0
+                                    let (s0, s1, s2, s3) = (r[0], r[q1], r[q2], r[q3])
+                                    for v in 0..<used {
+                                        let a = load(xi, v)
+                                        p0[v] += a * s0
+                                        p1[v] += a * s1
+                                        p2[v] += a * s2
+                                        p3[v] += a * s3
+                                    }
                                     i += 1
                                 }
-                                for j in 0..<width { for c in 0..<k { gs.base[c * d + j0 + j] = acc[j][c] } }
+                                for c in 0..<cw {
+                                    for j in 0..<width { gs.base[(c0 + c) * d + j0 + j] = acc[c * vectors + j / 16][j % 16] }
+                                }
                             }
                         }
                         return
@@ -245,7 +246,7 @@ struct Objective: Sendable {
     func evaluate(_ theta: [Double]) -> (Double, [Double]) {
         let w = theta[0..<(k * d)].map(Float.init)
         let b = theta[(k * d)...].map(Float.init)
-        var z = Self.scores(x: x, n: n, d: d, k: k, w: w, b: b)
+        var z = blocks?.scores(classes: k, w: w, b: b) ?? Self.scores(x: x, n: n, d: d, k: k, w: w, b: b)
         // Softmax in double, row-parallel; z becomes (P − Y)/n, the gradient of the loss w.r.t. the
         // scores. Per-row losses are summed afterwards in row order (thread-count independent).
         var rowLoss = [Double](repeating: 0, count: n)
@@ -292,4 +293,86 @@ struct Objective: Sendable {
 
 @inline(__always) func axpy(_ alpha: Double, _ x: [Double], _ y: inout [Double]) {
     for i in y.indices { y[i] += alpha * x[i] }
+}
+
+/// Rows of a matrix `[rows, columns]` sixteen at a time, column by column: block b's column j is
+/// one vector of rows 16b…16b+15 (rows past the end are zero). A few classes' scores then cost one
+/// load and one broadcast product per class for sixteen rows, where classes in the lanes of one
+/// vector would leave most lanes idle. Each row still sums its columns in order, from its bias,
+/// product then sum: the same value as a row-at-a-time loop.
+struct RowBlocks: Sendable {
+    /// Above this many classes, scores go through `Linear.gemm`.
+    static let maximumClasses = 16
+    let rows: Int, columns: Int
+    let values: [SIMD16<Float>]
+
+    init(_ x: [Float], rows: Int, columns: Int) {
+        self.rows = rows
+        self.columns = columns
+        let blocks = (rows + 15) / 16
+        values = [SIMD16<Float>](unsafeUninitializedCapacity: blocks * columns) { out, initialized in
+            x.withUnsafeBufferPointer { xp in
+                for b in 0..<blocks {
+                    let count = min(16, rows - b * 16)
+                    for j in 0..<columns {
+                        var v = SIMD16<Float>()
+                        for l in 0..<count { v[l] = xp[(b * 16 + l) * columns + j] }
+                        out[b * columns + j] = v
+                    }
+                }
+            }
+            initialized = blocks * columns
+        }
+    }
+
+    /// Class scores `[rows, classes]` = x wᵀ + b for w `[classes, columns]`: split over threads by
+    /// row blocks, up to four classes of two blocks at a time (eight independent sums).
+    func scores(classes k: Int, w: [Float], b: [Float]) -> [Float] {
+        let n = rows, d = columns
+        let blocks = (n + 15) / 16
+        var z = [Float](repeating: 0, count: n * k)
+        z.withUnsafeMutableBufferPointer { zp in
+            let zs = SharedPointer(zp.baseAddress!)
+            values.withUnsafeBufferPointer { vp in
+                let xt = SharedPointer(UnsafeMutablePointer(mutating: vp.baseAddress!))
+                w.withUnsafeBufferPointer { wp in
+                    let ws = SharedPointer(UnsafeMutablePointer(mutating: wp.baseAddress!))
+                    parallelChunks((blocks + 1) / 2, minimumChunk: 4) { pairs in
+                        for pair in pairs {
+                            let b0 = 2 * pair, b1 = min(2 * pair + 1, blocks - 1)
+                            let v0 = xt.base + b0 * d, v1 = xt.base + b1 * d
+                            for c0 in stride(from: 0, to: k, by: 4) {
+                                let cw = min(4, k - c0)
+                                // Classes past the last are computed on class c0's weights and not stored.
+                                let w0 = ws.base + c0 * d
+                                let w1 = ws.base + (c0 + min(1, cw - 1)) * d
+                                let w2 = ws.base + (c0 + min(2, cw - 1)) * d
+                                let w3 = ws.base + (c0 + min(3, cw - 1)) * d
+                                var a0 = SIMD16<Float>(repeating: b[c0]), e0 = a0
+                                var a1 = SIMD16<Float>(repeating: b[c0 + min(1, cw - 1)]), e1 = a1
+                                var a2 = SIMD16<Float>(repeating: b[c0 + min(2, cw - 1)]), e2 = a2
+                                var a3 = SIMD16<Float>(repeating: b[c0 + min(3, cw - 1)]), e3 = a3
+                                for j in 0..<d {
+                                    let x0 = v0[j], x1 = v1[j]
+                                    let (s0, s1, s2, s3) = (w0[j], w1[j], w2[j], w3[j])
+                                    a0 += x0 * s0; e0 += x1 * s0
+                                    a1 += x0 * s1; e1 += x1 * s1
+                                    a2 += x0 * s2; e2 += x1 * s2
+                                    a3 += x0 * s3; e3 += x1 * s3
+                                }
+                                let sums = [(a0, e0), (a1, e1), (a2, e2), (a3, e3)]
+                                for c in 0..<cw {
+                                    for l in 0..<min(16, n - b0 * 16) { zs.base[(b0 * 16 + l) * k + c0 + c] = sums[c].0[l] }
+                                    if b1 != b0 {
+                                        for l in 0..<min(16, n - b1 * 16) { zs.base[(b1 * 16 + l) * k + c0 + c] = sums[c].1[l] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return z
+    }
 }

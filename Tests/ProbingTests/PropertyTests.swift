@@ -73,6 +73,37 @@ final class ProbingPropertyTests: XCTestCase {
         XCTAssertEqual(baseline, 0.1, accuracy: 0.05, "random labels give AP ≈ the positive rate")
     }
 
+    func testSubsetDrawsAreThePoolsDrawsAtItsUnits() throws {
+        // Three layers of different widths; the subset spans all of them, unsorted and repeated.
+        let n = 120, widths = [7, 11, 5]
+        var layers: [(layer: Int, activations: [Float])] = []
+        for (l, w) in widths.enumerated() {
+            var x = randomMatrix(n, w, seed: UInt64(20 + l))
+            for i in stride(from: 0, to: n, by: 9) { x[i * w] = x[((i + 1) % n) * w] }   // ties inside a unit
+            layers.append((layer: l + 2, activations: x))
+        }
+        let pool = try SentencePool(sentences: n, layers: layers)
+        let index = UnitIndex(layers: pool.layers, layerSizes: pool.layerSizes)
+        let members = [22, 0, 6, 7, 17, 18, 7, 3]
+        let subset = try UnitSubset(pooled: layers.map(\.activations), units: index, sentences: n, members: members)
+        XCTAssertEqual(subset.members, [0, 3, 6, 7, 17, 18, 22])
+        let whole = try Alignment.permutedAveragePrecision(pool: pool, positives: 13, permutations: 6, seed: 5)
+        let part = try Alignment.permutedAveragePrecision(subset: subset, positives: 13, permutations: 6, seed: 5)
+        for (w, p) in zip(whole, part) {
+            XCTAssertEqual(p.map(\.bitPattern), subset.members.map { w[$0].bitPattern })
+        }
+        let experts = [17, 3, 22].map { index.unit(at: $0)! }
+        XCTAssertEqual(Alignment.permutationBaseline(experts: experts, draws: part, subset: subset).bitPattern,
+                       Alignment.permutationBaseline(experts: experts, draws: whole, layerSizes: pool.layerSizes,
+                                                     layers: pool.layers).bitPattern)
+        var bad = layers.map(\.activations)
+        bad[1][4 * widths[1] + 3] = .infinity
+        XCTAssertThrowsError(try UnitSubset(pooled: bad, units: index, sentences: n, members: [7 + 3])) {
+            XCTAssertEqual($0 as? ProbingError, .nonFinite(what: "activations", layer: 3, unit: 3, row: 4))
+        }
+        XCTAssertThrowsError(try UnitSubset(pooled: layers.map(\.activations), units: index, sentences: n, members: [23]))
+    }
+
     func testDegenerateInputsGiveClearErrors() throws {
         let x = randomMatrix(10, 3, seed: 1)
         let pool = try SentencePool(sentences: 10, layers: [(layer: 4, activations: x)])

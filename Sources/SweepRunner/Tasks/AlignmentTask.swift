@@ -50,17 +50,23 @@ extension TaskRunner {
         let L = langs.count, C = concepts.count, layers = units.layers.count
         var out = AlignmentFragment(concepts: C, languages: L, blocks: layers)
         let layerSizes = Dictionary(uniqueKeysWithValues: zip(units.layers, units.layerSizes).map { ($0, $1) })
-        // Null draws per (concept, target language), shared by every source language: one target
-        // language's pool in memory at a time (all of them at once cost more than the model).
+        // Null draws per (concept, target language), shared by every source language. They are
+        // read only at source experts, so each target ranks just the units some language chose
+        // for one of its concepts (a few thousand of every layer's units); one target's
+        // activations in memory at a time.
         let hasExperts = (0..<C).map { c in (0..<L).map { !expertise[$0].experts(concept: c, k: k).isEmpty } }
         var draws: [Int: [[Double]]] = [:]
+        var subsets: [Int: UnitSubset] = [:]
         for b in 0..<L {
             let concepts = (0..<C).filter { hasExperts[$0][b] && hasExperts[$0].contains(true) }
             if concepts.isEmpty { continue }
-            let pool = try readExtract(task.checkpoint, langs[b], probe: false).pool()
+            let members = concepts.flatMap { c in (0..<L).flatMap { expertise[$0].experts(concept: c, k: k).map { Int($0) } } }
+            let extract = try readExtract(task.checkpoint, langs[b], probe: false)
+            let subset = try UnitSubset(pooled: extract.pooled, units: units, sentences: extract.sentences, members: members)
+            subsets[b] = subset
             for c in concepts {
                 let key = c * L + b
-                draws[key] = try Alignment.permutedAveragePrecision(pool: pool, positives: Int(expertise[b].positives[c]),
+                draws[key] = try Alignment.permutedAveragePrecision(subset: subset, positives: Int(expertise[b].positives[c]),
                                                                     permutations: sweep.config.permutations, seed: seed &+ UInt64(key))
             }
         }
@@ -83,7 +89,7 @@ extension TaskRunner {
                     let apB = expertise[b].averagePrecision[(c * units.count)..<((c + 1) * units.count)]
                     out.crossAP[i] = Float(ea.map { Double(apB[apB.startIndex + units.flat($0)!]) }.reduce(0, +) / Double(ea.count))
                     out.crossAPBaseline[i] = Float(Alignment.permutationBaseline(experts: ea, draws: draws[c * L + b]!,
-                                                                                 layerSizes: units.layerSizes, layers: units.layers))
+                                                                                 subset: subsets[b]!))
                 }
             }
         }
