@@ -28,8 +28,11 @@ public struct CheckpointFiles: Sendable {
     /// `tokenizerPath`: a tokenizer.json to use instead of the one beside the weights.
     /// `hashEarly`: start hashing the weights for `fingerprint` at once, beside the rest of the work
     /// (false: when first asked for, for commands that may never need it).
+    /// `reusing`: the tokenizer already read from that file (the caller checked its bytes are the
+    /// same), taken instead of parsing the file again (a 262k vocabulary takes ≈ 2 s).
     public static func open(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
-                            tokenizerPath: String? = nil, hashEarly: Bool = true) throws -> CheckpointFiles {
+                            tokenizerPath: String? = nil, hashEarly: Bool = true,
+                            reusing known: Tokenizer? = nil) throws -> CheckpointFiles {
         let directory = try ModelLocator.resolve(model, revision: revision)
         let config = try ModelConfig(path: directory + "/config.json")
         let weights = try WeightStore(directory: directory)
@@ -43,7 +46,7 @@ public struct CheckpointFiles: Sendable {
         let path = tokenizerPath ?? directory + "/tokenizer.json"
         let present = FileManager.default.fileExists(atPath: path)
         if tokenizerPath != nil && !present { throw CheckpointError.fileNotFound(path: path) }
-        let tokenizer = loadTokenizer && present ? try Tokenizer(path: path) : nil
+        let tokenizer = loadTokenizer && present ? try known ?? Tokenizer(path: path) : nil
         return CheckpointFiles(directory: directory, config: config, weights: weights, tokenizer: tokenizer,
                                canonicalNames: canonical, pendingFingerprint: pending)
     }
@@ -72,9 +75,10 @@ public struct LoadedModel: Sendable {
 
     /// Opens `model` (see `CheckpointFiles.open`) and builds it in the precision `dtype` resolves to.
     public static func load(_ model: String, revision: String? = nil, tokenizer loadTokenizer: Bool = true,
-                            tokenizerPath: String? = nil, dtype: DTypeChoice = .auto, hashEarly: Bool = true) throws -> LoadedModel {
+                            tokenizerPath: String? = nil, dtype: DTypeChoice = .auto, hashEarly: Bool = true,
+                            reusing known: Tokenizer? = nil) throws -> LoadedModel {
         let files = try CheckpointFiles.open(model, revision: revision, tokenizer: loadTokenizer, tokenizerPath: tokenizerPath,
-                                             hashEarly: hashEarly)
+                                             hashEarly: hashEarly, reusing: known)
         let (precision, note) = choosePrecision(dtype, fp32Bytes: files.fp32Bytes)
         let network = try build(files.config, weights: files.weights, precision: precision)
         return LoadedModel(files: files, model: network, precision: precision, precisionNote: note)

@@ -32,13 +32,19 @@ public final class TaskRunner {
 
     func model(_ checkpoint: String) throws -> LoadedModel {
         if let l = loaded, l.name == checkpoint { return l.model }
+        // Only the tokenizer is kept from the model in memory: its weights go before the next load.
+        let previous = loaded.map { (digest: $0.tokenizer, tokenizer: $0.model.tokenizer) }
         loaded = nil
         guard let dir = sweep.directories[checkpoint] else { throw SweepError("unknown checkpoint '\(checkpoint)'") }
         let tokenizer = sweep.tokenizers[checkpoint] ?? dir + "/tokenizer.json"
         guard FileManager.default.fileExists(atPath: tokenizer) else { throw SweepError("\(tokenizer): no such file (the checkpoint's tokenizer)", code: .node) }
-        let m = try LoadedModel.load(dir, tokenizerPath: tokenizer, dtype: sweep.config.dtype)
+        // A series' checkpoints share one tokenizer as a rule (BLOOM's intermediate branches all
+        // name the final model's): the one in memory is kept when the file's bytes are the same.
+        let digest = try Fragment.sha256(ofFile: tokenizer)
+        let known = previous.flatMap { $0.digest == digest ? $0.tokenizer : nil }
+        let m = try LoadedModel.load(dir, tokenizerPath: tokenizer, dtype: sweep.config.dtype, reusing: known)
         logger.info("\(checkpoint): \(m.precisionNote)", metadata: ["checkpoint": "\(checkpoint)"])
-        loaded = (checkpoint, m, try Fragment.sha256(ofFile: tokenizer))
+        loaded = (checkpoint, m, digest)
         return m
     }
 
