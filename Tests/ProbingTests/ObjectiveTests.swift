@@ -21,7 +21,6 @@ final class ObjectiveTests: XCTestCase {
             let b = values(k, seed: 99), y = (0..<n).map { $0 % k }
             let objective = Objective(x: x, y: y, n: n, d: d, k: k, lambda: 0.01)
             let z = objective.blocks!.scores(classes: k, w: w, b: b)
-            XCTAssertEqual(z, Objective.scores(x: x, n: n, d: d, k: k, w: w, b: b))
             var expected = [Float](repeating: 0, count: n * k)
             for i in 0..<n {
                 for c in 0..<k {
