@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernelSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints", "Kernels", "Digests"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"]),
-        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Checkpoints", "Tokenization"]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Checkpoints", "Tokenization", "Kernels"]),
         .testTarget(name: "ProbingTests", dependencies: ["TestSupport", "Probing", "Checkpoints", "Kernels"]),
         .testTarget(name: "SweepTests", dependencies: ["TestSupport", "SweepCore", "SweepTransport", "SweepRunner", "Digests", "Store", "Kernels", "Checkpoints",
                                                     .product(name: "Logging", package: "swift-log")]),

@@ -64,7 +64,8 @@ extension DecoderStack {
         if finalNormNeeded {
             applyFinalNorm(x.pointer, rows: t)
             pass.visit([.hidden(config.nLayers)], x.pointer, width: d)
-            logits = computeLogits(request.logits, x: x.pointer, lengths: pass.lengths, width: d, head: head)
+            logits = computeLogits(request.logits, x: x.pointer, lengths: pass.lengths, width: d, head: head,
+                                   into: request.logitsOutput)
         }
         if layers == config.nLayers { pass.work.commit(pass.lengths) }
         return ForwardResult(lengths: pass.lengths, activations: pass.recorder.captured, logits: logits)
@@ -242,30 +243,37 @@ struct WorkingCaches {
     }
 }
 
-/// Logits of the requested rows through the (tied) head.
+/// Logits of the requested rows through the (tied) head: into `output` when it is given and
+/// holds them (an empty array is returned then), else into a new array.
 func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, lengths: [Int], width: Int,
-                   head: LinearWeights) -> [Float] {
+                   head: LinearWeights, into output: FloatBuffer? = nil) -> [Float] {
+    let rows: Int
     switch selection {
-    case .none:
-        return []
-    case .allPositions:
-        let rows = lengths.reduce(0, +)
-        // The head writes every element: no zero-filling first (105 MB a decoding step at 100 × 262k).
-        return [Float](unsafeUninitializedCapacity: rows * head.outFeatures) { b, count in
-            head(x, b.baseAddress!, rows: rows)
-            count = rows * head.outFeatures
-        }
-    case .lastPosition:
-        let last = FloatBuffer(count: lengths.count * width, uninitialized: true)
+    case .none: return []
+    case .allPositions: rows = lengths.reduce(0, +)
+    case .lastPosition: rows = lengths.count
+    }
+    var source = x
+    var last: FloatBuffer?
+    if selection == .lastPosition {
+        let gathered = FloatBuffer(count: lengths.count * width, uninitialized: true)
         var row = 0
         for (s, n) in lengths.enumerated() {
             row += n
-            (last.pointer + s * width).update(from: x + (row - 1) * width, count: width)
+            (gathered.pointer + s * width).update(from: x + (row - 1) * width, count: width)
         }
-        return [Float](unsafeUninitializedCapacity: lengths.count * head.outFeatures) { b, count in
-            head(last.pointer, b.baseAddress!, rows: lengths.count)
-            count = lengths.count * head.outFeatures
-        }
+        source = UnsafePointer(gathered.pointer)
+        last = gathered
+    }
+    defer { withExtendedLifetime(last) {} }
+    if let output, output.count >= rows * head.outFeatures {
+        head(source, output.pointer, rows: rows)
+        return []
+    }
+    // The head writes every element: no zero-filling first (105 MB a decoding step at 100 × 262k).
+    return [Float](unsafeUninitializedCapacity: rows * head.outFeatures) { b, count in
+        head(source, b.baseAddress!, rows: rows)
+        count = rows * head.outFeatures
     }
 }
 

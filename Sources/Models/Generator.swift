@@ -41,8 +41,10 @@ public struct Generator: Sendable {
                          interventions: Interventions = Interventions(), stopToken: Int? = nil,
                          profile: GenerationProfile? = nil) throws -> [[Int]] {
         guard !prompt.isEmpty else { throw ForwardError("generation needs a prompt of at least one token (e.g. BOS)") }
-        let request = ForwardRequest(interventions: interventions, logits: .lastPosition)
         let vocab = model.config.vocabSize
+        // One buffer for every step's logits (a step's are read before the next step writes).
+        let logitsBuffer = FloatBuffer(count: seeds.count * vocab, uninitialized: true)
+        let request = ForwardRequest(interventions: interventions, logits: .lastPosition, logitsOutput: logitsBuffer)
         var rngs = seeds.map { SplitMix64(seed: $0) }
         // Each cache holds exactly the prompt and the new tokens (grown by doubling, 100 caches of 21
         // positions would take 32 each: a third of them unused).
@@ -73,9 +75,9 @@ public struct Generator: Sendable {
             rngs.withUnsafeMutableBufferPointer { r in
                 next.withUnsafeMutableBufferPointer { out in
                     workspaces.withUnsafeMutableBufferPointer { ws in
-                        result.logits.withUnsafeBufferPointer { logits in
+                        result.logits.withUnsafeBufferPointer { returned in
                             let (rp, op, wp) = (SharedPointer(r.baseAddress!), SharedPointer(out.baseAddress!), SharedPointer(ws.baseAddress!))
-                            let lp = SharedPointer(UnsafeMutablePointer(mutating: logits.baseAddress!))
+                            let lp = SharedPointer(returned.isEmpty ? logitsBuffer.pointer : UnsafeMutablePointer(mutating: returned.baseAddress!))
                             DispatchQueue.concurrentPerform(iterations: threads) { c in
                                 let lo = rows.count * c / threads, hi = rows.count * (c + 1) / threads
                                 for row in lo..<hi {

@@ -37,11 +37,17 @@ public struct ForwardRequest: Sendable {
     public var sites: Set<HookSite>
     public var interventions: Interventions
     public var logits: LogitsSelection
+    /// Where the logits go when given and large enough (`ForwardResult.logits` is then empty): a
+    /// caller that runs step after step (decoding) keeps one buffer instead of having 100 × 262k
+    /// floats mapped and faulted in anew by every step. The values are the same either way.
+    public var logitsOutput: FloatBuffer?
 
-    public init(sites: Set<HookSite> = [], interventions: Interventions = Interventions(), logits: LogitsSelection = .none) {
+    public init(sites: Set<HookSite> = [], interventions: Interventions = Interventions(), logits: LogitsSelection = .none,
+                logitsOutput: FloatBuffer? = nil) {
         self.sites = sites
         self.interventions = interventions
         self.logits = logits
+        self.logitsOutput = logitsOutput
     }
 }
 
@@ -51,7 +57,8 @@ public struct ForwardResult: Sendable {
     public let lengths: [Int]
     /// site → `[Σ lengths, width]`, rows in batch order.
     public var activations: [HookSite: [Float]]
-    /// `[sequences, vocab]` for `.lastPosition`, `[Σ lengths, vocab]` for `.allPositions`.
+    /// `[sequences, vocab]` for `.lastPosition`, `[Σ lengths, vocab]` for `.allPositions`; empty
+    /// when they were written to the request's `logitsOutput`.
     public var logits: [Float]
 
     /// Rows of sequence `index` of a packed `[Σ lengths, width]` array, as `[length][width]`.

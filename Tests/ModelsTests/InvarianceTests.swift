@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Kernels
 import XCTest
 @testable import Models
 
@@ -100,6 +101,27 @@ final class InvarianceTests: XCTestCase {
         XCTAssertEqual(early.activations[.mlpPost(0)], full.activations[.mlpPost(0)])
         XCTAssertNil(early.activations[.hidden(2)])
         XCTAssertTrue(early.logits.isEmpty)
+    }
+
+    /// Logits written into a caller's buffer (decoding's one buffer for every step) are the bits
+    /// of the array a forward returns otherwise; a buffer too small for them is not used.
+    func testLogitsIntoACallersBufferAreTheReturnedLogits() throws {
+        for name in ["bloom-tiny", "llama-tiny"] {
+            let loaded = try LoadedModel.load(Fixtures.path(name))
+            let ids = [[2, 152, 8, 26, 155], [2, 108, 14]], vocab = loaded.config.vocabSize
+            for (selection, rows) in [(LogitsSelection.lastPosition, 2), (.allPositions, 8)] {
+                let returned = try loaded.model.forward(ids, request: ForwardRequest(logits: selection)).logits
+                XCTAssertEqual(returned.count, rows * vocab, name)
+                let buffer = FloatBuffer(count: rows * vocab + 7, uninitialized: true)
+                let written = try loaded.model.forward(ids, request: ForwardRequest(logits: selection, logitsOutput: buffer))
+                XCTAssertTrue(written.logits.isEmpty, name)
+                let values = Array(UnsafeBufferPointer(start: buffer.pointer, count: rows * vocab))
+                XCTAssertEqual(values.map(\.bitPattern), returned.map(\.bitPattern), "\(name) \(selection)")
+                let small = FloatBuffer(count: rows * vocab - 1)
+                let fallback = try loaded.model.forward(ids, request: ForwardRequest(logits: selection, logitsOutput: small))
+                XCTAssertEqual(fallback.logits.map(\.bitPattern), returned.map(\.bitPattern), "\(name) \(selection) (small buffer)")
+            }
+        }
     }
 
     /// Within the parity tolerance: BLAS sums in a different order when the number of rows of a
