@@ -52,6 +52,46 @@ public struct DigestCache {
         }
     }
 
+    /// Hashes, several at a time (one per core), the files among `files` whose digest is not
+    /// remembered under their current stamps (all of them with `rehash`), and remembers each: the
+    /// `digest(ofFile:)` calls that follow find them. A file that cannot be read is left to those
+    /// calls, which say so.
+    public mutating func hashAhead(_ files: [String], rehash: Bool = false) {
+        var pending: [String] = []
+        for file in Set(files).sorted() {
+            guard let stamp = try? Self.stamp(file) else { continue }
+            let key = URL(fileURLWithPath: file).standardizedFileURL.path
+            if rehash || entries[key]?["stamp"] != stamp || entries[key]?["sha256"] == nil { pending.append(file) }
+        }
+        guard !pending.isEmpty else { return }
+        final class Results: @unchecked Sendable {
+            var digests: [String?]
+            let lock = NSLock()
+            init(_ n: Int) { digests = Array(repeating: nil, count: n) }
+        }
+        let results = Results(pending.count)
+        let work = pending
+        // Stamps taken before reading: a file written while it is hashed gets a new change time,
+        // so what is remembered here is never taken for the new bytes.
+        let stamps = work.map { try? Self.stamp($0) }
+        DispatchQueue.concurrentPerform(iterations: work.count) { i in
+            let d = SHA256.hexDigest(ofFile: work[i])
+            results.lock.lock()
+            results.digests[i] = d
+            results.lock.unlock()
+        }
+        for (i, file) in work.enumerated() {
+            let key = URL(fileURLWithPath: file).standardizedFileURL.path
+            guard let d = results.digests[i], let stamp = stamps[i], (try? Self.stamp(file)) == stamp else {
+                // Not remembered: `digest(ofFile:)` reads the file itself (and says why it cannot).
+                if entries.removeValue(forKey: key) != nil { changed = true }
+                continue
+            }
+            entries[key] = ["stamp": stamp, "sha256": d]
+            changed = true
+        }
+    }
+
     /// Remembers `digest` as the SHA-256 of `file` as it is now (a digest just computed by other means).
     public mutating func remember(_ file: String, digest: String) {
         guard let stamp = try? Self.stamp(file) else { return }

@@ -21,16 +21,26 @@ public struct SHA256: @unchecked Sendable {   // a value: swift-crypto's hasher 
     /// Finishes and returns the lowercase hex digest.
     public mutating func hexDigest() -> String { Self.hex(finalize()) }
 
-    /// Lowercase hex SHA-256 of a file's bytes (read 1 MiB at a time), or nil when it cannot be read.
+    /// Lowercase hex SHA-256 of a file's bytes, or nil when it cannot be read. Read 1 MiB at a time
+    /// into one buffer (it stays in L2 between the read and the hash; a new `Data` per block made
+    /// the kernel map and clear fresh pages for every one).
     public static func hexDigest(ofFile path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        defer { buffer.deallocate() }
         var hasher = SHA256()
         while true {
-            let chunk: Data?
-            do { chunk = try handle.read(upToCount: 1 << 20) } catch { return nil }
-            guard let chunk, !chunk.isEmpty else { break }   // nil or empty: end of file
-            chunk.withUnsafeBytes { hasher.update($0) }
+            let n = read(fd, buffer, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(start: buffer, count: n))
         }
         return hasher.hexDigest()
     }

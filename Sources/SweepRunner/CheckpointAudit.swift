@@ -28,11 +28,18 @@ public enum CheckpointAudit {
     public static func audit(_ checkpoints: [(name: String, directory: String)], cache: inout DigestCache,
                              rehash: Bool) -> (faults: [Fault], duplicates: [[String]]) {
         var faults: [Fault] = [], sound: [(name: String, key: String)] = []
+        // Every weight file hashed up front, one per core (a new series' files are read once ever).
+        var files: [String] = []
+        for (_, directory) in checkpoints {
+            files += blobFiles(directory: directory).map(\.file)
+            files += ((try? WeightStore.files(directory: directory)) ?? []).map { directory + "/" + $0 }
+        }
+        cache.hashAhead(files.filter { FileManager.default.fileExists(atPath: $0) }, rehash: rehash)
         for (name, directory) in checkpoints {
             let structural = structure(checkpoint: name, directory: directory)
             faults += structural
             guard structural.isEmpty else { continue }
-            let blob = blobs(checkpoint: name, directory: directory, cache: &cache, rehash: rehash)
+            let blob = blobs(checkpoint: name, directory: directory, cache: &cache, rehash: rehash, hashedAhead: true)
             faults += blob
             guard blob.isEmpty, let files = try? WeightStore.files(directory: directory) else { continue }
             let digests = files.map { file in (try? cache.digest(ofFile: directory + "/" + file)).map { "\(file) \($0)" } ?? UUID().uuidString }
@@ -99,13 +106,15 @@ public enum CheckpointAudit {
 
     /// Blob faults: a weight file whose bytes do not hash to its blob's name. `cache` remembers
     /// each digest under the file's stamps; with `rehash` every file is read again.
-    public static func blobs(checkpoint: String, directory: String, cache: inout DigestCache, rehash: Bool) -> [Fault] {
+    public static func blobs(checkpoint: String, directory: String, cache: inout DigestCache, rehash: Bool,
+                             hashedAhead: Bool = false) -> [Fault] {
         blobFiles(directory: directory).compactMap { file, expected in
             guard FileManager.default.fileExists(atPath: file) else {
                 return Fault(checkpoint: checkpoint, file: file, problem: "its blob \(expected.prefix(12))… is missing (a broken link)")
             }
+            // With `rehash`, `audit` has just read every file again (`hashAhead`); called alone, read it here.
             let actual: String?
-            if rehash {
+            if rehash && !hashedAhead {
                 actual = SHA256.hexDigest(ofFile: file)
                 if let actual { cache.remember(file, digest: actual) }
             } else {

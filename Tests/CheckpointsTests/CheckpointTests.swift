@@ -103,6 +103,46 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(changed.remembered, changed.computed)
     }
 
+    /// Files hashed ahead, several at once, carry coreutils' `sha256sum` digests; a file written
+    /// since is hashed again by `digest(ofFile:)`; a file that cannot be read is not remembered,
+    /// and `rehash` replaces what was remembered.
+    func testFilesHashedAheadCarryTheirOwnDigests() throws {
+        let dir = try scratch()
+        var files: [String] = []
+        for name in ["bloom-tiny", "xglm-tiny", "llama-tiny"] {
+            let file = dir + "/\(name).safetensors"
+            try FileManager.default.copyItem(atPath: Self.fixtures + "/\(name)/model.safetensors", toPath: file)
+            files.append(file)
+        }
+        func coreutils(_ file: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["sha256sum", file]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return String(out.prefix(64))
+        }
+        var cache = DigestCache(path: dir + "/cache.json")
+        cache.hashAhead(files + [dir + "/missing.safetensors"])
+        cache.save()
+        var reread = DigestCache(path: dir + "/cache.json")
+        for file in files {
+            let expected = try coreutils(file)
+            XCTAssertEqual(expected.count, 64)
+            XCTAssertEqual(try reread.digest(ofFile: file), expected, file)
+        }
+        XCTAssertThrowsError(try reread.digest(ofFile: dir + "/missing.safetensors"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: files[0]))
+        bytes[bytes.count - 1] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: files[0]))
+        XCTAssertEqual(try reread.digest(ofFile: files[0]), try coreutils(files[0]), "written since: hashed again")
+        reread.hashAhead(files, rehash: true)
+        for file in files { XCTAssertEqual(try reread.digest(ofFile: file), try coreutils(file), "rehash") }
+    }
+
     func testPickleNamingOtherCallablesIsRefusedAndNothingRuns() throws {
         let marker = "/tmp/xlsweep-pickle-executed"
         try? FileManager.default.removeItem(atPath: marker)
