@@ -57,32 +57,31 @@ public struct DigestCache {
     /// `digest(ofFile:)` calls that follow find them. A file that cannot be read is left to those
     /// calls, which say so.
     public mutating func hashAhead(_ files: [String], rehash: Bool = false) {
-        var pending: [String] = []
+        // Each stamp is taken before the file is read: a file written while it is hashed gets a new
+        // change time, so what is remembered here is never taken for the new bytes.
+        var work: [(file: String, stamp: String)] = []
         for file in Set(files).sorted() {
             guard let stamp = try? Self.stamp(file) else { continue }
             let key = URL(fileURLWithPath: file).standardizedFileURL.path
-            if rehash || entries[key]?["stamp"] != stamp || entries[key]?["sha256"] == nil { pending.append(file) }
+            if rehash || entries[key]?["stamp"] != stamp || entries[key]?["sha256"] == nil { work.append((file, stamp)) }
         }
-        guard !pending.isEmpty else { return }
+        guard !work.isEmpty else { return }
         final class Results: @unchecked Sendable {
             var digests: [String?]
             let lock = NSLock()
             init(_ n: Int) { digests = Array(repeating: nil, count: n) }
         }
-        let results = Results(pending.count)
-        let work = pending
-        // Stamps taken before reading: a file written while it is hashed gets a new change time,
-        // so what is remembered here is never taken for the new bytes.
-        let stamps = work.map { try? Self.stamp($0) }
-        DispatchQueue.concurrentPerform(iterations: work.count) { i in
-            let d = SHA256.hexDigest(ofFile: work[i])
+        let results = Results(work.count)
+        let paths = work.map(\.file)
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            let d = SHA256.hexDigest(ofFile: paths[i])
             results.lock.lock()
             results.digests[i] = d
             results.lock.unlock()
         }
-        for (i, file) in work.enumerated() {
+        for (i, (file, stamp)) in work.enumerated() {
             let key = URL(fileURLWithPath: file).standardizedFileURL.path
-            guard let d = results.digests[i], let stamp = stamps[i], (try? Self.stamp(file)) == stamp else {
+            guard let d = results.digests[i], (try? Self.stamp(file)) == stamp else {
                 // Not remembered: `digest(ofFile:)` reads the file itself (and says why it cannot).
                 if entries.removeValue(forKey: key) != nil { changed = true }
                 continue

@@ -253,27 +253,28 @@ func computeLogits(_ selection: LogitsSelection, x: UnsafePointer<Float>, length
     case .allPositions: rows = lengths.reduce(0, +)
     case .lastPosition: rows = lengths.count
     }
-    var source = x
-    var last: FloatBuffer?
+    // `.lastPosition`: each sequence's last row, gathered first.
+    var gathered: FloatBuffer?
     if selection == .lastPosition {
-        let gathered = FloatBuffer(count: lengths.count * width, uninitialized: true)
+        let last = FloatBuffer(count: rows * width, uninitialized: true)
         var row = 0
         for (s, n) in lengths.enumerated() {
             row += n
-            (gathered.pointer + s * width).update(from: x + (row - 1) * width, count: width)
+            (last.pointer + s * width).update(from: x + (row - 1) * width, count: width)
         }
-        source = UnsafePointer(gathered.pointer)
-        last = gathered
+        gathered = last
     }
-    defer { withExtendedLifetime(last) {} }
-    if let output, output.count >= rows * head.outFeatures {
-        head(source, output.pointer, rows: rows)
-        return []
-    }
-    // The head writes every element: no zero-filling first (105 MB a decoding step at 100 × 262k).
-    return [Float](unsafeUninitializedCapacity: rows * head.outFeatures) { b, count in
-        head(source, b.baseAddress!, rows: rows)
-        count = rows * head.outFeatures
+    return withExtendedLifetime(gathered) {
+        let source = gathered.map { UnsafePointer($0.pointer) } ?? x
+        if let output, output.count >= rows * head.outFeatures {
+            head(source, output.pointer, rows: rows)
+            return []
+        }
+        // The head writes every element: no zero-filling first (105 MB a decoding step at 100 × 262k).
+        return [Float](unsafeUninitializedCapacity: rows * head.outFeatures) { b, count in
+            head(source, b.baseAddress!, rows: rows)
+            count = rows * head.outFeatures
+        }
     }
 }
 
