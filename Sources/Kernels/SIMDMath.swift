@@ -47,7 +47,13 @@ public func largestValue(_ x: UnsafePointer<Float>, count n: Int) -> Float {
         let v = raw.loadUnaligned(fromByteOffset: i * 64, as: Vec16.self)
         best.replace(with: v, where: v .> best)
     }
-    var m = best.max()
+    // The 16 lanes folded in halves (no lane is NaN): `SIMD.max()` walks them one by one, which
+    // cost as much as the loop above over a softmax row of attention.
+    var half8 = best.lowHalf, other8 = best.highHalf
+    half8.replace(with: other8, where: other8 .> half8)
+    var half4 = half8.lowHalf, other4 = half8.highHalf
+    half4.replace(with: other4, where: other4 .> half4)
+    var m = max(max(half4[0], half4[1]), max(half4[2], half4[3]))
     for i in (n / 16 * 16)..<n where x[i] > m { m = x[i] }
     return m
 }

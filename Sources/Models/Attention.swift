@@ -138,10 +138,23 @@ func splitFusedHeads(_ qkv: UnsafePointer<Float>, rows: Int, heads: Int, headDim
             let src = all.base + row * 3 * width
             for h in 0..<heads {
                 let at = row * width + h * hd
-                (qs.base + at).update(from: src + h * 3 * hd, count: hd)
-                (ks.base + at).update(from: src + h * 3 * hd + hd, count: hd)
-                (vs.base + at).update(from: src + h * 3 * hd + 2 * hd, count: hd)
+                copyFloats(src + h * 3 * hd, to: qs.base + at, count: hd)
+                copyFloats(src + h * 3 * hd + hd, to: ks.base + at, count: hd)
+                copyFloats(src + h * 3 * hd + 2 * hd, to: vs.base + at, count: hd)
             }
         }
     }
+}
+
+/// `count` floats from `src` to `dst`, 16 at a time, inline: a head's 64 values are copied in four
+/// vector moves instead of a call to memmove (48 calls a token in BLOOM's QKV split).
+@inline(__always)
+func copyFloats(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count n: Int) {
+    let from = UnsafeRawPointer(src), to = UnsafeMutableRawPointer(dst)
+    var i = 0
+    while i + 16 <= n {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), toByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
 }

@@ -80,6 +80,24 @@ final class KernelTests: XCTestCase {
         }
     }
 
+
+    /// The largest value, whichever lane and position it falls in; NaN is never it, −∞ when all are.
+    func testLargestValueIsTheScalarMaximumWithoutNaN() {
+        for n in [0, 1, 7, 16, 17, 31, 32, 33, 100, 257] {
+            for spot in Set([0, n / 3, n / 2, max(0, n - 1)]) where n > 0 {
+                var x = random(n, seed: UInt64(n * 31 + spot), scale: 50)
+                x[spot] = 1e6 + Float(spot)   // one lane, or the scalar tail, holds the maximum
+                if n > 2 { x[(spot + 1) % n] = .nan }
+                let expected = x.filter { !$0.isNaN }.max()!
+                XCTAssertEqual(largestValue(x, count: n), expected, "n \(n), maximum at \(spot)")
+            }
+        }
+        let none: [Float] = [.nan, -.infinity, .nan] + Array(repeating: -.infinity, count: 30)
+        XCTAssertEqual(largestValue(none, count: none.count), -.infinity)
+        XCTAssertEqual(largestValue([], count: 0), -.infinity)
+        let negative = (0..<40).map { -Float($0) - 0.5 }
+        XCTAssertEqual(largestValue(negative, count: 40), -0.5)
+    }
     func testLinearMatchesScalar() {
         for (m, k, n) in [(1, 1, 1), (3, 17, 5), (8, 64, 33), (1, 100, 7)] {
             let x = random(m * k, seed: 1), w = random(n * k, seed: 2), b = random(n, seed: 3)
