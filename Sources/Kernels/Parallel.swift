@@ -1,4 +1,4 @@
-import Dispatch
+import CKernelSupport
 import Foundation
 
 /// Worker threads for row-parallel kernels: `XLSWEEP_THREADS`, else Slurm's `SLURM_CPUS_PER_TASK`
@@ -15,10 +15,10 @@ public func threadCount(environment: [String: String], cores: Int) -> Int {
     return max(1, cores)
 }
 
-/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread.
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread, on the
+/// kernel threads (`xl_pool_run`: workers that wait for the next kernel spinning, not asleep).
 /// Chunk boundaries depend only on `count` and `kernelThreads`, and every element's arithmetic is
 /// independent of its chunk, so results are bit-identical whatever the thread count.
-@inlinable
 public func parallelChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     let chunks = min(kernelThreads, max(1, count / max(1, minimumChunk)))
     if chunks <= 1 || count <= 1 {
@@ -27,13 +27,23 @@ public func parallelChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<I
     }
     withoutActuallyEscaping(body) { escapable in
         // Each chunk touches a disjoint range; the caller's closure outlives none of them.
-        nonisolated(unsafe) let run = escapable
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks
-            let hi = count * (c + 1) / chunks
-            if lo < hi { run(lo..<hi) }
+        var job = ChunkJob(count: count, chunks: chunks, body: escapable)
+        withUnsafeMutablePointer(to: &job) { p in
+            _ = xl_pool_run(Int32(kernelThreads), Int32(chunks), { context, c in
+                let job = context!.assumingMemoryBound(to: ChunkJob.self)
+                let lo = job.pointee.count * Int(c) / job.pointee.chunks
+                let hi = job.pointee.count * (Int(c) + 1) / job.pointee.chunks
+                if lo < hi { job.pointee.body(lo..<hi) }
+            }, p)
         }
     }
+}
+
+/// A `parallelChunks` call as its chunks read it.
+private struct ChunkJob {
+    let count: Int
+    let chunks: Int
+    let body: (Range<Int>) -> Void
 }
 
 /// Pointers shared across the threads of `parallelChunks`; each thread writes a disjoint range.

@@ -141,4 +141,13 @@ double xl_peak_loop(int kind, long iterations);
 /// not be started.
 double xl_peak_rate(int kind, long iterations, int threads);
 
+/// One chunk of a parallel job (pool.c): `context` is the caller's, `chunk` in 0 ..< chunks.
+typedef void (*xl_chunk_fn)(void *context, int chunk);
+
+/// Runs fn(context, c) once for every c in 0 ..< chunks on `threads` threads (the caller and
+/// `threads − 1` workers started on first use, which spin briefly between jobs before they sleep)
+/// and returns when all are done. A call made while another job runs (nested, or from another
+/// thread) runs its chunks itself, in order.
+int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context);
+
 #endif
