@@ -45,7 +45,7 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-/// Takes and runs chunks of job `generation` until none is left; false when the job is another.
+/// Takes and runs chunks of job `generation` until none is left, or the job is no longer that one.
 static void run_chunks(uint64_t generation) {
     for (;;) {
         uint64_t t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
@@ -84,7 +84,7 @@ static void *worker(void *unused) {
 }
 
 static pthread_once_t started = PTHREAD_ONCE_INIT;
-static int wanted = 1;
+static _Atomic int wanted = 1;   // threads of the first job with more than one; the pool's size
 
 static void start_workers(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -103,7 +103,8 @@ static void start_workers(void) {
 int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context) {
     if (chunks <= 0) return 0;
     if (threads > 1 && chunks > 1 && chunks <= 0xffff) {
-        wanted = threads;
+        int one = 1;
+        atomic_compare_exchange_strong(&wanted, &one, threads);
         pthread_once(&started, start_workers);
     }
     int expected = 0;
