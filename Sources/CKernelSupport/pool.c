@@ -8,6 +8,7 @@
 // or the caller; which thread runs a chunk changes no result (every chunk writes its own range).
 // Claims go through one word, (generation, chunks, next chunk), so a worker still looking at a
 // finished job can never take a chunk of the next.
+#define _GNU_SOURCE
 #include "CKernelSupport.h"
 #include <pthread.h>
 #include <sched.h>
@@ -87,7 +88,12 @@ static pthread_once_t started = PTHREAD_ONCE_INIT;
 static _Atomic int wanted = 1;   // threads of the first job with more than one; the pool's size
 
 static void start_workers(void) {
+    // The cores this process may run on (a Slurm task's or a container's share, not the node's).
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef __linux__
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) cores = CPU_COUNT(&allowed);
+#endif
     // Spinning only pays while every thread has a core of its own.
     pool.spinNs = cores > 0 && wanted <= cores ? XL_SPIN_NS : 0;
     for (int i = 0; i < wanted - 1; i++) {
