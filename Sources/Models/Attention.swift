@@ -19,10 +19,13 @@ enum CausalAttention {
     ///   - kvHeads: G (caches hold `[S, G·D]`); nil: G = H.
     ///   - window: keys visible to a query, counting itself; nil: all before it.
     ///   - out: `[T, H·D]` context vectors.
+    ///   - queryRows: floats from one token's queries to the next's, and from one head's to the next's,
+    ///     when `q` is not `[T, H·D]` (BLOOM's fused QKV output read in place: 3·H·D and 3·D).
     static func run(q: UnsafePointer<Float>, caches: [KVCache], layer: Int, lengths: [Int], heads: Int, headDim: Int,
                     scale: Float, slopes: [Float]?, kvHeads: Int? = nil, window: Int? = nil,
-                    out: UnsafeMutablePointer<Float>) {
+                    queryRows: (rowStride: Int, headStride: Int)? = nil, out: UnsafeMutablePointer<Float>) {
         let width = heads * headDim
+        let qRow = queryRows?.rowStride ?? width, qHead = queryRows?.headStride ?? headDim
         let groups = kvHeads ?? heads, kvWidth = groups * headDim, perGroup = heads / groups
         var starts: [Int] = []
         var row = 0
@@ -38,7 +41,7 @@ enum CausalAttention {
                 let n = lengths[s], past = caches[s].length, keys = past + n
                 let k = caches[s].keys[layer].pointer + (h / perGroup) * headDim
                 let v = caches[s].values[layer].pointer + (h / perGroup) * headDim
-                let qh = qs.base + starts[s] * width + h * headDim
+                let qh = qs.base + starts[s] * qRow + h * qHead
                 let oh = os.base + starts[s] * width + h * headDim
                 if scores.count < n * keys { scores = [Float](repeating: 0, count: n * keys) }
                 // ALiBi's bias of key j, slope·j, the same for every query.
@@ -67,7 +70,7 @@ enum CausalAttention {
                         for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
                             let rows = min(Self.queryBlock, n - i0), seen = past + i0 + rows
                             startWithBias(rows: i0..<(i0 + rows), keys: seen)
-                            keysPacked.product(m: rows, n: seen, k: headDim, alpha: scale, a: qh + i0 * width, lda: width,
+                            keysPacked.product(m: rows, n: seen, k: headDim, alpha: scale, a: qh + i0 * qRow, lda: qRow,
                                                beta: slopes == nil ? 0 : 1, c: p + i0 * keys, ldc: keys)
                         }
                     }

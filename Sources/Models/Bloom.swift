@@ -6,7 +6,7 @@ import Kernels
 /// (v5.24) for inference. Per block, with residual stream x:
 ///
 ///     ln   = LayerNorm(x)                             input_layernorm
-///     q,k,v = split(ln · W_qkv)                       fused, laid out [heads, 3, headDim] per row
+///     q,k,v = ln · W_qkv                              fused, laid out [heads, 3, headDim] per row (read in place)
 ///     a    = softmax(ALiBi + qkᵀ/√d_head, causal) · v · W_o     → blocks.L.attn_out
 ///     x    = x + a                                    (ln instead of x if residual-post-LN)
 ///     m    = gelu_tanh(LayerNorm(x) · W_up)           → blocks.L.mlp_post
@@ -88,15 +88,13 @@ public final class Bloom: DecoderStack {
     }
 
     struct Scratch {
-        let ln, attn, qkv, q, k, v, context, mlp: FloatBuffer
+        let ln, attn, qkv, context, mlp: FloatBuffer
     }
 
     func makeScratch(rows t: Int) -> Scratch {
         let d = config.dModel
         return Scratch(ln: FloatBuffer(count: t * d, uninitialized: true), attn: FloatBuffer(count: t * d, uninitialized: true),
-                       qkv: FloatBuffer(count: t * 3 * d, uninitialized: true), q: FloatBuffer(count: t * d, uninitialized: true),
-                       k: FloatBuffer(count: t * d, uninitialized: true), v: FloatBuffer(count: t * d, uninitialized: true),
-                       context: FloatBuffer(count: t * d, uninitialized: true),
+                       qkv: FloatBuffer(count: t * 3 * d, uninitialized: true), context: FloatBuffer(count: t * d, uninitialized: true),
                        mlp: FloatBuffer(count: t * config.dMLP, uninitialized: true))
     }
 
@@ -108,11 +106,10 @@ public final class Bloom: DecoderStack {
     }
 
     func block(_ l: Int, _ x: UnsafeMutablePointer<Float>, _ s: Scratch, _ pass: inout ForwardPass) {
-        let block = blocks[l], t = pass.rows, d = config.dModel, hd = config.headDim, eps = config.layerNormEps
+        let block = blocks[l], t = pass.rows, d = config.dModel, eps = config.layerNormEps
         block.inputNorm(x, s.ln.pointer, rows: t, eps: eps)
         block.qkv(s.ln.pointer, s.qkv.pointer, rows: t)
-        splitFusedHeads(s.qkv.pointer, rows: t, heads: config.nHeads, headDim: hd, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer)
-        pass.attend(l, q: s.q.pointer, k: s.k.pointer, v: s.v.pointer, config: config, slopes: slopes, into: s.context.pointer)
+        pass.attendFused(l, qkv: s.qkv.pointer, config: config, slopes: slopes, into: s.context.pointer)
         block.dense(s.context.pointer, s.attn.pointer, rows: t)
         pass.visit([.attnOut(l)], s.attn.pointer, width: d)
         if config.residualFromLayerNorm { x.update(from: s.ln.pointer, count: t * d) }

@@ -129,8 +129,21 @@ struct ForwardPass {
                             kvHeads: config.nKVHeads == config.nHeads ? nil : config.nKVHeads, window: window, out: out)
     }
 
-    /// Appends each new token's key and value rows (`[rows, kvWidth]`) to its sequence's cache at layer `layer`.
-    func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int) {
+    /// `attend` over a fused QKV product `[rows, heads, 3, headDim]` (BLOOM's `query_key_value`) as it
+    /// lies: the keys and values copied straight into the caches, the queries read in place; the same
+    /// values as splitting it into three buffers first, one copy of the keys and values fewer and none of the queries.
+    func attendFused(_ layer: Int, qkv: UnsafePointer<Float>, config: ModelConfig, slopes: [Float]? = nil,
+                     into out: UnsafeMutablePointer<Float>) {
+        let hd = config.headDim, rowStride = 3 * config.nHeads * hd
+        appendKV(keys: qkv + hd, values: qkv + 2 * hd, layer: layer, heads: (rowStride, 3 * hd, hd))
+        CausalAttention.run(q: qkv, caches: caches, layer: slot(layer), lengths: lengths, heads: config.nHeads, headDim: hd,
+                            scale: 1 / Float(hd).squareRoot(), slopes: slopes, queryRows: (rowStride, 3 * hd), out: out)
+    }
+
+    /// Appends each new token's key and value rows (`[rows, kvWidth]`, or, given `heads`, heads
+    /// `headDim` wide at those strides) to its sequence's cache at layer `layer`.
+    func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int,
+                  heads: (rowStride: Int, headStride: Int, headDim: Int)? = nil) {
         let width = caches.first?.width ?? 0
         var starts: [Int] = []
         var row = 0
@@ -140,8 +153,19 @@ struct ForwardPass {
         parallelChunks(lengths.count, minimumChunk: rows * width < 2 * parallelMinimum ? lengths.count : 1) { sequences in
             for s in sequences {
                 let c = caches[s], at = c.length * width, n = lengths[s]
-                (c.keys[slot(layer)].pointer + at).update(from: ks.base + starts[s] * width, count: n * width)
-                (c.values[slot(layer)].pointer + at).update(from: vs.base + starts[s] * width, count: n * width)
+                let kc = c.keys[slot(layer)].pointer + at, vc = c.values[slot(layer)].pointer + at
+                guard let (rowStride, headStride, headDim) = heads else {
+                    kc.update(from: ks.base + starts[s] * width, count: n * width)
+                    vc.update(from: vs.base + starts[s] * width, count: n * width)
+                    continue
+                }
+                for i in 0..<n {
+                    let src = (starts[s] + i) * rowStride
+                    for h in 0..<(width / headDim) {
+                        copyFloats(ks.base + src + h * headStride, to: kc + i * width + h * headDim, count: headDim)
+                        copyFloats(vs.base + src + h * headStride, to: vc + i * width + h * headDim, count: headDim)
+                    }
+                }
             }
         }
     }
