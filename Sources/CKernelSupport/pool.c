@@ -106,8 +106,8 @@ static void start_workers(void) {
     }
 }
 
-int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context) {
-    if (chunks <= 0) return 0;
+void xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context) {
+    if (chunks <= 0) return;
     if (threads > 1 && chunks > 1 && chunks <= 0xffff) {
         int one = 1;
         atomic_compare_exchange_strong(&wanted, &one, threads);
@@ -116,7 +116,7 @@ int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context) {
     int expected = 0;
     if (threads <= 1 || chunks == 1 || chunks > 0xffff || pool.workers == 0 || !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
         for (int c = 0; c < chunks; c++) fn(context, c);
-        return 0;
+        return;
     }
     pool.fn = fn;
     pool.context = context;
@@ -135,5 +135,4 @@ int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context) {
         if ((spin & 4095) == 0) sched_yield();
     }
     atomic_store(&pool.busy, 0);
-    return 0;
 }

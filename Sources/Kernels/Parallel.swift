@@ -29,7 +29,7 @@ public func parallelChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<I
         // Each chunk touches a disjoint range; the caller's closure outlives none of them.
         var job = ChunkJob(count: count, chunks: chunks, body: escapable)
         withUnsafeMutablePointer(to: &job) { p in
-            _ = xl_pool_run(Int32(kernelThreads), Int32(chunks), { context, c in
+            xl_pool_run(Int32(kernelThreads), Int32(chunks), { context, c in
                 let job = context!.assumingMemoryBound(to: ChunkJob.self)
                 let lo = job.pointee.count * Int(c) / job.pointee.chunks
                 let hi = job.pointee.count * (Int(c) + 1) / job.pointee.chunks

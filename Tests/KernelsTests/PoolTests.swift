@@ -16,7 +16,7 @@ final class PoolTests: XCTestCase {
         defer { counts.deallocate() }
         for j in 0..<jobs {
             let chunks = 1 + j % 9
-            _ = xl_pool_run(2, Int32(chunks), { context, c in
+            xl_pool_run(2, Int32(chunks), { context, c in
                 // Chunks of uneven length (up to a few microseconds), so that both threads take some.
                 let slot = context!.assumingMemoryBound(to: Int32.self) + Int(c)
                 var x = UInt64(c) &+ 1
@@ -62,7 +62,7 @@ final class PoolTests: XCTestCase {
     func testOneThreadRunsTheChunksInOrder() {
         var order: [Int32] = []
         withUnsafeMutablePointer(to: &order) { p in
-            _ = xl_pool_run(1, 5, { context, c in
+            xl_pool_run(1, 5, { context, c in
                 context!.assumingMemoryBound(to: [Int32].self).pointee.append(c)
             }, p)
         }

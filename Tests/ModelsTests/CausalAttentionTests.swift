@@ -5,7 +5,8 @@ import Kernels
 /// Causal attention computes each block of queries against only the keys its last query sees,
 /// and a decoding step's single query with one-row products: the same bits as the full score
 /// square masked afterwards (the products' chains are per element; a chain's trailing masked terms
-/// are fma(0, v, acc) = acc), with and without ALiBi, after a cache prefix, across block edges.
+/// are fma(0, v, acc) = acc), with and without ALiBi, after a cache prefix, across block edges,
+/// and with the queries read in place at a fused QKV product's strides.
 final class CausalAttentionTests: XCTestCase {
     func random(_ n: Int, seed: UInt64) -> [Float] {
         var rng = SplitMix64(seed: seed)
@@ -59,6 +60,16 @@ final class CausalAttentionTests: XCTestCase {
                 let expected = fullSquare(q: q, k: cache.keys[0].pointer, v: cache.values[0].pointer, n: n, past: past, heads: heads,
                                           hd: hd, scale: 0.2236068, slopes: slopes)
                 XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "past \(past), \(n) new, ALiBi \(slopes != nil)")
+                // The queries read in place from a fused `[n, heads, 3, hd]` buffer (BLOOM's QKV
+                // product), the key and value slots NaN: the same bits.
+                var fused = [Float](repeating: .nan, count: n * 3 * width)
+                for i in 0..<n { for h in 0..<heads { for d in 0..<hd { fused[i * 3 * width + h * 3 * hd + d] = q[i * width + h * hd + d] } } }
+                var strided = [Float](repeating: .nan, count: n * width)
+                fused.withUnsafeBufferPointer { qp in
+                    CausalAttention.run(q: qp.baseAddress!, caches: [cache], layer: 0, lengths: [n], heads: heads, headDim: hd,
+                                        scale: 0.2236068, slopes: slopes, queryRows: (3 * width, 3 * hd), out: &strided)
+                }
+                XCTAssertEqual(strided.map(\.bitPattern), expected.map(\.bitPattern), "strided queries: past \(past), \(n) new")
             }
         }
     }

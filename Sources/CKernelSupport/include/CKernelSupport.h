@@ -148,6 +148,6 @@ typedef void (*xl_chunk_fn)(void *context, int chunk);
 /// `threads − 1` workers started on first use, which spin briefly between jobs before they sleep)
 /// and returns when all are done. A call made while another job runs (nested, or from another
 /// thread) runs its chunks itself, in order.
-int xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context);
+void xl_pool_run(int threads, int chunks, xl_chunk_fn fn, void *context);
 
 #endif
