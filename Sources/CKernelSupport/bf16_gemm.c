@@ -605,6 +605,9 @@ void xl_gemm_bf16_packed(int level, int M, int N, int K, const uint16_t *A, long
                 int nextRows = M - m0 - MR < MR ? M - m0 - MR : MR;
                 if (nextRows > 0)
                     for (int i = 0; i < MR; i++) an[i] = A + (long)(m0 + MR + (i < nextRows ? i : nextRows - 1)) * lda;
+                // The next tile's C rows into L2, so that this tile's successor does not store into cold lines.
+                for (int i = 0; i < nextRows; i++)
+                    for (int v = 0; v < NR; v += 16) _mm_prefetch((const char *)(C + (long)(m0 + MR + i) * ldc + n0 + v), _MM_HINT_T1);
                 micro_bf16_direct(pairs, half, a, panel, C + (long)m0 * ldc + n0, ldc, bias ? bias + n0 : NULL,
                                   nextRows > 0 ? an : NULL, pf, (int)share);
             } else {

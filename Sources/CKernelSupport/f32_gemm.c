@@ -367,6 +367,10 @@ static void gemm(int level, int M, int N, int K, float alpha,
                 long cs = whole ? ldc : NR;
                 if (!whole && !first)
                     for (int i = 0; i < rows; i++) memcpy(tile[i], C + (long)(m0 + i) * ldc + n0, (size_t)width * sizeof(float));
+                // And the next tile's C rows into L2: the kernel's first stores (or, past the first k
+                // block, its first loads) otherwise wait on memory once per tile (3% of a product).
+                for (int i = 0; i < nextRows; i++)
+                    for (int v = 0; v < width; v += 16) _mm_prefetch((const char *)(C + (long)(m0 + MR + i) * ldc + n0 + v), _MM_HINT_T1);
                 int fused = fuseBias && whole && last;
                 if (edge && whole) micro_avx512_edge(rows, kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL);
                 else micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL, nextRows > 0 ? an : NULL);
