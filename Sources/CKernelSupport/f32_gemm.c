@@ -215,6 +215,10 @@ static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, in
 
 /// B `[K][N]` (n-contiguous): panel[k][n] = B[k0 + k][n0 + n].
 static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
+    if (width == NR) {   // a whole panel row is 256 bytes: moved inline, not by a call per k (attention's values)
+        for (int k = 0; k < kc; k++) __builtin_memcpy_inline(panel + (long)k * NR, B + (long)(k0 + k) * ldb + n0, NR * sizeof(float));
+        return;
+    }
     for (int k = 0; k < kc; k++) {
         float *out = panel + (long)k * NR;
         memcpy(out, B + (long)(k0 + k) * ldb + n0, (size_t)width * sizeof(float));
@@ -291,8 +295,8 @@ void xl_gemm_f32_packed(int level, int M, int N, int K, const float *A, long lda
 }
 
 void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
-                           const float *packed, int packedK, float beta, float *C, long ldc) {
-    gemm(level, M, N, K, alpha, A, lda, 0, NULL, 0, 1, packed, packedK, beta, NULL, C, ldc, XL_ACTIVATION_NONE);
+                           const float *packed, int packedK, float beta, const float *bias, float *C, long ldc) {
+    gemm(level, M, N, K, alpha, A, lda, 0, NULL, 0, 1, packed, packedK, beta, bias, C, ldc, XL_ACTIVATION_NONE);
 }
 
 /// `packed`, when given, holds B pre-packed (xl_pack_f32) from its first column on, its panels

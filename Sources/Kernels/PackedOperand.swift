@@ -35,17 +35,22 @@ public final class PackedOperand {
         }
     }
 
-    /// C[m, n] = alpha · A[m, k] · op(B)[k, n] + beta · C, with k ≤ `depth` (the first k rows of
-    /// op(B)) and n ≤ `columns`: `Linear.gemm`'s bits.
+    /// C[m, n] = alpha · A[m, k] · op(B)[k, n] + beta · C (+ bias[n]), with k ≤ `depth` (the first
+    /// k rows of op(B)) and n ≤ `columns`: `Linear.gemm`'s bits, and with `bias` and beta 0 the
+    /// bits of C holding the bias in every row and beta 1 (1 · C is exact), without the copies.
     public func product(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, beta: Float,
-                        c: UnsafeMutablePointer<Float>, ldc: Int) {
+                        bias: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, ldc: Int) {
         precondition(k <= depth && n <= columns, "a product beyond the packed operand")
         guard let b else { preconditionFailure("nothing packed") }
         if KernelSwitch.reference {
+            if let bias {
+                precondition(beta == 0, "a bias with beta")
+                for i in 0..<m { (c + i * ldc).update(from: bias, count: n) }
+            }
             return Linear.gemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, transposeB: transposeB,
-                               beta: beta, c: c, ldc: ldc)
+                               beta: bias == nil ? beta : 1, c: c, ldc: ldc)
         }
         xl_gemm_f32_prepacked(KernelPath.fp32.rawValue, Int32(m), Int32(n), Int32(k), alpha, a, lda, storage!, Int32(depth),
-                              beta, c, ldc)
+                              beta, bias, c, ldc)
     }
 }

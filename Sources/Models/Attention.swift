@@ -7,21 +7,32 @@ import Kernels
 /// local layers, transformers' `sliding_window_overlay`).
 /// Legend: T new tokens (packed over sequences), S keys of a sequence, H query heads and G
 /// key/value heads of width D.
+/// Where attention reads each sequence's keys and values, `[S, G·D]` rows (head g at g·D).
+enum KeyValueSource {
+    /// Each sequence's cache at one layer slot: its past positions, then the new tokens appended.
+    case caches([KVCache], layer: Int)
+    /// The new tokens' keys and values where a product left them, packed in batch order, rows
+    /// `rowStride` floats apart and heads `headStride` apart: a forward that keeps no cache (no
+    /// past), which then copies nothing (BLOOM's fused QKV: 3·H·D and 3·D; split products: G·D and D).
+    case rows(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, rowStride: Int, headStride: Int)
+}
+
 enum CausalAttention {
     /// Queries whose scores and context are computed together (a multiple of the product's 6-row tile).
     static let queryBlock = 24
 
     /// - Parameters:
     ///   - q: `[T, H·D]` queries of all sequences, packed in batch order.
-    ///   - caches: per sequence, holding past keys/values and, at positions `past…`, the new ones.
-    ///   - lengths: new tokens per sequence; `caches[s].length` still excludes them.
+    ///   - keysValues: per sequence, past keys/values and, at positions `past…`, the new ones
+    ///     (`caches[s].length` still excludes them), or only the new ones where they lie.
+    ///   - lengths: new tokens per sequence.
     ///   - slopes: ALiBi slope per head, or nil.
     ///   - kvHeads: G (caches hold `[S, G·D]`); nil: G = H.
     ///   - window: keys visible to a query, counting itself; nil: all before it.
     ///   - out: `[T, H·D]` context vectors.
     ///   - queryRows: floats from one token's queries to the next's, and from one head's to the next's,
     ///     when `q` is not `[T, H·D]` (BLOOM's fused QKV output read in place: 3·H·D and 3·D).
-    static func run(q: UnsafePointer<Float>, caches: [KVCache], layer: Int, lengths: [Int], heads: Int, headDim: Int,
+    static func run(q: UnsafePointer<Float>, keysValues: KeyValueSource, lengths: [Int], heads: Int, headDim: Int,
                     scale: Float, slopes: [Float]?, kvHeads: Int? = nil, window: Int? = nil,
                     queryRows: (rowStride: Int, headStride: Int)? = nil, out: UnsafeMutablePointer<Float>) {
         let width = heads * headDim
@@ -37,10 +48,21 @@ enum CausalAttention {
             // A head's keys and values, packed once for all its blocks of queries.
             let keysPacked = PackedOperand(), valuesPacked = PackedOperand()
             for job in range {
-                let s = job / heads, h = job % heads
-                let n = lengths[s], past = caches[s].length, keys = past + n
-                let k = caches[s].keys[layer].pointer + (h / perGroup) * headDim
-                let v = caches[s].values[layer].pointer + (h / perGroup) * headDim
+                let s = job / heads, h = job % heads, g = h / perGroup
+                let n = lengths[s]
+                // Keys and values of this sequence and key/value head: rows `ldb` apart from position 0.
+                let past: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldb: Int
+                switch keysValues {
+                case .caches(let caches, let layer):
+                    (past, ldb) = (caches[s].length, kvWidth)
+                    k = UnsafePointer(caches[s].keys[layer].pointer + g * headDim)
+                    v = UnsafePointer(caches[s].values[layer].pointer + g * headDim)
+                case .rows(let keys, let values, let rowStride, let headStride):
+                    (past, ldb) = (0, rowStride)
+                    k = keys + starts[s] * rowStride + g * headStride
+                    v = values + starts[s] * rowStride + g * headStride
+                }
+                let keys = past + n
                 let qh = qs.base + starts[s] * qRow + h * qHead
                 let oh = os.base + starts[s] * width + h * headDim
                 if scores.count < n * keys { scores = [Float](repeating: 0, count: n * keys) }
@@ -61,17 +83,20 @@ enum CausalAttention {
                     }
                     if n == 1 {   // a decoding step: one query (the same bits as the product below)
                         startWithBias(rows: 0..<1, keys: keys)
-                        Linear.rowProduct(n: keys, k: headDim, alpha: scale, a: qh, b: k, ldb: kvWidth,
+                        Linear.rowProduct(n: keys, k: headDim, alpha: scale, a: qh, b: k, ldb: ldb,
                                           transposeB: true, beta: slopes == nil ? 0 : 1, c: p)
                     } else {
                         // In blocks of queries, each against the keys its last query sees: the causal
                         // rest is masked below, so it is not computed (every element's chain is its own).
-                        keysPacked.pack(k, ldb: kvWidth, transposeB: true, depth: headDim, columns: keys)
-                        for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
-                            let rows = min(Self.queryBlock, n - i0), seen = past + i0 + rows
-                            startWithBias(rows: i0..<(i0 + rows), keys: seen)
-                            keysPacked.product(m: rows, n: seen, k: headDim, alpha: scale, a: qh + i0 * qRow, lda: qRow,
-                                               beta: slopes == nil ? 0 : 1, c: p + i0 * keys, ldc: keys)
+                        // ALiBi's bias is a column bias of the product (the bits of C holding it with beta 1).
+                        keysPacked.pack(k, ldb: ldb, transposeB: true, depth: headDim, columns: keys)
+                        bias.withUnsafeBufferPointer { b in
+                            let columnBias = slopes == nil ? nil : b.baseAddress
+                            for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
+                                let rows = min(Self.queryBlock, n - i0), seen = past + i0 + rows
+                                keysPacked.product(m: rows, n: seen, k: headDim, alpha: scale, a: qh + i0 * qRow, lda: qRow,
+                                                   beta: 0, bias: columnBias, c: p + i0 * keys, ldc: keys)
+                            }
                         }
                     }
                     // Causal mask: query i sees keys first…past+i; the rest get probability 0.
@@ -83,11 +108,11 @@ enum CausalAttention {
                         (p + i * keys + visible).update(repeating: 0, count: keys - visible)
                     }
                     if n == 1 {
-                        Linear.rowProduct(n: headDim, k: keys, alpha: 1, a: p, b: v, ldb: kvWidth, transposeB: false, beta: 0, c: oh)
+                        Linear.rowProduct(n: headDim, k: keys, alpha: 1, a: p, b: v, ldb: ldb, transposeB: false, beta: 0, c: oh)
                     } else {
                         // Each block of queries over the keys its last query sees: a chain's trailing
                         // masked terms are fma(0, v, acc) = acc, so leaving them out changes no bit.
-                        valuesPacked.pack(v, ldb: kvWidth, transposeB: false, depth: keys, columns: headDim)
+                        valuesPacked.pack(v, ldb: ldb, transposeB: false, depth: keys, columns: headDim)
                         for i0 in stride(from: 0, to: n, by: Self.queryBlock) {
                             let rows = min(Self.queryBlock, n - i0)
                             valuesPacked.product(m: rows, n: headDim, k: past + i0 + rows, alpha: 1, a: p + i0 * keys, lda: keys,

@@ -117,33 +117,44 @@ struct ForwardPass {
     }
 
     /// Self-attention of block `layer`: the new tokens' keys and values `[rows, kvWidth]` appended to
-    /// each sequence's cache, then causal attention of the queries `[rows, heads · headDim]` over
-    /// it into `out` — what all six architectures share. `scale` defaults to 1/√headDim; ALiBi
+    /// each sequence's cache (read where they lie when the forward keeps none), then causal
+    /// attention of the queries `[rows, heads · headDim]` over them into `out` — what all six architectures share. `scale` defaults to 1/√headDim; ALiBi
     /// `slopes` (BLOOM), a sliding `window` (Gemma's local layers) and grouped key/value heads
     /// (from the config) are the differences.
     func attend(_ layer: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, config: ModelConfig,
                 scale: Float? = nil, slopes: [Float]? = nil, window: Int? = nil, into out: UnsafeMutablePointer<Float>) {
-        appendKV(keys: k, values: v, layer: layer)
-        CausalAttention.run(q: q, caches: caches, layer: slot(layer), lengths: lengths, heads: config.nHeads, headDim: config.headDim,
+        let source = keysValues(layer, keys: k, values: v, rowStride: config.kvWidth, headStride: config.headDim, headDim: config.headDim)
+        CausalAttention.run(q: q, keysValues: source, lengths: lengths, heads: config.nHeads, headDim: config.headDim,
                             scale: scale ?? 1 / Float(config.headDim).squareRoot(), slopes: slopes,
                             kvHeads: config.nKVHeads == config.nHeads ? nil : config.nKVHeads, window: window, out: out)
     }
 
     /// `attend` over a fused QKV product `[rows, heads, 3, headDim]` (BLOOM's `query_key_value`) as it
-    /// lies: the keys and values copied straight into the caches, the queries read in place; the same
-    /// values as splitting it into three buffers first, one copy of the keys and values fewer and none of the queries.
+    /// lies: the keys and values copied straight into the caches (or read in place when the forward
+    /// keeps none), the queries read in place; the same values as splitting it into three buffers first.
     func attendFused(_ layer: Int, qkv: UnsafePointer<Float>, config: ModelConfig, slopes: [Float]? = nil,
                      into out: UnsafeMutablePointer<Float>) {
         let hd = config.headDim, rowStride = 3 * config.nHeads * hd
-        appendKV(keys: qkv + hd, values: qkv + 2 * hd, layer: layer, heads: (rowStride, 3 * hd, hd))
-        CausalAttention.run(q: qkv, caches: caches, layer: slot(layer), lengths: lengths, heads: config.nHeads, headDim: hd,
+        let source = keysValues(layer, keys: qkv + hd, values: qkv + 2 * hd, rowStride: rowStride, headStride: 3 * hd, headDim: hd)
+        CausalAttention.run(q: qkv, keysValues: source, lengths: lengths, heads: config.nHeads, headDim: hd,
                             scale: 1 / Float(hd).squareRoot(), slopes: slopes, queryRows: (rowStride, 3 * hd), out: out)
     }
 
-    /// Appends each new token's key and value rows (`[rows, kvWidth]`, or, given `heads`, heads
-    /// `headDim` wide at those strides) to its sequence's cache at layer `layer`.
+    /// Where layer `layer`'s attention reads the keys and values `keys`/`values` (heads `headDim`
+    /// wide, rows and heads at those strides): appended to the caches when the forward keeps them;
+    /// else read where they lie, since a forward that keeps no cache has no past (nothing copied:
+    /// 2·T·G·D floats a layer).
+    func keysValues(_ layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                    rowStride: Int, headStride: Int, headDim: Int) -> KeyValueSource {
+        guard work.persistent else { return .rows(keys: keys, values: values, rowStride: rowStride, headStride: headStride) }
+        appendKV(keys: keys, values: values, layer: layer, rowStride: rowStride, headStride: headStride, headDim: headDim)
+        return .caches(caches, layer: slot(layer))
+    }
+
+    /// Appends each new token's key and value heads (`headDim` wide, rows and heads at those
+    /// strides; `[rows, kvWidth]` when they are kvWidth and headDim) to its sequence's cache at layer `layer`.
     func appendKV(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, layer: Int,
-                  heads: (rowStride: Int, headStride: Int, headDim: Int)? = nil) {
+                  rowStride: Int, headStride: Int, headDim: Int) {
         let width = caches.first?.width ?? 0
         var starts: [Int] = []
         var row = 0
@@ -154,7 +165,7 @@ struct ForwardPass {
             for s in sequences {
                 let c = caches[s], at = c.length * width, n = lengths[s]
                 let kc = c.keys[slot(layer)].pointer + at, vc = c.values[slot(layer)].pointer + at
-                guard let (rowStride, headStride, headDim) = heads else {
+                if rowStride == width && headStride == headDim {
                     kc.update(from: ks.base + starts[s] * width, count: n * width)
                     vc.update(from: vs.base + starts[s] * width, count: n * width)
                     continue
@@ -246,16 +257,18 @@ func validate(_ batch: [[Int]], caches: [KVCache], config: ModelConfig) throws {
     }
 }
 
-/// Caches for a forward: the caller's, or one-layer scratch caches that every layer reuses
-/// (a cache-free forward keeps no keys and values beyond the layer being computed).
+/// Caches for a forward: the caller's, or empty ones (a cache-free forward keeps no keys and
+/// values: each layer's attention reads them where its products left them).
 struct WorkingCaches {
     let caches: [KVCache]
     let persistent: Bool
 
     init(_ batch: [[Int]], _ caches: [KVCache], layers: Int, width: Int) {
         persistent = !caches.isEmpty
+        // Without caches to keep, attention reads each layer's keys and values where the products
+        // left them: the empty caches only say that every sequence starts at position 0.
         self.caches = persistent ? caches : batch.map { _ in KVCache(layers: 1, width: width) }
-        for (s, c) in self.caches.enumerated() { c.reserve(batch[s].count) }
+        if persistent { for (s, c) in self.caches.enumerated() { c.reserve(batch[s].count) } }
     }
 
     /// Index of model layer `layer` in the caches.

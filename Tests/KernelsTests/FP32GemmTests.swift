@@ -175,6 +175,14 @@ final class FP32GemmTests: XCTestCase {
                     operand.product(m: m, n: n, k: k, alpha: alpha, a: a, lda: k + 1, beta: beta, c: &packed, ldc: n)
                     XCTAssertEqual(packed.map(\.bitPattern), expected.map(\.bitPattern),
                                    "depth \(depth), columns \(columns), transposeB \(transposeB): \(m)×\(n)×\(k)")
+                    // A column bias (ALiBi's slope·j): the bits of C holding it in every row, with beta 1.
+                    let bias = random(n, seed: UInt64(n), scale: 4)
+                    var withBias = [Float](repeating: .nan, count: m * n), biasRows = (0..<m).flatMap { _ in bias }
+                    Linear.gemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: k + 1, b: bp.baseAddress!, ldb: ldb, transposeB: transposeB,
+                                beta: 1, c: &biasRows, ldc: n)
+                    operand.product(m: m, n: n, k: k, alpha: alpha, a: a, lda: k + 1, beta: 0, bias: bias, c: &withBias, ldc: n)
+                    XCTAssertEqual(withBias.map(\.bitPattern), biasRows.map(\.bitPattern),
+                                   "bias: depth \(depth), columns \(columns), transposeB \(transposeB): \(m)×\(n)×\(k)")
                 }
             }
         }

@@ -6,7 +6,8 @@ import Kernels
 /// and a decoding step's single query with one-row products: the same bits as the full score
 /// square masked afterwards (the products' chains are per element; a chain's trailing masked terms
 /// are fma(0, v, acc) = acc), with and without ALiBi, after a cache prefix, across block edges,
-/// and with the queries read in place at a fused QKV product's strides.
+/// and with the queries (and, without a cache, the keys and values) read in place at a fused QKV
+/// product's strides.
 final class CausalAttentionTests: XCTestCase {
     func random(_ n: Int, seed: UInt64) -> [Float] {
         var rng = SplitMix64(seed: seed)
@@ -54,7 +55,7 @@ final class CausalAttentionTests: XCTestCase {
                 let q = random(n * width, seed: UInt64(n) + 99)
                 var out = [Float](repeating: .nan, count: n * width)
                 q.withUnsafeBufferPointer { qp in
-                    CausalAttention.run(q: qp.baseAddress!, caches: [cache], layer: 0, lengths: [n], heads: heads, headDim: hd,
+                    CausalAttention.run(q: qp.baseAddress!, keysValues: .caches([cache], layer: 0), lengths: [n], heads: heads, headDim: hd,
                                         scale: 0.2236068, slopes: slopes, out: &out)
                 }
                 let expected = fullSquare(q: q, k: cache.keys[0].pointer, v: cache.values[0].pointer, n: n, past: past, heads: heads,
@@ -66,10 +67,29 @@ final class CausalAttentionTests: XCTestCase {
                 for i in 0..<n { for h in 0..<heads { for d in 0..<hd { fused[i * 3 * width + h * 3 * hd + d] = q[i * width + h * hd + d] } } }
                 var strided = [Float](repeating: .nan, count: n * width)
                 fused.withUnsafeBufferPointer { qp in
-                    CausalAttention.run(q: qp.baseAddress!, caches: [cache], layer: 0, lengths: [n], heads: heads, headDim: hd,
+                    CausalAttention.run(q: qp.baseAddress!, keysValues: .caches([cache], layer: 0), lengths: [n], heads: heads, headDim: hd,
                                         scale: 0.2236068, slopes: slopes, queryRows: (3 * width, 3 * hd), out: &strided)
                 }
                 XCTAssertEqual(strided.map(\.bitPattern), expected.map(\.bitPattern), "strided queries: past \(past), \(n) new")
+                // A forward without caches (no past): queries, keys and values all read in place from
+                // the fused buffer, nothing copied.
+                guard past == 0 else { continue }
+                for i in 0..<n {
+                    for h in 0..<heads {
+                        for d in 0..<hd {
+                            fused[i * 3 * width + h * 3 * hd + hd + d] = cache.keys[0].pointer[i * width + h * hd + d]
+                            fused[i * 3 * width + h * 3 * hd + 2 * hd + d] = cache.values[0].pointer[i * width + h * hd + d]
+                        }
+                    }
+                }
+                var inPlace = [Float](repeating: .nan, count: n * width)
+                fused.withUnsafeBufferPointer { qp in
+                    let rows = KeyValueSource.rows(keys: qp.baseAddress! + hd, values: qp.baseAddress! + 2 * hd, rowStride: 3 * width,
+                                                   headStride: 3 * hd)
+                    CausalAttention.run(q: qp.baseAddress!, keysValues: rows, lengths: [n], heads: heads, headDim: hd,
+                                        scale: 0.2236068, slopes: slopes, queryRows: (3 * width, 3 * hd), out: &inPlace)
+                }
+                XCTAssertEqual(inPlace.map(\.bitPattern), expected.map(\.bitPattern), "keys and values in place: \(n) new")
             }
         }
     }

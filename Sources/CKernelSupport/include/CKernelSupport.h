@@ -91,9 +91,10 @@ void xl_pack_f32_nn(const float *B, long ldb, int N, int K, float *packed);
 /// `xl_gemm_f32` with A row-major and B pre-packed (`xl_pack_f32` or `xl_pack_f32_nn`) with
 /// `packedK` ≥ K values of k, of which the first K are used; alpha and beta as there: the same bits
 /// as packing per call. Attention packs a head's keys and values once and multiplies each block of
-/// queries by them.
+/// queries by them. `bias` (or NULL): + bias[n] after alpha and beta, rounded once (ALiBi's
+/// slope·j: the same bits as C holding the bias with beta 1, without copying it into every row).
 void xl_gemm_f32_prepacked(int level, int M, int N, int K, float alpha, const float *A, long lda,
-                           const float *packed, int packedK, float beta, float *C, long ldc);
+                           const float *packed, int packedK, float beta, const float *bias, float *C, long ldc);
 
 /// Activations a product kernel can apply to its output as it finishes a tile (activation.c):
 /// BLOOM's tanh GELU and the tanh-approximated GELU, bit for bit what Kernels' `Activation.bloomGELU`
