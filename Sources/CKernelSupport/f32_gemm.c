@@ -186,6 +186,46 @@ static void micro_avx512_edge(int rows, int kc, const float *const a[MR], long k
     }
 }
 
+/// A tile narrower than a panel: `R` rows (1 … 6) × `V` vectors of 16 columns (1 … 3), the first
+/// 16·V columns of the panel, into `c` (row stride `ldc`): the same chains as the whole-panel
+/// kernels, without computing the zero columns past the product's last (the last key panel of an
+/// attention block of queries: 13,312 query × key products for the 8,256 a 128-token head keeps).
+__attribute__((target("avx512f"), always_inline))
+static inline void narrow_avx512(const int R, const int V, int kc, const float *const a[MR], long ks, const float *panel,
+                                 float *c, long ldc, int load) {
+    __m512 acc[MR][3];
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < V; v++) acc[i][v] = load ? _mm512_loadu_ps(c + i * ldc + 16 * v) : _mm512_setzero_ps();
+    const float *p = panel;
+    for (int k = 0; k < kc; k++, p += NR) {
+        __m512 b[3];
+        for (int v = 0; v < V; v++) b[v] = _mm512_load_ps(p + 16 * v);
+        long at = (long)k * ks;
+        for (int i = 0; i < R; i++) {
+            __m512 x = _mm512_set1_ps(a[i][at]);
+            for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(x, b[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
+__attribute__((target("avx512f")))
+static void micro_avx512_narrow(int rows, int vectors, int kc, const float *const a[MR], long ks, const float *panel, float *c,
+                                long ldc, int load) {
+#define XL_NARROW(R)                                                                     \
+    case R:                                                                              \
+        if (vectors == 1) narrow_avx512(R, 1, kc, a, ks, panel, c, ldc, load);           \
+        else if (vectors == 2) narrow_avx512(R, 2, kc, a, ks, panel, c, ldc, load);      \
+        else narrow_avx512(R, 3, kc, a, ks, panel, c, ldc, load);                        \
+        break;
+    switch (rows) {
+    XL_NARROW(1) XL_NARROW(2) XL_NARROW(3) XL_NARROW(4) XL_NARROW(5)
+    default: XL_NARROW(6)
+    }
+#undef XL_NARROW
+}
+
 // MARK: - packing B into panel[k][n] (data movement only: no level changes a bit)
 
 /// B `[N][K]` (k-contiguous, row stride ldb): panel[k][n] = B[n0 + n][k0 + k].
@@ -377,6 +417,8 @@ static void gemm(int level, int M, int N, int K, float alpha,
                     for (int v = 0; v < width; v += 16) _mm_prefetch((const char *)(C + (long)(m0 + MR + i) * ldc + n0 + v), _MM_HINT_T1);
                 int fused = fuseBias && whole && last;
                 if (edge && whole) micro_avx512_edge(rows, kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL);
+                else if (!whole && width <= NR - 16 && level >= XL_CPU_AVX512)
+                    micro_avx512_narrow(rows, (width + 15) / 16, kc, a, ks, panel, c, cs, !first);
                 else micro(kc, a, ks, panel, c, cs, !first, pf, (int)share, fused ? bias + n0 : NULL, nextRows > 0 ? an : NULL);
                 for (int i = 0; i < rows; i++) {
                     float *out = C + (long)(m0 + i) * ldc + n0;

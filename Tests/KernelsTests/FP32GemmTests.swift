@@ -48,10 +48,11 @@ final class FP32GemmTests: XCTestCase {
         return c
     }
 
-    /// Shapes not multiples of any tile; K = 1030 and 1500 span several 512-deep k blocks. Rows
-    /// past the last six-row tile (5, 3, 1, 4, 2 of them) go through AVX-512's edge kernel.
+    /// Shapes not multiples of any tile; K = 1030, 1500 and 530 span several 512-deep k blocks. Rows
+    /// past the last six-row tile (5, 3, 1, 4, 2 of them) go through AVX-512's edge kernel, and a
+    /// last panel 1 … 48 columns wide through its narrow one (1, 2 and 3 vectors of 16).
     static let shapes = [(1, 1, 1), (5, 70, 77), (33, 130, 1030), (7, 65, 8), (13, 200, 1500), (6, 64, 512),
-                         (100, 128, 130), (26, 64, 600)]
+                         (100, 128, 130), (26, 64, 600), (9, 100, 40), (14, 90, 530), (6, 48, 64), (11, 17, 33)]
 
     var levels: [KernelPath] { [.generic, .avx2, .avx512].filter { $0 <= KernelPath.detected } }
 
