@@ -239,10 +239,15 @@ static void pack_nt_generic(const float *B, long ldb, int n0, int width, int k0,
 
 /// 8 × 8 blocks transposed in registers.
 __attribute__((target("avx2")))
-static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
+static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel, int ahead) {
     if (width < NR || (kc & 7)) { pack_nt_generic(B, ldb, n0, width, k0, kc, panel); return; }
     for (int nb = 0; nb < NR; nb += 8) {
         const float *rows = B + (long)(n0 + nb) * ldb + k0;
+        // The rows two blocks ahead (into the next panel's while there are rows), which lie ldb
+        // floats apart (a page or more each: attention's keys in a fused QKV product), where the
+        // hardware's stream prefetch does not reach; their first 64 floats.
+        for (int i = nb == 0 ? 8 : 16; i < 24 && nb + i < ahead; i++)
+            for (int l = 0; l < kc && l < 64; l += 16) _mm_prefetch((const char *)(rows + (long)i * ldb + l), _MM_HINT_T0);
         for (int kb = 0; kb < kc; kb += 8) {
             __m256 r[8], t[8];
             for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + i * ldb + kb);
@@ -256,7 +261,12 @@ static void pack_nt_avx2(const float *B, long ldb, int n0, int width, int k0, in
 /// B `[K][N]` (n-contiguous): panel[k][n] = B[k0 + k][n0 + n].
 static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc, float *panel) {
     if (width == NR) {   // a whole panel row is 256 bytes: moved inline, not by a call per k (attention's values)
-        for (int k = 0; k < kc; k++) __builtin_memcpy_inline(panel + (long)k * NR, B + (long)(k0 + k) * ldb + n0, NR * sizeof(float));
+        for (int k = 0; k < kc; k++) {
+            // Sixteen rows ahead (rows a page or more apart, as in a fused QKV product).
+            if (k + 16 < kc)
+                for (int l = 0; l < NR; l += 16) _mm_prefetch((const char *)(B + (long)(k0 + k + 16) * ldb + n0 + l), _MM_HINT_T0);
+            __builtin_memcpy_inline(panel + (long)k * NR, B + (long)(k0 + k) * ldb + n0, NR * sizeof(float));
+        }
         return;
     }
     for (int k = 0; k < kc; k++) {
@@ -268,6 +278,20 @@ static void pack_nn(const float *B, long ldb, int n0, int width, int k0, int kc,
 
 /// out[n] = alpha · sums[n] (when alpha ≠ 1) + beta · prior[n] (when beta ≠ 0) + bias[n] (when
 /// given), each step rounded once; `out` may be `sums` or `prior`.
+/// `finish` 16 columns at a time (masked at the end): the same multiplies and adds, each rounded
+/// once, lane by lane (attention's scores: alpha 1/√d and ALiBi's bias on every row of every block).
+__attribute__((target("avx512f")))
+static void finish_avx512(const float *sums, const float *prior, int width, float alpha, float beta, const float *bias, float *out) {
+    for (int n = 0; n < width; n += 16) {
+        __mmask16 m = width - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (width - n)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, sums + n);
+        if (alpha != 1.0f) v = _mm512_mul_ps(_mm512_set1_ps(alpha), v);
+        if (beta != 0.0f) v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, prior + n)));
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + n));
+        _mm512_mask_storeu_ps(out + n, m, v);
+    }
+}
+
 static void finish(const float *sums, const float *prior, int width, float alpha, float beta, const float *bias, float *out) {
     // Step by step through a local row, so each loop is vectorised whatever aliases what (vector
     // and scalar multiplies and adds round alike).
@@ -295,7 +319,7 @@ void xl_pack_f32(int level, const float *B, long ldb, int N, int K, float *packe
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             float *panel = packed + (size_t)(n0 / NR) * NR * K + (size_t)k0 * NR;
-            if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
+            if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel, N - n0);
             else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
         }
     }
@@ -379,7 +403,7 @@ static void gemm(int level, int M, int N, int K, float alpha,
             int kc = K - k0 < KC ? K - k0 : KC, first = k0 == 0, last = k0 + kc == K;
             if (packed) panel = (float *)packed + (size_t)(n0 / NR) * NR * packedK + (size_t)k0 * NR;
             else if (!b_k_contiguous) pack_nn(B, ldb, n0, width, k0, kc, panel);
-            else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel);
+            else if (level >= XL_CPU_AVX2) pack_nt_avx2(B, ldb, n0, width, k0, kc, panel, N - n0);
             else pack_nt_generic(B, ldb, n0, width, k0, kc, panel);
             // Pre-packed panels lie one after the other (k blocks of a column block, then the next
             // column block): the next one is fetched into L2 a share per row tile, so that reading
@@ -426,7 +450,7 @@ static void gemm(int level, int M, int N, int K, float alpha,
                     if (!last) { if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float)); continue; }
                     // Without `old`, an edge tile's C_old is still in `out` (whole tiles have beta = 0 then).
                     const float *prior = old ? old + (long)(m0 + i) * N + n0 : out;
-                    if (epilogue && !fused) finish(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
+                    if (epilogue && !fused) (level >= XL_CPU_AVX512 ? finish_avx512 : finish)(sums, prior, width, alpha, beta, bias ? bias + n0 : NULL, out);
                     else if (!whole) memcpy(out, tile[i], (size_t)width * sizeof(float));
                 }
                 if (last && activation != XL_ACTIVATION_NONE) xl_activation_rows(level, activation, C + (long)m0 * ldc + n0, ldc, rows, width);
